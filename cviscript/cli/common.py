@@ -1,0 +1,49 @@
+"""Helpers shared by the click commands: loading with friendly errors, `--var`, exit codes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from ..errors import ScenarioError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_CONNECT = 3
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"cviscript: {message}", err=True)
+    sys.exit(code)
+
+
+def print_diagnostics(err: ScenarioError) -> None:
+    for diag in err.diagnostics:
+        click.echo(str(diag), err=True)
+
+
+def load_or_exit(path: str) -> Any:
+    from ..validate import load_scenario
+
+    try:
+        return load_scenario(path)
+    except ScenarioError as err:
+        print_diagnostics(err)
+        n = sum(1 for d in err.diagnostics if d.severity == "error")
+        fail(f"{path}: {n} error{'s' if n != 1 else ''}, not run", EXIT_INVALID)
+
+
+def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
+    from ..templates import parse_scalar
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise click.BadParameter(f"{pair!r} is not name=value", param_hint="'--var'")
+        out[name] = parse_scalar(value)
+    return out

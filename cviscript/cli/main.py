@@ -1,0 +1,59 @@
+"""`cviscript` — the command group. Subcommands are imported only when used, so `--help` is fast."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from .. import __version__
+
+# name -> (module, short help). The module defines a click command named `command`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("cviscript.cli.run", "Run a scenario live, or against the simulated replica."),
+    "validate": ("cviscript.cli.validate", "Check scenario files and report every problem."),
+}
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  the run completed / every file is valid
+  1  the run failed or timed out (or a rehearsal failed)
+  2  invalid scenario or wrong usage
+  3  cannot connect to the live conversation"""
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(COMMANDS[name][0])
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP)
+@click.version_option(__version__, prog_name="cviscript")
+def cli() -> None:
+    """Drive Tavus conversational video replicas from YAML scenarios.
+
+    A scenario is a state machine: states send interactions (echo, respond, interrupt, context,
+    sensitivity), transitions fire on what the replica and the user do. Run it live against a
+    Tavus conversation, or rehearse it against the built-in simulated replica in milliseconds.
+
+    \b
+    Start here:
+      cviscript validate scenarios/product-demo.yaml
+      cviscript run scenarios/product-demo.yaml          # simulated replica
+      cviscript run scenarios/product-demo.yaml --transcript run.jsonl
+    """
+
+
+def main() -> None:
+    cli(prog_name="cviscript")

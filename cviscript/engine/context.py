@@ -1,0 +1,53 @@
+"""What templates and `when:` guards see: `vars`, `event`, `state`, `visits`.
+
+Nothing else is reachable: no environment, no API key, no engine internals. `event` is a plain dict
+built from the normalised event that fired the transition (empty before the first event), so a
+template that reads a field the event does not have fails loudly under strict undefined instead of
+speaking an empty string.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..protocol import Event
+
+
+def event_view(event: Event | None, groups: dict[str, Any] | None = None) -> dict[str, Any]:
+    if event is None:
+        return {}
+    view: dict[str, Any] = {
+        "type": event.type,
+        "event_type": event.event_type,
+        "properties": event.properties,
+        "groups": dict(groups or {}),
+    }
+    for name in (
+        "role",
+        "text",
+        "name",
+        "arguments",
+        "tool_call_id",
+        "inference_id",
+        "seq",
+        "turn_idx",
+    ):
+        value = getattr(event, name)
+        if value is not None:
+            view[name] = value
+    if event.type == "replica.stopped_speaking":
+        view["interrupted"] = event.interrupted
+        view["duration"] = event.duration
+    return view
+
+
+def template_context(
+    engine: Any, event: Event | None, groups: dict[str, Any] | None
+) -> dict[str, Any]:
+    state = engine.state
+    return {
+        "vars": engine.vars,
+        "event": event_view(event, groups),
+        "state": state,
+        "visits": engine.visits.get(state, 0) if state else 0,
+    }

@@ -1,0 +1,109 @@
+"""Does a trigger match an event? The one place the contract's matching rules live.
+
+Used by the engine for transitions and by the simulated user for its `on:` rules, so a rule that
+passes rehearsal matches the same way live. Matching returns the regular expression's named groups
+(``{}`` when there are none) or ``None`` for no match; the groups become ``event.groups``.
+
+`after:` triggers are not matched here: the engine turns an expired state timer into a `Tick` for
+exactly one transition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import (
+    AfterTrigger,
+    EventTrigger,
+    PerceptionTrigger,
+    ToolCallTrigger,
+    UtteranceTrigger,
+)
+from ..protocol import Event
+
+_NO_GROUPS: dict[str, Any] = {}
+
+
+@dataclass(slots=True, frozen=True)
+class Tick:
+    """A state timer expired: fires transition `transition_id` if the state entry `epoch` is current."""
+
+    transition_id: str
+    epoch: int
+
+
+def field_value(event: Event, name: str) -> Any:
+    """A field for `where:`: the normalised attribute when set, else the raw property."""
+    value = getattr(event, name, None) if name in _EVENT_FIELDS else None
+    if value is None:
+        value = event.properties.get(name)
+    return value
+
+
+_EVENT_FIELDS = frozenset(
+    {"type", "event_type", "role", "text", "name", "arguments", "tool_call_id", "inference_id"}
+    | {"seq", "turn_idx", "timestamp", "interrupted", "duration", "conversation_id"}
+)
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    if expected == actual:
+        return True
+    # YAML authors write `where: {interrupted: "true"}` or `turn_idx: "2"` as often as the typed form.
+    return actual is not None and str(expected).strip().lower() == str(actual).strip().lower()
+
+
+def _match_text(pattern, text: str) -> dict[str, Any] | None:
+    m = pattern.search(text)
+    if m is None:
+        return None
+    groups = m.groupdict()
+    return groups if groups else _NO_GROUPS
+
+
+def match(trigger: Any, event: Any) -> dict[str, Any] | None:
+    """Named groups when `trigger` matches `event`, else None."""
+    if isinstance(event, Tick) or isinstance(trigger, AfterTrigger):
+        return None
+    if isinstance(trigger, UtteranceTrigger):
+        if event.type != "utterance":
+            return None
+        if trigger.role != "any" and event.role != trigger.role:
+            return None
+        text = event.text or ""
+        groups = _NO_GROUPS
+        if trigger.match is not None:
+            groups = _match_text(trigger.match, text)
+            if groups is None:
+                return None
+        if trigger.contains:
+            lowered = text.lower()
+            if not any(c in lowered for c in trigger.contains):
+                return None
+        if trigger.equals is not None and text.strip().lower() != trigger.equals:
+            return None
+        return groups
+    if isinstance(trigger, EventTrigger):
+        if not event.answers_to(trigger.name):
+            return None
+        for key, expected in trigger.where.items():
+            if not _same(expected, field_value(event, key)):
+                return None
+        return _NO_GROUPS
+    if isinstance(trigger, ToolCallTrigger):
+        if event.type != "tool_call" or event.name != trigger.name:
+            return None
+        if trigger.arguments:
+            args = event.arguments if isinstance(event.arguments, dict) else {}
+            for key, expected in trigger.arguments.items():
+                if not _same(expected, args.get(key)):
+                    return None
+        return _NO_GROUPS
+    if isinstance(trigger, PerceptionTrigger):
+        if event.type != "perception_analysis":
+            return None
+        if trigger.match is None:
+            return _NO_GROUPS
+        return _match_text(trigger.match, event.text or "")
+    return None

@@ -1,0 +1,1 @@
+"""Reports made from a run's trace: the console transcript, results, JUnit and HTML."""

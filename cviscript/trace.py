@@ -1,0 +1,80 @@
+"""The run's trace: one ordered stream of records that every output is made from.
+
+The engine and the runner `emit` records (state entered, interaction sent, message received, log
+lines, the outcome); subscribers turn them into the console transcript, the JSONL transcript file,
+the rehearsal's expectations and the simulated user's `{state: NAME}` triggers. Keeping one stream
+means the console, the file and the checks can never disagree about what happened.
+
+Record kinds and their fields (the JSONL transcript writes them as ``{"t", "ts", "kind", ...}``):
+
+==========  =================================================================================
+kind        fields
+==========  =================================================================================
+header      format, version, scenario, file, mode (simulated|live|replay), rehearsal, seed,
+            conversation_id
+state       state, from, via (transition id, or "initial"), visits
+transition  id, from, to (None: stays), trigger (short description)
+sent        message (the interaction exactly as sent)
+received    message (the raw wire message), sender (live only)
+dropped     message, reason  (malformed, duplicate, not from the replica ...)
+log         text, level
+outcome     outcome, reason, state, path, vars, duration
+==========  =================================================================================
+
+`t` is seconds since the run started on the run's clock; `ts` is Unix time (virtual in rehearsal,
+so rehearsal transcripts are identical run after run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import Clock
+
+TRANSCRIPT_FORMAT = "cviscript-transcript"
+TRANSCRIPT_VERSION = 1
+
+
+@dataclass(slots=True)
+class TraceRecord:
+    t: float
+    ts: float
+    kind: str
+    data: dict[str, Any]
+    event: Any = field(default=None, compare=False)  # the normalised protocol.Event, in memory only
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": round(self.t, 6), "ts": round(self.ts, 6), "kind": self.kind, **self.data}
+
+
+Subscriber = Callable[[TraceRecord], None]
+
+
+class Trace:
+    """An append-only list of records with subscribers notified in order."""
+
+    def __init__(self, clock: Clock, *, keep: bool = True):
+        self.clock = clock
+        self.start = clock.now()
+        self.records: list[TraceRecord] = []
+        self._keep = keep
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, fn: Subscriber) -> None:
+        self._subscribers.append(fn)
+
+    def elapsed(self) -> float:
+        return self.clock.now() - self.start
+
+    def emit(self, kind: str, event: Any = None, **data: Any) -> TraceRecord:
+        rec = TraceRecord(self.elapsed(), self.clock.wall(), kind, data, event)
+        if self._keep:
+            self.records.append(rec)
+        for fn in self._subscribers:
+            fn(rec)
+        return rec
+
+    def of_kind(self, kind: str) -> list[TraceRecord]:
+        return [r for r in self.records if r.kind == kind]

@@ -1,0 +1,91 @@
+"""Test helpers: a scripted session that plays raw wire messages at virtual times."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from cviscript.clock import VirtualClock
+from cviscript.conversation import Conversation
+from cviscript.session import Session
+from cviscript.validate import load_scenario
+
+CID = "c123"
+
+
+def scenario_from(yaml_text: str, path: str = "test.yaml"):
+    return load_scenario(path, source=textwrap.dedent(yaml_text))
+
+
+class ScriptedSession(Session):
+    """Delivers pre-scripted raw messages; records what the engine sends."""
+
+    conversation_id = CID
+
+    def __init__(self, clock: VirtualClock):
+        self.clock = clock
+        self.sent: list[dict[str, Any]] = []
+        self.sink = None
+        self.closed = False
+        self.on_send = None  # optional callback(message) to react to sends
+
+    def start(self, sink) -> None:
+        self.sink = sink
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+        if self.on_send:
+            self.on_send(message)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def push(self, at: float, message: Any) -> None:
+        self.clock.call_later(
+            at - self.clock.now(), lambda: self.sink and self.sink.on_message(message)
+        )
+
+    def types(self) -> list[str]:
+        return [m["event_type"] for m in self.sent]
+
+
+def ev(event_type: str, seq: int | None = None, **props: Any) -> dict[str, Any]:
+    msg: dict[str, Any] = {
+        "message_type": "conversation",
+        "event_type": event_type,
+        "conversation_id": CID,
+        "properties": props,
+    }
+    if seq is not None:
+        msg["seq"] = seq
+    return msg
+
+
+def user_says(text: str, seq: int | None = None) -> dict[str, Any]:
+    return ev("conversation.utterance", seq, role="user", speech=text)
+
+
+def replica_says(text: str, seq: int | None = None) -> dict[str, Any]:
+    return ev("conversation.utterance", seq, role="replica", speech=text)
+
+
+def started(seq: int | None = None):
+    return ev("conversation.replica.started_speaking", seq)
+
+
+def stopped(seq: int | None = None, interrupted: bool = False, duration: float = 1.0):
+    return ev(
+        "conversation.replica.stopped_speaking", seq, interrupted=interrupted, duration=duration
+    )
+
+
+def run_script(scenario, script: list[tuple[float, Any]], *, until: float | None = None, **kw):
+    """Run `scenario` against a ScriptedSession playing `script` [(time, message)]."""
+    clock = VirtualClock()
+    session = ScriptedSession(clock)
+    conv = Conversation(scenario, session, clock, **kw)
+    conv.start()
+    for at, message in script:
+        session.push(at, message)
+    clock.run(until=until, stop=lambda: conv.done)
+    return conv, session

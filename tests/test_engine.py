@@ -1,0 +1,405 @@
+"""The engine: triggers, guards, `any`, timers, actions, final states and outcomes."""
+
+from __future__ import annotations
+
+from helpers import ev, run_script, scenario_from, started, stopped, user_says
+
+
+def test_initial_enter_actions_are_sent_in_order_one_sensitivity_message_per_key():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a:
+            enter:
+              - sensitivity: {pause: high, interrupt: low}
+              - echo: "Hi"
+              - append_context: "ctx"
+            final: true
+        """
+    )
+    conv, session = run_script(sc, [])
+    assert session.types() == [
+        "conversation.sensitivity",
+        "conversation.sensitivity",
+        "conversation.echo",
+        "conversation.append_llm_context",
+    ]
+    assert session.sent[0]["properties"] == {"participant_pause_sensitivity": "high"}
+    assert session.sent[1]["properties"] == {"participant_interrupt_sensitivity": "low"}
+    assert all(m["conversation_id"] == "c123" for m in session.sent)
+
+
+def test_context_spelling_can_be_selected():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a: {enter: [{overwrite_context: x}, end]}
+        """
+    )
+    _, session = run_script(sc, [], context_spelling="context")
+    assert session.types() == ["conversation.overwrite_context"]
+
+
+SALES = """
+cviscript: 1
+name: sales
+vars: {n: 0}
+initial: greet
+any:
+  - utterance: "(?i)goodbye"
+    goto: bye
+states:
+  greet:
+    enter: [{echo: "Hello"}]
+    on:
+      - utterance: {match: "(?i)my name is (?P<name>\\\\w+)"}
+        when: "vars.n < 1"
+        do: [{set: {n: "{{ vars.n + 1 }}"}}, {echo: "Nice to meet you {{ event.groups.name }}"}]
+      - utterance: {match: "(?i)my name is"}
+        goto: bye
+      - utterance: {contains: [price, cost]}
+        goto: pricing
+  pricing:
+    enter: [{echo: "Ten dollars."}]
+    exit: [{log: "leaving pricing"}]
+    on:
+      - event: replica.stopped_speaking
+        goto: bye
+  bye:
+    enter: [{echo: "Bye {{ vars.n }}"}]
+    final: true
+"""
+
+
+def test_regex_groups_guard_and_internal_transition_without_reentry():
+    sc = scenario_from(SALES)
+    conv, session = run_script(
+        sc,
+        [(1, user_says("My name is Ada")), (2, user_says("my name is Ada again"))],
+    )
+    texts = [m["properties"].get("text") for m in session.sent]
+    # first: guarded transition fires, stays in greet without re-entering (no second "Hello")
+    assert texts[:2] == ["Hello", "Nice to meet you Ada"]
+    # second: guard now false (n == 1), the next matching transition fires
+    assert conv.result.path == ["greet", "bye"]
+    assert texts[-1] == "Bye 1"
+    assert conv.engine.vars["n"] == 1  # parsed back to a number
+    assert conv.result.outcome == "completed"
+
+
+def test_any_transitions_come_before_the_states_own():
+    sc = scenario_from(SALES)
+    conv, _ = run_script(sc, [(1, user_says("goodbye, what does it cost?"))])
+    assert conv.result.path == ["greet", "bye"]
+
+
+def test_contains_exit_actions_and_event_trigger():
+    sc = scenario_from(SALES)
+    conv, session = run_script(
+        sc, [(1, user_says("What's the COST?")), (2, started()), (3, stopped())]
+    )
+    assert conv.result.path == ["greet", "pricing", "bye"]
+    logs = [r.data["text"] for r in conv.trace.of_kind("log")]
+    assert logs == ["leaving pricing"]
+
+
+TIMERS = """
+cviscript: 1
+name: timers
+vars: {asked: 0}
+initial: ask
+states:
+  ask:
+    enter:
+      - set: {asked: "{{ vars.asked + 1 }}"}
+      - echo: "Question {{ vars.asked }}?"
+    on:
+      - utterance: "yes"
+        goto: done
+      - after: 20s
+        when: "vars.asked < 3"
+        goto: ask
+      - after: 20s
+        goto: done
+  done:
+    enter: [{echo: "Done after {{ vars.asked }}"}]
+    final: true
+"""
+
+
+def test_after_timers_reenter_with_guard_then_give_up():
+    sc = scenario_from(TIMERS)
+    conv, session = run_script(sc, [])
+    assert conv.result.path == ["ask", "ask", "ask", "done"]
+    assert [m["properties"]["text"] for m in session.sent] == [
+        "Question 1?",
+        "Question 2?",
+        "Question 3?",
+        "Done after 3",
+    ]
+    # 3 x 20 s of silence, then the final state's bounded wait for speech that never starts
+    states = conv.trace.of_kind("state")
+    assert [round(r.t, 3) for r in states] == [0.0, 20.0, 40.0, 60.0]
+
+
+def test_timer_restarts_on_entry_and_is_cancelled_on_exit():
+    sc = scenario_from(TIMERS)
+    conv, _ = run_script(sc, [(19.5, user_says("yes"))])
+    assert conv.result.path == ["ask", "done"]
+    # no stale timer fired after leaving `ask`
+    assert [r.data["state"] for r in conv.trace.of_kind("state")] == ["ask", "done"]
+
+
+def test_final_state_waits_for_the_replica_to_finish_speaking():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: bye
+        states:
+          bye: {enter: [{echo: "Goodbye"}], final: true}
+        """
+    )
+    conv, _ = run_script(sc, [(0.5, started()), (3.0, stopped())])
+    assert conv.result.outcome == "completed"
+    assert round(conv.result.duration, 3) == 3.0
+
+
+def test_final_wait_is_bounded():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        final_wait: 5s
+        initial: bye
+        states:
+          bye: {enter: [{echo: "Goodbye"}], final: true}
+        """
+    )
+    conv, _ = run_script(sc, [(0.5, started())])
+    assert conv.result.outcome == "completed"
+    assert round(conv.result.duration, 3) == 5.0
+    assert "stopped waiting" in conv.result.reason
+
+
+def test_end_and_fail_actions():
+    end = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a: {enter: [{echo: one}, end, {echo: never}]}
+        """
+    )
+    conv, session = run_script(end, [])
+    assert conv.result.outcome == "completed"
+    assert len(session.sent) == 1
+    fail = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        vars: {who: Bob}
+        initial: a
+        states:
+          a:
+            on:
+              - utterance: {role: any}
+                do: [{fail: "{{ vars.who }} said {{ event.text }}"}]
+        """
+    )
+    conv, _ = run_script(fail, [(1, user_says("hi"))])
+    assert conv.result.outcome == "failed"
+    assert conv.result.reason == "Bob said hi"
+
+
+def test_run_timeout():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        timeout: 90s
+        initial: a
+        states:
+          a: {on: [{utterance: never, goto: b}]}
+          b: {final: true}
+        """
+    )
+    conv, _ = run_script(sc, [])
+    assert conv.result.outcome == "timed_out"
+    assert round(conv.result.duration) == 90
+    assert "90s" in conv.result.reason
+
+
+def test_undefined_template_name_fails_the_run_with_location_and_state_never_speaks():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        vars: {product: Acme}
+        initial: a
+        states:
+          a:
+            enter:
+              - echo: "Welcome to {{ vars.prodcut }}"
+            final: true
+        """,
+        path="demo.yaml",
+    )
+    conv, session = run_script(sc, [])
+    assert conv.result.outcome == "error"
+    assert "demo.yaml:9" in conv.result.reason
+    assert "prodcut" in conv.result.reason
+    assert "'a'" in conv.result.reason
+    assert session.sent == []
+
+
+def test_tool_result_answers_the_tool_call_that_fired():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a:
+            on:
+              - tool_call: {name: get_weather, arguments: {unit: c}}
+                do:
+                  - tool_result: {output: "Sunny in {{ event.arguments.location }}"}
+              - tool_call: get_weather
+                do:
+                  - tool_result: {output: {temp: 70}, status: error}
+        """
+    )
+    call = ev(
+        "conversation.tool_call",
+        name="get_weather",
+        arguments='{"location": "Paris", "unit": "c"}',
+        tool_call_id="tc-1",
+    )
+    other = ev(
+        "conversation.tool_call",
+        tool_name="get_weather",
+        arguments={"unit": "f"},
+        tool_call_id="tc-2",
+    )
+    conv, session = run_script(sc, [(1, call), (2, other)], until=10)
+    assert session.sent[0]["properties"] == {
+        "tool_call_id": "tc-1",
+        "output": "Sunny in Paris",
+        "status": "success",
+    }
+    assert session.sent[1]["properties"]["tool_call_id"] == "tc-2"
+    assert session.sent[1]["properties"]["status"] == "error"
+
+
+def test_unhandled_shutdown_fails_the_run_and_a_handled_one_does_not():
+    base = """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a:
+            on: {on}
+          b: {{final: true}}
+        """
+    sc = scenario_from(base.format(on="[]"))
+    conv, _ = run_script(
+        sc, [(1, ev("system.shutdown", shutdown_reason="max_call_duration reached"))]
+    )
+    assert conv.result.outcome == "failed"
+    assert "max_call_duration reached" in conv.result.reason
+    sc = scenario_from(base.format(on="[{event: shutdown, goto: b}]"))
+    conv, _ = run_script(sc, [(1, ev("system.shutdown", shutdown_reason="x"))])
+    assert conv.result.outcome == "completed"
+
+
+def test_malformed_messages_are_dropped_with_a_reason_and_the_run_goes_on():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a: {on: [{utterance: hello, goto: b}]}
+          b: {final: true}
+        """
+    )
+    script = [
+        (0.1, "not json object"),
+        (0.2, {"properties": {}}),
+        (0.3, ev("conversation.utterance") | {"properties": [1, 2]}),
+        (1, user_says("hello")),
+    ]
+    conv, _ = run_script(sc, script)
+    assert conv.result.path == ["a", "b"]
+    dropped = conv.trace.of_kind("dropped")
+    assert len(dropped) == 3
+    assert all(r.data["reason"] for r in dropped)
+
+
+def test_replica_interrupted_fires_once_however_the_server_says_it():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        vars: {n: 0}
+        initial: a
+        states:
+          a:
+            on:
+              - event: replica.interrupted
+                do: [{set: {n: "{{ vars.n + 1 }}"}}]
+        """
+    )
+    for script in (
+        [(1, stopped(interrupted=True))],
+        [(1, ev("conversation.replica_interrupted"))],
+        [(1, ev("conversation.replica.interrupted"))],
+    ):
+        conv, _ = run_script(sc, script, until=5)
+        assert conv.engine.vars["n"] == 1, script
+
+
+def test_events_are_reordered_by_seq():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a: {on: [{utterance: one, goto: b}]}
+          b: {on: [{utterance: two, goto: c}]}
+          c: {final: true}
+        """
+    )
+    conv, _ = run_script(
+        sc, [(1.0, user_says("two", seq=2)), (1.1, user_says("one", seq=1)), (0.5, started(seq=0))]
+    )
+    assert conv.result.path == ["a", "b", "c"]
+
+
+def test_where_filters_event_fields():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a:
+            on:
+              - event: replica.stopped_speaking
+                where: {interrupted: true}
+                goto: b
+          b: {final: true}
+        """
+    )
+    conv, _ = run_script(sc, [(1, stopped()), (2, stopped(interrupted=True))])
+    assert conv.result.path == ["a", "b"]
+    assert round(conv.result.duration) == 2

@@ -1,0 +1,297 @@
+"""The simulated visitor: triggers, waiting for silence, barge-in, times, perceive, tool calls."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from cviscript.clock import VirtualClock
+from cviscript.model import (
+    AfterTrigger,
+    AtTrigger,
+    EventTrigger,
+    PerceptionTrigger,
+    PersonaRule,
+    Rehearsal,
+    ReplicaSettings,
+    StateTrigger,
+    Text,
+    ToolCallSpec,
+    ToolCallTrigger,
+    UserRule,
+    UtteranceTrigger,
+)
+from cviscript.protocol import Interactions
+from cviscript.sim import SimulatedReplica
+from cviscript.templates import compile_text
+from cviscript.trace import TraceRecord
+
+IA = Interactions("c-sim")
+R_START = "conversation.replica.started_speaking"
+R_STOP = "conversation.replica.stopped_speaking"
+U_START = "conversation.user.started_speaking"
+U_STOP = "conversation.user.stopped_speaking"
+UTTER = "conversation.utterance"
+LONG = "one two three four five six seven eight"  # 3 s at 160 wpm
+
+
+class Sink:
+    def __init__(self, clock: VirtualClock):
+        self.clock = clock
+        self.got: list[tuple[float, dict]] = []
+        self.closed: list[str] = []
+
+    def on_message(self, message, sender=None):
+        self.got.append((self.clock.now(), message))
+
+    def on_closed(self, reason):
+        self.closed.append(reason)
+
+    def of(self, event_type: str) -> list[tuple[float, dict]]:
+        return [(t, m) for t, m in self.got if m["event_type"] == event_type]
+
+    def types(self) -> list[str]:
+        return [m["event_type"] for _, m in self.got if m["event_type"] != "system.replica_joined"]
+
+    def said(self, role: str) -> list[str]:
+        return [
+            m["properties"]["speech"] for _, m in self.of(UTTER) if m["properties"]["role"] == role
+        ]
+
+
+def make(*rules: UserRule, persona: list[PersonaRule] | None = None, **settings):
+    rehearsal = Rehearsal(
+        "r", user=list(rules), persona=persona or [], replica=ReplicaSettings(**settings)
+    )
+    clock = VirtualClock()
+    replica = SimulatedReplica(clock, rehearsal)
+    sink = Sink(clock)
+    replica.start(sink)
+    return clock, replica, sink
+
+
+def entered(replica: SimulatedReplica, name: str) -> None:
+    replica.observe(TraceRecord(0.0, 0.0, "state", {"state": name}))
+
+
+# ---------------------------------------------------------------------------------- triggers
+
+
+def test_state_trigger_speaks_and_the_persona_answers():
+    rule = UserRule(StateTrigger("ask"), say=Text("How much does it cost?"))  # 5 words: 2 s
+    persona = [PersonaRule(re.compile("(?i)cost"), say=Text("Ten dollars."))]
+    clock, replica, sink = make(rule, persona=persona, join_delay=1.0)
+    clock.run()
+    entered(replica, "greet")
+    clock.run()
+    assert sink.types() == []
+    entered(replica, "ask")
+    clock.run()
+    assert sink.types() == [U_START, U_STOP, UTTER, R_START, UTTER, R_STOP]
+    (t0, start), (t1, _stop) = sink.of(U_START)[0], sink.of(U_STOP)[0]
+    assert t0 == pytest.approx(1.0) and t1 == pytest.approx(3.0)
+    (t_user, user_utt), (t_reply, _) = sink.of(UTTER)
+    assert t_user == pytest.approx(3.0)
+    assert user_utt["properties"] == {"role": "user", "speech": "How much does it cost?"}
+    assert user_utt["turn_idx"] == start["turn_idx"]
+    assert t_reply == pytest.approx(3.0 + 0.9)
+    assert sink.said("replica") == ["Ten dollars."]
+    entered(replica, "ask")  # fires once by default
+    clock.run()
+    assert sink.said("user") == ["How much does it cost?"]
+
+
+def test_at_trigger_fires_that_long_after_start():
+    clock, _replica, sink = make(UserRule(AtTrigger(5.0), say=Text("Hello?")))
+    clock.run()
+    [(t, _)] = sink.of(U_START)
+    assert t == pytest.approx(5.0)
+
+
+def test_delay_adds_thinking_time():
+    clock, replica, sink = make(UserRule(StateTrigger("s"), say=Text("hm"), delay=2.0))
+    entered(replica, "s")
+    clock.run()
+    [(t, _)] = sink.of(U_START)
+    assert t == pytest.approx(2.0)
+
+
+def test_say_waits_until_the_replica_is_silent():
+    clock, replica, sink = make(UserRule(AtTrigger(1.0), say=Text("my turn")))
+    replica.send(IA.echo(LONG))  # speaks 0.3 .. 3.3
+    clock.run(until=0.9)
+    replica.send(IA.echo("and more"))  # queued: 3.3 .. 3.75
+    clock.run()
+    [(t, _)] = sink.of(U_START)
+    assert t == pytest.approx(3.3 + 0.75)
+    assert all(not m["properties"]["interrupted"] for _, m in sink.of(R_STOP))
+
+
+def test_say_waits_for_a_persona_reply_still_in_its_latency():
+    persona = [PersonaRule(re.compile("."), say=Text("Answer."))]
+    rules = [
+        UserRule(AtTrigger(0.0), say=Text("question")),
+        UserRule(AtTrigger(0.5), say=Text("next")),
+    ]
+    clock, _replica, sink = make(*rules, persona=persona)
+    clock.run()
+    # question 0..0.4, reply pending 0.4..1.3 then speaks 1.3..1.7, then "next"
+    assert sink.said("user") == ["question", "next"]
+    t_next = sink.of(U_START)[1][0]
+    assert t_next == pytest.approx(1.7)
+
+
+def test_barge_in_cuts_the_replica_off():
+    clock, replica, sink = make(UserRule(AtTrigger(1.0), say=Text("wait a second"), barge_in=True))
+    replica.send(IA.echo(LONG))
+    replica.send(IA.echo("queued, dropped by the barge-in"))
+    clock.run()
+    [(t_user, _)] = sink.of(U_START)
+    [(t_stop, stop)] = sink.of(R_STOP)
+    assert t_user == pytest.approx(1.0) and t_stop == pytest.approx(1.0)
+    assert stop["properties"] == {"interrupted": True, "duration": 0.7}
+    assert sink.types()[:6] == [R_START, UTTER, U_START, R_STOP, U_STOP, UTTER]
+    assert sink.said("replica") == [LONG]
+
+
+def test_interrupt_rule_cuts_off_without_words():
+    clock, replica, sink = make(UserRule(AtTrigger(1.0), interrupt=True))
+    replica.send(IA.echo(LONG))
+    clock.run()
+    assert sink.types() == [R_START, UTTER, U_START, R_STOP, U_STOP]
+    assert sink.of(R_STOP)[0][1]["properties"]["interrupted"] is True
+    assert sink.said("user") == []
+
+
+def test_utterance_trigger_on_replica_speech_with_groups():
+    rule = UserRule(
+        UtteranceTrigger(role="replica", match=re.compile(r"name is (?P<name>\w+)")),
+        say=compile_text("Nice to meet you, {{ groups.name }}."),
+    )
+    clock, replica, sink = make(rule)
+    replica.send(IA.echo("Hi, my name is Ada"))
+    clock.run()
+    assert sink.said("user") == ["Nice to meet you, Ada."]
+    # it waited for the replica to finish
+    assert sink.of(U_START)[0][0] >= sink.of(R_STOP)[0][0]
+
+
+def test_utterance_contains_and_equals_follow_the_contract():
+    rules = [
+        UserRule(
+            UtteranceTrigger(role="replica", contains=("pricing", "cost")),
+            perceive=Text("contains"),
+        ),
+        UserRule(UtteranceTrigger(role="replica", equals="all done."), perceive=Text("equals")),
+        UserRule(UtteranceTrigger(role="user"), perceive=Text("wrong role")),
+    ]
+    clock, replica, sink = make(*rules)
+    replica.send(IA.echo("Our PRICING is simple"))
+    replica.send(IA.echo("  All Done.  "))
+    clock.run()
+    analyses = [m["properties"]["analysis"] for _, m in sink.of("conversation.perception_analysis")]
+    assert analyses == ["contains", "equals"]
+
+
+def test_event_trigger_with_where_and_times():
+    rules = [
+        UserRule(
+            EventTrigger("replica.stopped_speaking", {"interrupted": False}),
+            perceive=Text("a"),
+            times=2,
+        ),
+        UserRule(
+            EventTrigger("conversation.replica.started_speaking"), perceive=Text("b"), times=0
+        ),
+        UserRule(EventTrigger("replica.interrupted"), perceive=Text("c")),
+    ]
+    clock, replica, sink = make(*rules)
+    for text in ("one", "two", "three"):
+        replica.send(IA.echo(text))
+    clock.run()
+    analyses = [m["properties"]["analysis"] for _, m in sink.of("conversation.perception_analysis")]
+    assert analyses.count("a") == 2
+    assert analyses.count("b") == 3
+    assert "c" not in analyses
+
+
+def test_replica_interrupted_alias_fires_a_rule():
+    rule = UserRule(EventTrigger("replica.interrupted"), perceive=Text("cut"))
+    clock, replica, sink = make(rule)
+    replica.send(IA.echo(LONG))
+    clock.run(until=1.0)
+    replica.send(IA.interrupt())
+    clock.run()
+    assert [
+        m["properties"]["analysis"] for _, m in sink.of("conversation.perception_analysis")
+    ] == ["cut"]
+
+
+def test_perceive_emits_perception_analysis_and_perception_trigger_reacts():
+    rules = [
+        UserRule(AtTrigger(2.0), perceive=Text("The visitor is holding a red mug.")),
+        UserRule(
+            PerceptionTrigger(re.compile(r"(?P<color>red|blue) mug")),
+            say=compile_text("It is {{ groups.color }}."),
+        ),
+    ]
+    clock, _replica, sink = make(*rules)
+    clock.run()
+    [(t, msg)] = sink.of("conversation.perception_analysis")
+    assert t == pytest.approx(2.0)
+    assert msg["properties"] == {"analysis": "The visitor is holding a red mug."}
+    assert sink.said("user") == ["It is red."]
+
+
+def test_user_tool_call_and_tool_call_trigger():
+    rules = [
+        UserRule(AtTrigger(1.0), tool_call=ToolCallSpec("get_weather", {"location": Text("Oslo")})),
+        UserRule(
+            ToolCallTrigger("get_weather", {"location": "Oslo"}),
+            perceive=compile_text("saw {{ event.name }}"),
+        ),
+    ]
+    clock, replica, sink = make(*rules)
+    clock.run()
+    [(t, call)] = sink.of("conversation.tool_call")
+    assert t == pytest.approx(1.0)
+    assert json.loads(call["properties"]["arguments"]) == {"location": "Oslo"}
+    assert call["properties"]["tool_call_id"] and call["inference_id"]
+    assert [
+        m["properties"]["analysis"] for _, m in sink.of("conversation.perception_analysis")
+    ] == ["saw get_weather"]
+    # the scenario's answer to it is accepted (no persona reply was waiting on it)
+    replica.send(IA.tool_result(call["properties"]["tool_call_id"], "Sunny"))
+    clock.run()
+    assert replica.tool_results[-1]["tool_call_id"] == call["properties"]["tool_call_id"]
+
+
+def test_after_trigger_fires_when_the_conversation_has_been_quiet():
+    rule = UserRule(AfterTrigger(4.0), say=Text("Hello? Anyone there?"), times=2)
+    clock, replica, sink = make(rule)
+    replica.send(IA.echo(LONG))  # last event at 3.3 (stopped)
+    clock.run()
+    starts = [t for t, _ in sink.of(U_START)]
+    # quiet from 3.3 -> fires at 7.3; the user's 3 words end with an utterance at 7.3 + 1.2 = 8.5
+    assert starts == [pytest.approx(7.3), pytest.approx(8.5 + 4.0)]
+    assert clock.pending() == 0
+
+
+def test_echo_pipeline_gives_user_speech_no_answer():
+    persona = [PersonaRule(re.compile("."), say=Text("I would answer"))]
+    clock, _replica, sink = make(
+        UserRule(AtTrigger(0.0), say=Text("hello")), persona=persona, pipeline="echo"
+    )
+    clock.run()
+    assert sink.said("user") == ["hello"]
+    assert sink.said("replica") == []
+
+
+def test_user_words_per_minute_sets_the_visitor_speaking_time():
+    rule = UserRule(AtTrigger(0.0), say=Text("one two three four five six"))
+    clock, _replica, sink = make(rule, user_words_per_minute=60)
+    clock.run()
+    [(t, _)] = sink.of(U_STOP)
+    assert t == pytest.approx(6.0)
