@@ -33,6 +33,7 @@ transitions that do nothing, ``expect.sent`` names nothing sends.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import wave
@@ -182,9 +183,8 @@ class _Validator:
         self.diagnostics: list[Diagnostic] = []
         self.states: set[str] = set()
         self.sent_types: set[str] = set(SENT_BY_ACTIONS)
-        self.expected_sent: list[
-            tuple[m.Location, str, str]
-        ] = []  # checked once all sends are known
+        # (where, event_type, label) of expect.sent names, checked once every `send` is known
+        self.expected_sent: list[tuple[m.Location, str, str]] = []
 
     # ------------------------------------------------------------------------------- reporting
 
@@ -205,11 +205,12 @@ class _Validator:
             self.error(node.loc, "wrong-type", f"{what} must be a mapping, got {node.describe()}")
             return False
         allowed = tuple(allowed)
-        for key in node.value:
-            if key not in allowed:
-                self.unknown_key(node, key, what, allowed)
+        unknown = [key for key in node.value if key not in allowed]
+        for key in unknown:
+            self.unknown_key(node, key, what, allowed)
         for key in required:
-            if key not in node.value:
+            # a misspelling of it was just reported: saying it is missing too would be noise
+            if key not in node.value and not difflib.get_close_matches(key, unknown, cutoff=0.6):
                 self.error(node.loc, "missing-key", f"{what} is missing the required key '{key}'")
         return True
 
@@ -354,7 +355,7 @@ class _Validator:
         name = self.string(node, what)
         if name is None:
             return None
-        if name not in self.states:
+        if name not in self.states and self.states:  # no states at all is reported once, elsewhere
             self.error(
                 node.loc,
                 "unknown-state",
@@ -370,13 +371,11 @@ class _Validator:
         name = name.strip()
         if name in EVENT_NAMES or name.startswith(("conversation.", "system.")):
             return name
-        hint = did_you_mean(name, EVENT_NAMES)
-        self.error(
-            node.loc,
-            "unknown-event",
-            f"unknown event '{name}'{hint}; use one of {', '.join(EVENT_NAMES)}, "
-            "or a raw event_type starting with 'conversation.' or 'system.'",
+        hint = did_you_mean(name, EVENT_NAMES) or (
+            f"; use one of {', '.join(EVENT_NAMES)}, "
+            "or a raw event_type starting with 'conversation.' or 'system.'"
         )
+        self.error(node.loc, "unknown-event", f"unknown event '{name}'{hint}")
         return None
 
     def path(self, node: Node, what: str) -> str | None:
@@ -948,7 +947,7 @@ class _Validator:
                     "bad-value",
                     f"{what} does {len(does)} things ({', '.join(does)}); a rule does exactly one of say, perceive, interrupt, tool_call",
                 )
-            else:
+            elif all(k in USER_KEYS for k in node.value):  # else a misspelt key was reported
                 self.error(
                     node.loc,
                     "missing-key",
@@ -1096,8 +1095,8 @@ class _Validator:
                     "unknown-interaction",
                     f"{what}: nothing in this scenario sends '{name}'{did_you_mean(name, sorted(self.sent_types))}",
                 )
-        if not sc.initial or not sc.states:
-            return
+        if not sc.initial or not sc.states or any(d.severity == "error" for d in self.diagnostics):
+            return  # with broken transitions, reachability guesses would only add noise
         any_targets = {t.goto for t in sc.any if t.goto}
         reached, todo = {sc.initial}, [sc.initial]
         while todo:
