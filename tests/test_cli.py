@@ -37,7 +37,7 @@ def test_run_prints_a_readable_transcript_and_exits_0():
     res = invoke("run", DEMO, "--no-color")
     assert res.exit_code == 0, res.output
     assert "── intro  (initial)" in res.output
-    assert '→ echo "Hi, I\'m Ava.' in res.output
+    assert "→ echo \"Hi, I'm Ava." in res.output
     assert "← replica started speaking" in res.output
     assert "✔ completed" in res.output
     assert "path: intro → tour_deploy" in res.output
@@ -116,7 +116,9 @@ def test_invalid_scenario_exits_2_naming_file_line_and_problem(tmp_path):
     path.write_text(BROKEN)
     res = CliRunner().invoke(cli, ["run", str(path)])
     assert res.exit_code == 2
-    assert f"{path}:7:" in res.output and "eccho" in res.output and 'did you mean "echo"' in res.output
+    assert (
+        f"{path}:7:" in res.output and "eccho" in res.output and 'did you mean "echo"' in res.output
+    )
 
 
 def test_validate_reports_every_problem_of_every_file(tmp_path):
@@ -156,6 +158,9 @@ def test_help_teaches(args):
 
 def test_console_script_is_installed():
     proc = subprocess.run(
-        [sys.executable, "-m", "cviscript", "--version"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "cviscript", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0 and "cviscript" in proc.stdout

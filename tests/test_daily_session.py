@@ -113,12 +113,12 @@ def test_connect_with_the_replica_already_in_the_room(fake):
 
 def test_connect_waits_for_the_replica_participant():
     fake = FakeDaily()
-    fake.replica_joins(after=0.1)
 
     async def main():
         started = time.monotonic()
+        fake.replica_joins(after=0.1)
         s = await connected(fake)
-        assert time.monotonic() - started >= 0.09
+        assert time.monotonic() - started >= 0.08
         assert s.replica_id == fake.replica_id
         await s.aclose()
 
@@ -185,7 +185,7 @@ def test_bad_url_fails_at_once():
 
 def test_join_timeout_then_bounded_close_while_the_join_is_pending():
     fake = FakeDaily(replica_present=True)
-    fake.hang_join(fail_after=0.4)  # like the SDK offline: the join fails much later
+    fake.hang_join(fail_after=0.6)  # like the SDK offline: the join fails much later
 
     async def main():
         s = session(fake, join_timeout=0.1)
@@ -484,6 +484,29 @@ def test_callbacks_after_the_loop_closed_are_harmless(fake, monkeypatch):
     assert s.close(timeout=1.0) is True
     assert unraisable == []
     assert sink.messages == []
+
+
+def test_call_client_factory_is_used(fake):
+    made: list[Any] = []
+
+    def factory(handler: Any) -> Any:
+        assert isinstance(handler, fake.EventHandler)
+        made.append(fake.CallClient(event_handler=handler))
+        return made[-1]
+
+    async def main():
+        s = await connected(fake, call_client_factory=factory)
+        await s.aclose()
+
+    asyncio.run(main())
+    assert len(made) == 1 and fake.initialized and fake.released
+
+
+def test_close_before_connect_is_harmless(fake):
+    s = session(fake)
+    assert s.close() is True
+    with pytest.raises(errors.UsageError):
+        asyncio.run(s.connect())
 
 
 def test_daily_init_happens_once_with_logging_off():

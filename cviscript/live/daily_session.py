@@ -156,8 +156,9 @@ class DailySession(Session):
             await session.aclose()           # leave + release in a worker thread, bounded
 
     `daily` is the daily module to use (default: ``import daily``; tests pass a
-    `cviscript.live.fake_daily.FakeDaily`). `call_client_factory(handler)` overrides how the
-    `CallClient` is made (and then `Daily.init()` is left to the caller).
+    `cviscript.live.fake_daily.FakeDaily`); its `Daily.init()` is called once per process unless
+    `mark_daily_initialized` says the host did it. `call_client_factory(handler)` overrides how
+    the `CallClient` is made (`handler` is an instance of that module's `EventHandler`).
     """
 
     def __init__(
@@ -242,17 +243,14 @@ class DailySession(Session):
         self.log.info("connected to %s; replica participant %s", self.url, self.replica_id)
 
     async def _connect(self) -> None:
-        daily = self._daily
+        daily = self._daily if self._daily is not None else load_daily()
+        ensure_daily_init(daily)  # CallClient() before init aborts the process
         factory = self._factory
         if factory is None:
-            daily = daily if daily is not None else load_daily()
-            ensure_daily_init(daily)
 
             def factory(handler: Any) -> Any:
                 return daily.CallClient(event_handler=handler)
 
-        elif daily is None:
-            daily = load_daily()
         self._handler = handler = _bridge_class(daily.EventHandler)(self)  # the SDK may not keep it
         try:
             self._client = client = factory(handler)
@@ -354,7 +352,7 @@ class DailySession(Session):
                 self._released.set()
             else:
                 threading.Thread(
-                    target=lambda c: None, args=(client,), daemon=True
+                    target=self._teardown, args=(client,), name="cviscript-daily-close", daemon=True
                 ).start()
         if threading.get_ident() in self._callback_threads:
             return self._released.is_set()  # waiting here would deadlock the SDK
