@@ -403,3 +403,113 @@ def test_where_filters_event_fields():
     conv, _ = run_script(sc, [(1, stopped()), (2, stopped(interrupted=True))])
     assert conv.result.path == ["a", "b"]
     assert round(conv.result.duration) == 2
+
+
+def test_send_log_and_set_actions():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        vars: {n: 1, label: x}
+        initial: a
+        states:
+          a:
+            enter:
+              - set: {n: "{{ vars.n * 2 }}", flag: "true", label: "v{{ vars.n }}"}
+              - log: "n is {{ vars.n }}"
+              - send:
+                  event_type: conversation.custom_thing
+                  properties: {value: "{{ vars.n }}", nested: {label: "{{ vars.label }}"}}
+              - end
+        """
+    )
+    conv, session = run_script(sc, [])
+    assert conv.engine.vars == {"n": 2, "flag": True, "label": "v2"}
+    assert [r.data["text"] for r in conv.trace.of_kind("log")] == ["n is 2"]
+    assert session.sent == [
+        {
+            "message_type": "conversation",
+            "event_type": "conversation.custom_thing",
+            "conversation_id": "c123",
+            "properties": {"value": "2", "nested": {"label": "v2"}},
+        }
+    ]
+
+
+def test_tool_result_outside_a_tool_call_is_an_error_naming_the_place():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a:
+            enter:
+              - tool_result: {output: "x"}
+        """,
+        path="tr.yaml",
+    )
+    conv, session = run_script(sc, [])
+    assert conv.result.outcome == "error"
+    assert "tr.yaml:8" in conv.result.reason and "tool call" in conv.result.reason
+    assert session.sent == []
+
+
+def test_a_send_that_fails_ends_the_run_as_error():
+    from cviscript.errors import CviscriptError
+
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a: {enter: [{echo: hi}], final: true}
+        """
+    )
+
+    def boom(_message):
+        raise CviscriptError("the data channel is closed")
+
+    from helpers import ScriptedSession
+
+    from cviscript.clock import VirtualClock
+    from cviscript.conversation import Conversation
+
+    clock = VirtualClock()
+    session = ScriptedSession(clock)
+    session.on_send = boom
+    conv = Conversation(sc, session, clock)
+    conv.start()
+    clock.run(stop=lambda: conv.done)
+    assert conv.result.outcome == "error"
+    assert "data channel is closed" in conv.result.reason
+    assert session.closed
+
+
+def test_lost_connection_ends_the_run_as_error_and_closes_the_session():
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a: {on: [{utterance: x, goto: b}]}
+          b: {final: true}
+        """
+    )
+    from helpers import ScriptedSession
+
+    from cviscript.clock import VirtualClock
+    from cviscript.conversation import Conversation
+
+    clock = VirtualClock()
+    session = ScriptedSession(clock)
+    conv = Conversation(sc, session, clock)
+    conv.start()
+    clock.call_later(3, lambda: session.sink.on_closed("participant left"))
+    clock.run(stop=lambda: conv.done)
+    assert conv.result.outcome == "error"
+    assert "participant left" in conv.result.reason
+    assert round(conv.result.duration) == 3
+    assert session.closed
