@@ -1,3 +1,4 @@
+import copy
 import os
 import re
 import struct
@@ -966,6 +967,6 @@ def test_check_file_reports_instead_of_crashing_on_any_mutation(data):
         target = doc
         for key in path[:-1]:
             target = target[key]
-        target[path[-1]] = data.draw(st.sampled_from(_REPLACEMENTS))
+        target[path[-1]] = copy.deepcopy(data.draw(st.sampled_from(_REPLACEMENTS)))
     for d in check_file("f.yaml", source=yaml.safe_dump(doc, sort_keys=False)):
         assert d.loc is not None and d.loc.line >= 1 and d.code

@@ -12,6 +12,10 @@ from .. import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("cviscript.cli.run", "Run a scenario live, or against the simulated replica."),
     "validate": ("cviscript.cli.validate", "Check scenario files and report every problem."),
+    "rehearse": ("cviscript.cli.rehearse", "Run every rehearsal case (for CI): JUnit, coverage."),
+    "replay": ("cviscript.cli.replay", "Replay a recorded transcript and diff what is sent."),
+    "listen": ("cviscript.cli.listen", "Join a live conversation and print its events."),
+    "send": ("cviscript.cli.send", "Send one interaction to a live conversation."),
 }
 
 EXIT_CODES_HELP = """\b

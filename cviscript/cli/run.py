@@ -1,28 +1,56 @@
-"""`cviscript run FILE` — run a scenario (simulated replica unless a live conversation is given)."""
+"""`cviscript run FILE` — run a scenario: simulated replica by default, live when asked.
+
+The live path is taken only with `--url` (join an existing conversation), `--create` (create one
+from the file's ``conversation.create``) or `--live` (whatever the file's ``conversation:`` says):
+a file's ``conversation:`` section alone never makes a plain `cviscript run` create a billed
+conversation. The live work is `cviscript.live.runner.LiveRun`; this module maps its outcome to
+exit codes and prints it.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
+from typing import Any
 
 import click
 
-from ..errors import UsageError
-from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, load_or_exit, parse_vars
+from ..errors import ConnectError, CviscriptError, TemplateRenderError, UsageError
+from .common import EXIT_CONNECT, EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, load_or_exit, parse_vars
+from .live_common import (
+    cli_logging,
+    connection_options,
+    fake_daily,
+    sdk_stderr_hidden,
+    status_printer,
+)
 
-
-@click.command(
-    "run",
-    epilog="""\b
+EPILOG = """\b
 Examples:
   cviscript run scenarios/product-demo.yaml
   cviscript run scenarios/kiosk.yaml --rehearsal "visitor leaves early"
   cviscript run demo.yaml --var product="Acme Cloud" --transcript out/run.jsonl
+  cviscript run demo.yaml --url https://tavus.daily.co/c123456     # join a live conversation
+  TAVUS_API_KEY=... cviscript run demo.yaml --create               # create one, end it after
+  TAVUS_API_KEY=... cviscript run demo.yaml --live                 # use the file's conversation:
 
 \b
-Exit codes: 0 completed, 1 failed or timed out, 2 invalid scenario or usage,
-3 cannot connect.""",
-)
+Live runs: a file's conversation: section is used only with --live (or --create); a plain
+`cviscript run FILE` always rehearses against the simulated replica, so it never creates a
+billed conversation by accident. A conversation the run created is ended on every exit path
+(completed, failed, error, Ctrl-C, SIGTERM). Ctrl-C or SIGTERM stop the run cleanly (outcome
+failed, "interrupted by SIGINT"); a second one exits at once. --create needs TAVUS_API_KEY in
+the environment (TAVUS_API_URL or --api-url point it at another base URL).
+
+\b
+Exit codes: 0 completed, 1 failed or timed out (or an error during the run),
+2 invalid scenario or usage, 3 cannot reach Tavus, Daily or the replica (or could not end a
+conversation it created), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM."""
+
+
+@click.command("run", epilog=EPILOG)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--rehearsal",
@@ -58,62 +86,333 @@ Exit codes: 0 completed, 1 failed or timed out, 2 invalid scenario or usage,
 @click.option(
     "--color/--no-color", default=None, help="Colour the transcript (default: when a terminal)."
 )
-def command(file, rehearsal, variables, transcript, context_spelling, quiet, as_json, color):
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Run live: join this existing conversation (https://tavus.daily.co/<id>).",
+)
+@click.option(
+    "--create",
+    is_flag=True,
+    help="Run live: create a conversation from the file's conversation.create (needs "
+    "TAVUS_API_KEY) and end it when the run ends.",
+)
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Run live against the file's conversation: settings (url, or create).",
+)
+@click.option(
+    "--simulate",
+    is_flag=True,
+    help="Run against the simulated replica (the default; refuses live options).",
+)
+@click.option(
+    "--test-mode",
+    is_flag=True,
+    help="Create the conversation with test_mode (no replica joins, no cost) and end it: checks "
+    "the API key and the create fields without running the scenario.",
+)
+@click.option(
+    "--api-url",
+    envvar="TAVUS_API_URL",
+    metavar="URL",
+    help="Tavus API base URL [default: https://tavusapi.com; env TAVUS_API_URL].",
+)
+@connection_options
+@click.option(
+    "--audio-chunk-ms",
+    type=click.IntRange(1, 59),
+    metavar="MS",
+    help="Audio echo chunk length (default 40; at most 59 keeps a chunk under 4 KB at 24 kHz).",
+)
+@click.option(
+    "--audio-speed",
+    type=click.FloatRange(0.5, 20.0),
+    metavar="X",
+    help="Send audio echo this many times faster than real time, after a 200 ms burst (default 2).",
+)
+def command(
+    file,
+    rehearsal,
+    variables,
+    transcript,
+    context_spelling,
+    quiet,
+    as_json,
+    color,
+    url,
+    create,
+    live,
+    simulate,
+    test_mode,
+    api_url,
+    conversation_id,
+    token,
+    join_timeout,
+    replica_timeout,
+    quiet_sdk,
+    verbose,
+    audio_chunk_ms,
+    audio_speed,
+):
     """Run the scenario FILE and print a readable transcript as it goes.
 
     With no live conversation given, FILE runs against the built-in simulated replica on a virtual
     clock: minutes of conversation take milliseconds, and the same file gives the same transcript
-    every time.
+    every time. With --url, --create or --live it drives a real Tavus conversation.
     """
-    from ..report.console import ConsolePrinter, format_result
-    from ..runner import pick_rehearsal, run_simulated
-    from ..transcript import TranscriptWriter
+    from ..live.target import resolve_target
 
     scenario = load_or_exit(file)
     vars_override = parse_vars(variables)
     try:
+        target = resolve_target(
+            scenario,
+            url=url,
+            conversation_id=conversation_id,
+            token=token,
+            create=create,
+            live=live,
+            simulate=simulate,
+            test_mode=test_mode,
+            vars_override=vars_override,
+        )
+    except (UsageError, TemplateRenderError) as err:
+        fail(str(err), EXIT_INVALID)
+    use_color = sys.stdout.isatty() if color is None else color
+    audio = {"chunk_ms": audio_chunk_ms, "speed": audio_speed}
+    if target is None:
+        _run_simulated(
+            scenario,
+            rehearsal,
+            vars_override,
+            transcript,
+            context_spelling,
+            quiet,
+            as_json,
+            use_color,
+            audio,
+        )
+        return
+    if rehearsal is not None:
+        fail("--rehearsal applies to simulated runs only, not to live ones", EXIT_INVALID)
+    with cli_logging(verbose), sdk_stderr_hidden(quiet_sdk):
+        code, released = _run_live(
+            scenario,
+            target,
+            vars_override=vars_override,
+            transcript=transcript,
+            context_spelling=context_spelling,
+            quiet=quiet,
+            as_json=as_json,
+            use_color=use_color,
+            api_url=api_url,
+            join_timeout=join_timeout,
+            replica_timeout=replica_timeout,
+            audio=audio,
+        )
+    if not released:
+        # daily-python still holds a pending join: a normal interpreter exit would linger and
+        # then abort. Everything of ours is flushed and closed: leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+# ----------------------------------------------------------------------------- simulated
+
+
+def _run_simulated(
+    scenario,
+    rehearsal,
+    vars_override,
+    transcript,
+    context_spelling,
+    quiet,
+    as_json,
+    use_color,
+    audio,
+):
+    from ..clock import VirtualClock
+    from ..live.target import tune_audio
+    from ..report.console import ConsolePrinter
+    from ..runner import pick_rehearsal, simulated_conversation
+    from ..transcript import TranscriptWriter
+
+    try:
         case = pick_rehearsal(scenario, rehearsal)
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
-    use_color = sys.stdout.isatty() if color is None else color
     subscribers = []
     if not quiet and not as_json:
         who = f"rehearsal {case.name!r}" if case else "a silent simulated user"
         click.echo(f"{scenario.name}: simulated replica, {who}")
         subscribers.append(ConsolePrinter(color=use_color))
+        settings = scenario.conversation
+        if settings.url is not None or settings.create is not None:
+            click.echo(
+                "  (the file has conversation: settings; add --live to run against them)", err=True
+            )
     writer = TranscriptWriter(transcript) if transcript else None
     if writer:
         subscribers.append(writer)
     try:
-        conv = run_simulated(
+        clock = VirtualClock()
+        conv = simulated_conversation(
             scenario,
-            rehearsal=case,
+            case,
             vars_override=vars_override,
             context_spelling=context_spelling,
             subscribers=subscribers,
+            clock=clock,
         )
+        try:
+            tune_audio(conv, audio["chunk_ms"], audio["speed"])
+        except UsageError as err:
+            fail(str(err), EXIT_INVALID)
+        conv.start()
+        clock.run(stop=lambda: conv.done)
+        if not conv.done:
+            conv.abort("error", "the simulation stalled")
+        conv.close()
     finally:
         if writer:
             writer.close()
     result = conv.result
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "scenario": scenario.name,
-                    "outcome": result.outcome,
-                    "reason": result.reason,
-                    "state": result.state,
-                    "path": result.path,
-                    "vars": result.vars,
-                    "duration": round(result.duration, 6),
-                    "sent": result.sent,
-                },
-                default=str,
-            )
-        )
+        click.echo(json.dumps(_result_json(scenario, result), default=str))
     else:
-        click.echo(format_result(result, color=use_color))
+        click.echo(format_result(result, use_color))
     if transcript and not as_json:
         click.echo(f"  transcript: {transcript}")
     sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+def format_result(result, use_color):
+    from ..report.console import format_result as fmt
+
+    return fmt(result, color=use_color)
+
+
+def _result_json(scenario, result, **extra: Any) -> dict[str, Any]:
+    return {
+        "scenario": scenario.name,
+        "outcome": result.outcome,
+        "reason": result.reason,
+        "state": result.state,
+        "path": result.path,
+        "vars": result.vars,
+        "duration": round(result.duration, 6),
+        "sent": result.sent,
+        **extra,
+    }
+
+
+# ---------------------------------------------------------------------------------- live
+
+
+def _run_live(
+    scenario,
+    target,
+    *,
+    vars_override,
+    transcript,
+    context_spelling,
+    quiet,
+    as_json,
+    use_color,
+    api_url,
+    join_timeout,
+    replica_timeout,
+    audio,
+) -> tuple[int, bool]:
+    """Run live; returns (exit code, whether the Daily client was released)."""
+    from ..live.runner import Interrupted, LiveRun
+    from ..live.target import public_url
+    from ..report.console import ConsolePrinter
+    from ..transcript import TranscriptWriter
+
+    try:
+        daily = fake_daily()
+    except UsageError as err:
+        fail(str(err), EXIT_INVALID)
+    subscribers = []
+    if not quiet and not as_json:
+        where = (
+            f"joining {public_url(target.url)}" if target.url else "creating a Tavus conversation"
+        )
+        click.echo(f"{scenario.name}: live, {where}")
+        subscribers.append(ConsolePrinter(color=use_color))
+    writer = TranscriptWriter(transcript) if transcript else None
+    if writer:
+        subscribers.append(writer)
+    live = LiveRun(
+        scenario,
+        url=target.url,
+        conversation_id=target.conversation_id,
+        token=target.token,
+        create=target.create,
+        api_url=api_url,
+        daily=daily,
+        vars_override=vars_override,
+        context_spelling=context_spelling,
+        subscribers=subscribers,
+        join_timeout=join_timeout,
+        replica_timeout=replica_timeout,
+        audio_chunk_ms=audio["chunk_ms"],
+        audio_speed=audio["speed"],
+        on_status=status_printer(quiet),
+    )
+    conv = None
+    code = EXIT_FAILED
+    try:
+        conv = live.run_sync()
+    except ConnectError as err:
+        click.echo(f"cviscript: {err}", err=True)
+        code = EXIT_CONNECT
+    except Interrupted as err:
+        click.echo(f"cviscript: {err}", err=True)
+        code = err.exit_status
+    except UsageError as err:
+        click.echo(f"cviscript: {err}", err=True)
+        code = EXIT_INVALID
+    except CviscriptError as err:
+        click.echo(f"cviscript: {err}", err=True)
+    except Exception:  # a bug: say so, but still exit through the cleanup below
+        click.echo("cviscript: internal error:\n" + traceback.format_exc(), err=True)
+    finally:
+        if writer:
+            writer.close()
+    if conv is not None:
+        result = conv.result
+        if as_json:
+            extra = {"mode": "live", "conversation_id": live.conversation_id}
+            click.echo(json.dumps(_result_json(scenario, result, **extra), default=str))
+        else:
+            click.echo(format_result(result, use_color))
+            if transcript:
+                click.echo(f"  transcript: {transcript}")
+        if live.interrupted:
+            from ..live.loop import signal_exit_status
+
+            code = signal_exit_status(live.interrupted)
+        else:
+            code = EXIT_OK if result.ok else EXIT_FAILED
+    elif live.test_mode:
+        code = EXIT_OK
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "scenario": scenario.name,
+                        "mode": "test_mode",
+                        "conversation_id": live.conversation_id,
+                        "ended": live.ended,
+                    }
+                )
+            )
+    if live.end_error and code == EXIT_OK:
+        code = EXIT_CONNECT
+    return code, live.released

@@ -20,6 +20,12 @@ interactions. What it must honour (measured facts, ``shared/daily-python.md``):
   Anything from anyone else is reported to ``on_ignored`` and never reaches the engine.
 * Broadcast is `participant_id=None` (``'*'`` raises); there is no client-side size limit, so
   `cviscript.protocol.check_size` enforces the 4096-character limit before sending.
+* Pacing: older clients kept to at most 20 app-messages per second. Interactions go through a
+  token bucket on the loop (`max_rate` per second, bursts of `burst`): a scenario that loops
+  through states cannot flood the data channel, while a state's few `enter` messages leave at
+  once. Audio echo chunks are exempt — `cviscript.engine.actions.AudioStream` paces them itself,
+  faster than real time, which a 20/s cap would starve — but never overtake queued messages.
+  What is still queued when the session closes is sent before leaving.
 
 Every sink call happens on the loop thread (the `Session` contract). Exceptions raised by the
 sink go to the loop's exception handler.
@@ -30,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -54,6 +61,8 @@ SUBSCRIPTION_PROFILES: dict[str, Any] = {
 }
 MAX_HELD_MESSAGES = 256  # held back while the replica is not yet identified
 LEAVE_TIMEOUT = 5.0  # worker's wait for leave()'s completion before release() anyway
+MAX_RATE = 20.0  # app-messages per second (protocol.md: older clients paced at <= 20/s)
+BURST = 10  # messages that may leave at once before pacing applies
 
 Ignored = Callable[[Any, "str | None", str], None]
 
@@ -175,6 +184,8 @@ class DailySession(Session):
         daily: Any = None,
         on_ignored: Ignored | None = None,
         logger: logging.Logger | None = None,
+        max_rate: float | None = MAX_RATE,
+        burst: int = BURST,
     ):
         self.url = url
         self.conversation_id = conversation_id
@@ -198,6 +209,9 @@ class DailySession(Session):
         self._joined = False
         self._join_error: str | None = None
         self._join_done = asyncio.Event()
+        self._join_started = False
+        self._join_completed = False  # the join's completion arrived (unlike _join_done, which
+        # an abort sets too)
         self._replica_done = asyncio.Event()
         self._abort_reason: str | None = None  # ends a pending connect()
         self._held: deque[tuple[Any, Any]] = deque()  # before the replica is identified
@@ -208,6 +222,15 @@ class DailySession(Session):
         self._callback_threads: set[int] = set()
         self._teardown_started = False
         self._released = threading.Event()
+        # pacing (loop thread only)
+        self.max_rate = max_rate if max_rate and max_rate > 0 else None
+        self.burst = max(1, int(burst))
+        self._tokens = float(self.burst)
+        self._tokens_at: float | None = None
+        self._outbox: deque[dict[str, Any]] = deque()
+        self._drain_handle: asyncio.TimerHandle | None = None
+        self._inflight = 0  # sent, completion not yet received
+        self.send_errors: list[str] = []  # failures reported after send() returned
 
     def __repr__(self) -> str:  # never shows the meeting token
         return (
@@ -218,6 +241,12 @@ class DailySession(Session):
     @property
     def state(self) -> str:
         return self._state
+
+    @property
+    def join_pending(self) -> bool:
+        """A join was started and has not completed: the SDK will not release the client
+        before it fails (~19 s offline), so waiting for the release is pointless."""
+        return self._join_started and not self._join_completed
 
     @property
     def released(self) -> bool:
@@ -256,6 +285,7 @@ class DailySession(Session):
             self._client = client = factory(handler)
             client.set_user_name(self.user_name)
             client.update_subscription_profiles(SUBSCRIPTION_PROFILES)
+            self._join_started = True
             client.join(
                 self.url,
                 meeting_token=self._token,
@@ -312,6 +342,12 @@ class DailySession(Session):
             self._schedule_flush()
 
     def send(self, message: dict[str, Any]) -> None:
+        """Broadcast one interaction, now or — when over the rate — as soon as pacing allows.
+
+        Raises `errors.CviscriptError` for a message that cannot travel (closed session, over
+        4 KB, not JSON-able, refused by the SDK); a queued message that the SDK later refuses is
+        logged and kept in `send_errors`.
+        """
         if self._state != "connected":
             raise errors.CviscriptError(
                 f"cannot send {_event_type(message)}: the Daily session is {self._state}"
@@ -326,6 +362,23 @@ class DailySession(Session):
             raise errors.CviscriptError(
                 f"cannot send {_event_type(message)}: not JSON-serialisable ({exc})"
             ) from None
+        if self._outbox or not self._take_token(message):
+            self._outbox.append(message)
+            self._schedule_drain()
+            return
+        self._transmit(message)
+
+    async def flush(self, timeout: float = 5.0) -> bool:
+        """Wait (up to `timeout` s) until every message is sent and Daily confirmed it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (self._outbox or self._inflight) and loop.time() < deadline:
+            if self._state != "connected" or self._ended:
+                break
+            await asyncio.sleep(0.01)
+        return not self._outbox and not self._inflight
+
+    def _transmit(self, message: dict[str, Any]) -> None:
         try:
             # participant_id=None is Daily's broadcast ('*' raises in daily-python)
             self._client.send_app_message(
@@ -335,6 +388,57 @@ class DailySession(Session):
             raise errors.CviscriptError(
                 f"Daily refused to send {_event_type(message)}: {exc}"
             ) from exc
+        self._inflight += 1
+
+    def _take_token(self, message: dict[str, Any]) -> bool:
+        if self.max_rate is None or _is_audio_chunk(message):
+            return True
+        now = self._now()
+        if self._tokens_at is not None:
+            elapsed = max(0.0, now - self._tokens_at)
+            self._tokens = min(float(self.burst), self._tokens + elapsed * self.max_rate)
+        self._tokens_at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def _now(self) -> float:
+        return self._loop.time() if self._loop is not None else time.monotonic()
+
+    def _schedule_drain(self) -> None:
+        if self._drain_handle is not None or self._loop is None:
+            return
+        wait = 0.0 if self.max_rate is None else max(0.0, (1.0 - self._tokens) / self.max_rate)
+        self._drain_handle = self._loop.call_later(wait, self._drain)
+
+    def _drain(self) -> None:
+        self._drain_handle = None
+        while self._outbox and self._state == "connected" and not self._ended:
+            if not self._take_token(self._outbox[0]):
+                self._schedule_drain()
+                return
+            self._send_queued(self._outbox.popleft())
+
+    def _send_queued(self, message: dict[str, Any]) -> None:
+        try:
+            self._transmit(message)
+        except errors.CviscriptError as exc:
+            self.send_errors.append(str(exc))
+            self.log.error("%s", exc)
+
+    def _flush_outbox_now(self) -> None:
+        """Closing: what is still queued leaves now, unpaced (it is the last chance)."""
+        if self._drain_handle is not None:
+            self._drain_handle.cancel()
+            self._drain_handle = None
+        if self._client is None or self._state != "connected" or self._ended:
+            if self._outbox:
+                self.log.warning("%d queued message(s) not sent: the call ended", len(self._outbox))
+            self._outbox.clear()
+            return
+        while self._outbox:
+            self._send_queued(self._outbox.popleft())
 
     # --------------------------------------------------------------------------------- close
     def close(self, timeout: float = 0.0) -> bool:
@@ -345,6 +449,8 @@ class DailySession(Session):
         """
         if not self._teardown_started:
             self._teardown_started = True
+            if self._outbox or self._drain_handle is not None:
+                self._flush_outbox_now()
             self._state = "closed"
             self._on_loop(self._abort_connect, "the session was closed while connecting")
             client, self._client = self._client, None
@@ -423,15 +529,18 @@ class DailySession(Session):
 
     # ------------------------------------------------------------------- on the loop thread
     def _on_join_done(self, data: Any, error: Any = None) -> None:
+        self._join_completed = True
         if error is not None:
-            self._join_error = str(error)
-            self.log.warning("joining %s failed: %s", self.url, error)
+            self._join_error = str(error)  # connect() raises it: no need to warn twice
+            self.log.info("joining %s failed: %s", self.url, error)
         elif isinstance(data, dict) and isinstance(data.get("participants"), dict):
             self._scan_participants(data["participants"])
         self._join_done.set()
 
     def _on_send_done(self, error: Any = None) -> None:
+        self._inflight = max(0, self._inflight - 1)
         if error is not None:
+            self.send_errors.append(f"Daily could not deliver an app-message: {error}")
             self.log.error("Daily could not deliver an app-message: %s", error)
 
     def _on_call_state(self, state: Any) -> None:
@@ -445,7 +554,9 @@ class DailySession(Session):
     def _on_error(self, message: Any) -> None:
         # Not necessarily fatal (join errors arrive here too); a following "left" ends the call.
         self.last_error = str(message)
-        self.log.warning("Daily error: %s", message)
+        # while joining, connect() reports the failure itself
+        level = logging.WARNING if self._joined else logging.INFO
+        self.log.log(level, "Daily error: %s", message)
 
     def _on_participant_joined(self, participant: Any) -> None:
         self._consider_participant(participant)
@@ -563,6 +674,15 @@ class DailySession(Session):
 
 def _is_announcement(message: Any) -> bool:
     return isinstance(message, dict) and message.get("event_type") in REPLICA_ANNOUNCEMENTS
+
+
+def _is_audio_chunk(message: Any) -> bool:
+    props = message.get("properties") if isinstance(message, dict) else None
+    return (
+        message.get("event_type") == "conversation.echo"
+        and isinstance(props, dict)
+        and props.get("modality") == "audio"
+    )
 
 
 def _event_type(message: Any) -> str:

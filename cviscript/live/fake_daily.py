@@ -20,6 +20,9 @@ Test controls (thread-safe, callable from any thread): `replica_joins`, `replica
 `other_says`, `replica_leaves`, `disconnect`, `fail_join`, `hang_join`, `fail_send`,
 `fail_send_completion`; and what happened: `sent`, `sent_calls`, `user_name`, `join_calls`,
 `subscription_profiles`, `left`, `released`, `release_thread`, `callback_thread`.
+Hooks for a scripted replica (`cviscript.live.fake_replica`): `on_joined()` runs on the callback
+thread once the client is in the call; `on_send(message)` runs on the sender's thread for every
+app-message delivered.
 """
 
 from __future__ import annotations
@@ -159,6 +162,8 @@ class FakeDaily:
         self._join_settled = threading.Event()
         self._send_raises: BaseException | None = None
         self._send_completion_error: str | None = None
+        self.on_joined: Callable[[], None] | None = None
+        self.on_send: Callable[[Any], None] | None = None
         self.Daily = _DailyNamespace(self)
 
     # ------------------------------------------------------------------ the module's surface
@@ -358,6 +363,8 @@ class FakeCallClient:
                 fake._set_state("joined")
             if completion:
                 completion(data, error)
+            if error is None and fake.on_joined is not None:
+                fake.on_joined()
 
         bad_keys = set(client_settings or {}) - CLIENT_SETTINGS_KEYS
         if bad_keys:
@@ -407,6 +414,8 @@ class FakeCallClient:
             fake.sent_calls.append((wire, participant_id))
         if completion:
             fake._schedule(lambda: completion(error))
+        if error is None and fake.on_send is not None:
+            fake.on_send(wire)
 
     def leave(self, completion: Callable[[Any], None] | None = None) -> None:
         fake = self._fake

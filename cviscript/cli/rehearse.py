@@ -1,0 +1,181 @@
+"""`cviscript rehearse PATH...` — run every rehearsal case, report like a test runner, for CI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail
+
+
+@click.command(
+    "rehearse",
+    epilog="""\b
+Examples:
+  cviscript rehearse scenarios/
+  cviscript rehearse scenarios/ examples/ -j 0 --junit out/rehearsal.xml
+  cviscript rehearse scenarios/kiosk.yaml -k courier
+  cviscript rehearse scenarios/ --repeat 50 --seed-from 1      # hunt races under faults:
+  cviscript rehearse scenarios/ --coverage --fail-under 90
+
+\b
+-k PATTERN selects cases whose id (FILE::CASE) contains PATTERN (case-insensitive; a glob
+when it has * ? [; "not PATTERN" deselects; repeatable, any positive pattern selects).
+
+\b
+Exit codes: 0 every case passed, 1 a case failed (or coverage is under --fail-under),
+2 an invalid scenario file, or wrong usage (a missing path, no case selected).""",
+)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "-k", "patterns", multiple=True, metavar="PATTERN", help="Run only the matching cases."
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    metavar="N",
+    help="Run cases in N processes (0: one per core; default 1).",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    metavar="N",
+    help="Run each case N times with consecutive seeds and report its pass rate.",
+)
+@click.option(
+    "--seed-from",
+    type=int,
+    metavar="S",
+    help="First seed of the repeats (default: each case's own `seed`).",
+)
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE.xml",
+    help="Write a JUnit XML report (what CI servers read).",
+)
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE.json",
+    help="Write every result as JSON (with the transcripts of failing runs).",
+)
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Report the states and transitions each scenario's rehearsals never exercised.",
+)
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 100),
+    metavar="PCT",
+    help="Fail when the total coverage is under PCT percent (implies --coverage).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print only failures and the summary.")
+@click.option(
+    "--color/--no-color", default=None, help="Colour the report (default: when a terminal)."
+)
+def command(
+    paths,
+    patterns,
+    jobs,
+    repeat,
+    seed_from,
+    junit_file,
+    json_file,
+    coverage,
+    fail_under,
+    quiet,
+    color,
+):
+    """Rehearse every case of the scenario files in PATHS (files, or folders searched for
+    *.yaml / *.yml files with a top-level `cviscript:` key).
+
+    Each case runs against the simulated replica on a virtual clock (or replays its recorded
+    transcript) and its `expect:` is checked. One line per case; for each failure, the expectation,
+    what was expected, what happened, and the transcript lines around it.
+    """
+    from ..rehearsal.suite import run_suite
+    from ..rehearsal.text import case_line, failure_report, summary
+
+    use_color = sys.stdout.isatty() if color is None else color
+    coverage = coverage or fail_under is not None
+
+    def on_collected(col) -> None:
+        for bad in col.invalid:
+            for line in bad.diagnostics:
+                click.echo(line, err=True)
+            click.echo(f"{_red('INVALID', use_color)} {bad.file} (its cases did not run)", err=True)
+
+    def on_case(case) -> None:
+        if not quiet or not case.passed:
+            click.echo(case_line(case, color=use_color))
+        for line in failure_report(case):
+            click.echo(line)
+
+    try:
+        suite = run_suite(
+            paths,
+            patterns=patterns,
+            jobs=jobs,
+            repeat=repeat,
+            seed_from=seed_from,
+            keep_traces="failed",
+            coverage=coverage,
+            on_case=on_case,
+            on_collected=on_collected,
+        )
+    except UsageError as err:
+        fail(str(err), EXIT_INVALID)
+
+    if not suite.cases and not suite.invalid:
+        what = "matched -k " + " ".join(repr(p) for p in patterns) if patterns else "were found"
+        fail(f"no rehearsal cases {what} in {', '.join(paths)}", EXIT_INVALID)
+
+    if junit_file:
+        from ..rehearsal import junit
+
+        junit.write(suite, junit_file)
+    if json_file:
+        Path(json_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_file).write_text(
+            json.dumps(suite.to_json(), indent=2, ensure_ascii=False, default=str) + "\n",
+            encoding="utf-8",
+        )
+
+    under = False
+    if suite.coverage is not None:
+        from ..rehearsal.coverage import format_coverage
+
+        click.echo("")
+        for line in format_coverage(suite.coverage):
+            click.echo(line)
+        if fail_under is not None and suite.coverage.percent < fail_under - 1e-9:
+            under = True
+            click.echo(
+                _red(
+                    f"coverage {suite.coverage.percent:.1f}% is under --fail-under {fail_under:g}%",
+                    use_color,
+                )
+            )
+    click.echo(summary(suite, color=use_color))
+    if junit_file:
+        click.echo(f"  junit: {junit_file}")
+    if json_file:
+        click.echo(f"  json: {json_file}")
+    if suite.invalid:
+        sys.exit(EXIT_INVALID)
+    sys.exit(EXIT_FAILED if suite.failed or under else EXIT_OK)
+
+
+def _red(text: str, color: bool) -> str:
+    return click.style(text, fg="red", bold=True) if color else text

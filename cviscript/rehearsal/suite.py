@@ -1,0 +1,355 @@
+"""Find rehearsal cases in files and folders, run them (in parallel, repeatedly), collect results.
+
+A case is a pure function of (scenario file, case name, seed): it loads the file, runs the scenario
+against the simulated replica on a virtual clock (or replays a recorded transcript, `replay:`) and
+checks `expect:`. Nothing else goes in, so `-j N` can hand workers only those three plain values
+(`concurrent.futures.ProcessPoolExecutor`; no scenario object crosses a process boundary) and
+the pytest plugin can run one case per test item, on any xdist worker.
+
+Discovery: a file given by name is a scenario whatever it is called (loading says if it is not
+one); a folder is searched recursively for ``*.yaml`` / ``*.yml`` files that have a top-level
+``cviscript:`` key — so CI workflow files, docker-compose files and other YAML next to the
+scenarios are left alone. Hidden folders (``.git``, ``.venv``) are skipped.
+
+Repeats: ``--repeat N --seed-from S`` runs each simulated case with seeds S .. S+N-1 (default S:
+the case's own `seed`), which is what finds the seed where a race under `faults:` goes wrong; the
+case then has a pass rate. A replay case is deterministic and always runs once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import CviscriptError, ScenarioError, UsageError
+from ..model import Scenario
+from ..trace import TraceRecord
+from .excerpt import excerpt
+from .expectations import check, replica_speech
+from .results import CaseResult, CaseRun, Failure, InvalidFile, SuiteResult
+
+KeepTraces = Literal["none", "failed", "all"]
+
+SCENARIO_SUFFIXES = (".yaml", ".yml")
+_TOP_LEVEL_KEY = re.compile(r"^cviscript[ \t]*:", re.MULTILINE)
+_SNIFF_BYTES = 65536
+
+
+def is_scenario_file(path: str | os.PathLike[str]) -> bool:
+    """A YAML file with a top-level ``cviscript:`` key (a cheap look, not a parse)."""
+    p = Path(path)
+    if p.suffix.lower() not in SCENARIO_SUFFIXES or not p.is_file():
+        return False
+    try:
+        with p.open("r", encoding="utf-8", errors="replace") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    return _TOP_LEVEL_KEY.search(head) is not None
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Scenario files under `paths`, in a stable order, each once. Raises UsageError for a path
+    that does not exist."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = []
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    candidate = Path(root) / name
+                    if is_scenario_file(candidate):
+                        found.append(str(candidate))
+            files_here = found
+        elif p.is_file():
+            files_here = [str(raw)]
+        else:
+            raise UsageError(f"{raw}: no such file or folder")
+        for f in files_here:
+            key = os.path.realpath(f)
+            if key not in seen:
+                seen.add(key)
+                out.append(os.path.normpath(f))
+    return out
+
+
+# ------------------------------------------------------------------------------ loading, cached
+
+_CACHE: dict[tuple[str, int, int], Scenario] = {}
+
+
+def load(file: str) -> Scenario:
+    """The scenario in `file`, loaded once per process while the file is unchanged."""
+    from ..validate import load_scenario
+
+    st = os.stat(file)
+    key = (os.path.realpath(file), st.st_mtime_ns, st.st_size)
+    sc = _CACHE.get(key)
+    if sc is None:
+        sc = load_scenario(file)
+        _CACHE[key] = sc
+    return sc
+
+
+# ------------------------------------------------------------------------------------ the cases
+
+
+@dataclass(slots=True)
+class CaseRef:
+    file: str
+    case: str
+    scenario: str
+    line: int | None = None
+    replay: str | None = None
+    seed: int = 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}::{self.case}"
+
+
+@dataclass(slots=True)
+class Collection:
+    cases: list[CaseRef] = field(default_factory=list)
+    invalid: list[InvalidFile] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    without_cases: list[str] = field(default_factory=list)
+    scenarios: dict[str, Scenario] = field(default_factory=dict)
+
+
+def matches(case_id: str, patterns: Sequence[str]) -> bool:
+    """`-k`: a case is selected when any pattern matches its id ``file::case``.
+
+    A pattern is a case-insensitive substring, or a glob when it has ``*``, ``?`` or ``[``;
+    ``not PATTERN`` deselects. Several patterns: selected by any positive one (all cases when
+    there is none) and by no negative one.
+    """
+    cid = case_id.lower()
+
+    def hit(p: str) -> bool:
+        p = p.strip().lower()
+        if any(ch in p for ch in "*?["):
+            return fnmatch.fnmatchcase(cid, p if p.startswith("*") else f"*{p}*")
+        return p in cid
+
+    positive = [p for p in patterns if not p.strip().lower().startswith("not ")]
+    negative = [p.strip()[4:] for p in patterns if p.strip().lower().startswith("not ")]
+    if positive and not any(hit(p) for p in positive):
+        return False
+    return not any(hit(p) for p in negative)
+
+
+def collect(paths: Iterable[str | os.PathLike[str]], patterns: Sequence[str] = ()) -> Collection:
+    """Every case under `paths` (filtered by `patterns`), and the files that could not be loaded."""
+    out = Collection()
+    for file in discover(paths):
+        out.files.append(file)
+        try:
+            sc = load(file)
+        except ScenarioError as err:
+            out.invalid.append(
+                InvalidFile(file, [str(d) for d in err.diagnostics if d.severity == "error"])
+            )
+            continue
+        except OSError as err:
+            out.invalid.append(InvalidFile(file, [f"{file}: cannot read: {err.strerror}"]))
+            continue
+        out.scenarios[file] = sc
+        if not sc.rehearsals:
+            out.without_cases.append(file)
+        for r in sc.rehearsals:
+            ref = CaseRef(file, r.name, sc.name, r.loc.line if r.loc else None, r.replay, r.seed)
+            if not patterns or matches(ref.id, patterns):
+                out.cases.append(ref)
+    return out
+
+
+def run_case(
+    file: str, case: str, *, seed: int | None = None, keep_trace: KeepTraces = "none"
+) -> CaseRun:
+    """Run one case once and check its expectations. Never raises for a failing scenario; a crash
+    of cviscript itself becomes an `internal-error` failure."""
+    started = time.perf_counter()
+    sc = load(file)
+    reh = sc.rehearsal(case)
+    if reh is None:
+        raise UsageError(f"{file}: no rehearsal named {case!r}")
+    run_seed = reh.seed if seed is None or reh.replay else seed
+    try:
+        failures: list[Failure] = []
+        if reh.replay:
+            from ..replay import replay
+
+            rr = replay(reh.replay, sc, vars_override=reh.vars)
+            result, records = rr.conversation.result, rr.records
+            if rr.divergence is not None:
+                failures.append(_diverged(rr, reh.loc))
+            failures += check(reh.expect, result, records, recorded_outcome=rr.recorded_outcome)
+        else:
+            from ..runner import run_simulated
+
+            conv = run_simulated(sc, rehearsal=reh, seed=run_seed)
+            result, records = conv.result, conv.trace.records
+            failures += check(reh.expect, result, records)
+    except Exception as err:
+        if reh.replay and isinstance(err, CviscriptError):  # the recording cannot be replayed
+            failure = Failure(
+                code="replay-invalid",
+                expectation="replay",
+                message=str(err),
+                loc=str(reh.loc) if reh.loc else None,
+            )
+            return _not_run(run_seed, started, str(err), failure)
+        # a bug in cviscript: report it on this case and keep the suite going
+        failure = Failure(
+            code="internal-error",
+            expectation="run",
+            message=f"cviscript crashed running this case: {type(err).__name__}: {err}",
+            context=traceback.format_exc().rstrip().splitlines(),
+        )
+        reason = f"cviscript crashed: {type(err).__name__}: {err}"
+        return _not_run(run_seed, started, reason, failure)
+    assert result is not None
+    passed = not failures
+    keep = keep_trace == "all" or (keep_trace == "failed" and not passed)
+    return CaseRun(
+        seed=run_seed,
+        passed=passed,
+        outcome=result.outcome,
+        reason=result.reason,
+        state=result.state,
+        path=list(result.path),
+        transitions=[str(r.data.get("id")) for r in records if r.kind == "transition"],
+        vars=_plain(result.vars),
+        duration=result.duration,
+        wall=time.perf_counter() - started,
+        sent=list(result.sent),
+        said=[text for _, text in replica_speech(records)],
+        failures=failures,
+        trace=[r.to_json() for r in records] if keep else None,
+    )
+
+
+def _not_run(seed: int, started: float, reason: str, failure: Failure) -> CaseRun:
+    return CaseRun(
+        seed=seed,
+        passed=False,
+        outcome="error",
+        reason=reason,
+        state=None,
+        path=[],
+        transitions=[],
+        vars={},
+        duration=0.0,
+        wall=time.perf_counter() - started,
+        sent=[],
+        said=[],
+        failures=[failure],
+    )
+
+
+def _diverged(rr: Any, loc: Any) -> Failure:
+    d = rr.divergence
+    sent_records = [i for i, r in enumerate(rr.records) if r.kind == "sent"]
+    focus = sent_records[d.index] if d.index < len(sent_records) else None
+    return Failure(
+        code="replay-diverged",
+        expectation="replay",
+        message=d.describe(),
+        expected=d.expected,
+        actual=d.actual,
+        loc=str(loc) if loc else None,
+        context=excerpt(rr.records, focus),
+        diff=d.diff,
+    )
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _task(args: tuple[str, str, int | None, KeepTraces]) -> CaseRun:
+    file, case, seed, keep = args
+    return run_case(file, case, seed=seed, keep_trace=keep)
+
+
+def seeds_for(ref: CaseRef, repeat: int, seed_from: int | None) -> list[int | None]:
+    if ref.replay or (repeat <= 1 and seed_from is None):
+        return [None]
+    start = ref.seed if seed_from is None else seed_from
+    return list(range(start, start + max(1, repeat)))
+
+
+def run_suite(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    patterns: Sequence[str] = (),
+    jobs: int = 1,
+    repeat: int = 1,
+    seed_from: int | None = None,
+    keep_traces: KeepTraces = "failed",
+    coverage: bool = False,
+    on_case: Callable[[CaseResult], None] | None = None,
+    on_collected: Callable[[Collection], None] | None = None,
+) -> SuiteResult:
+    """Run every case under `paths`. `on_case` sees each finished case, in file order."""
+    started = time.perf_counter()
+    col = collect(paths, patterns)
+    if on_collected is not None:
+        on_collected(col)
+    suite = SuiteResult(invalid=col.invalid, files=col.files, without_cases=col.without_cases)
+    plan = [(ref, seeds_for(ref, repeat, seed_from)) for ref in col.cases]
+    tasks = [(ref.file, ref.case, seed, keep_traces) for ref, seeds in plan for seed in seeds]
+    workers = (os.cpu_count() or 1) if jobs <= 0 else jobs
+    workers = min(workers, len(tasks))
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_task, t) for t in tasks]
+            runs = iter(futures)
+            for ref, seeds in plan:
+                case = _case_result(ref, [next(runs).result() for _ in seeds])
+                suite.cases.append(case)
+                if on_case is not None:
+                    on_case(case)
+    else:
+        for ref, seeds in plan:
+            case = _case_result(
+                ref, [run_case(ref.file, ref.case, seed=s, keep_trace=keep_traces) for s in seeds]
+            )
+            suite.cases.append(case)
+            if on_case is not None:
+                on_case(case)
+    if coverage:
+        from .coverage import measure
+
+        suite.coverage = measure(col.scenarios, suite.cases)
+    suite.wall = time.perf_counter() - started
+    return suite
+
+
+def _case_result(ref: CaseRef, runs: list[CaseRun]) -> CaseResult:
+    return CaseResult(ref.file, ref.scenario, ref.case, ref.line, ref.replay, runs)
+
+
+def trace_records(run: CaseRun) -> list[TraceRecord]:
+    """A kept trace back as `TraceRecord`s (with events), e.g. to print it with the console."""
+    from .excerpt import records_from_json
+
+    return records_from_json(run.trace or [])

@@ -1,0 +1,101 @@
+"""The plain-text rehearsal report, shared by `cviscript rehearse` and the pytest plugin.
+
+One line per case (``PASS scenarios/kiosk.yaml::courier (0.02s wall, 18.2s virtual)``), then for
+each failing case every unmet expectation: its code and where it is written, what happened, what
+was expected, what happened instead, the transcript lines around it and, for a replay, the diff.
+With repeats, the failures shown are those of the first failing seed, with the command that
+reproduces it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+import click
+
+from .results import CaseResult, Failure, SuiteResult
+
+
+def _style(text: str, color: bool, **kw: Any) -> str:
+    return click.style(text, **kw) if color else text
+
+
+def case_line(case: CaseResult, *, color: bool = False) -> str:
+    word = (
+        _style("PASS", color, fg="green", bold=True)
+        if case.passed
+        else _style("FAIL", color, fg="red", bold=True)
+    )
+    if len(case.runs) > 1:
+        n_ok = sum(r.passed for r in case.runs)
+        extra = ""
+        if case.failing_seeds:
+            extra = "; failing seeds " + ", ".join(str(s) for s in case.failing_seeds[:10])
+            if len(case.failing_seeds) > 10:
+                extra += ", …"
+        detail = (
+            f"{n_ok}/{len(case.runs)} runs passed ({100 * case.pass_rate:.0f}%){extra}; "
+            f"{case.wall:.2f}s wall"
+        )
+    else:
+        run = case.runs[0] if case.runs else None
+        virtual = f", {run.duration:.1f}s virtual" if run else ""
+        detail = f"{case.wall:.2f}s wall{virtual}"
+        if case.replay:
+            detail += ", replay"
+    return f"{word} {case.id} ({detail})"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def failure_lines(failure: Failure, *, indent: str = "  ") -> list[str]:
+    where = f" ({failure.loc})" if failure.loc else ""
+    lines = [f"{indent}{failure.code}: {failure.expectation}{where}"]
+    inner = indent + "    "
+    lines.append(f"{inner}{failure.message}")
+    if failure.expected is not None or failure.actual is not None:
+        lines.append(f"{inner}expected: {_value(failure.expected)}")
+        lines.append(f"{inner}actual:   {_value(failure.actual)}")
+    if failure.diff:
+        lines.append(f"{inner}diff:")
+        lines += [f"{inner}  {ln}" for ln in failure.diff.rstrip("\n").splitlines()]
+    if failure.context:
+        label = "traceback:" if failure.code == "internal-error" else "transcript:"
+        lines.append(f"{inner}{label}")
+        lines += [f"{inner}  {ln}" for ln in failure.context]
+    return lines
+
+
+def failure_report(case: CaseResult, *, indent: str = "  ") -> list[str]:
+    """Every failure of the case's first failing run (empty for a passing case)."""
+    run = case.first_failed
+    if run is None:
+        return []
+    lines = []
+    if len(case.runs) > 1:
+        lines.append(
+            f"{indent}seed {run.seed} (reproduce: cviscript rehearse {shlex.quote(case.file)} "
+            f"-k {shlex.quote(case.case)} --seed-from {run.seed})"
+        )
+    for failure in run.failures:
+        lines += failure_lines(failure, indent=indent)
+    return lines
+
+
+def summary(suite: SuiteResult, *, color: bool = False) -> str:
+    parts = [f"{len(suite.passed)} passed", f"{len(suite.failed)} failed"]
+    if suite.invalid:
+        n = len(suite.invalid)
+        parts.append(f"{n} invalid file{'s' if n != 1 else ''}")
+    text = ", ".join(parts) + f" in {suite.wall:.2f}s"
+    if not color:
+        return text
+    return click.style(text, fg="green" if suite.ok else "red", bold=True)

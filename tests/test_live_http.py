@@ -1,0 +1,498 @@
+"""Created conversations are always ended: a loopback HTTP server stands in for Tavus.
+
+In-process runs cover completion, failure, exceptions and REST errors; subprocesses cover the
+command line with SIGINT and SIGTERM (the fake Daily room is injected with CVISCRIPT_FAKE_DAILY),
+and the real daily-python offline. The API key must never show in any output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import REPO
+
+from cviscript import errors
+from cviscript.cli.main import cli
+from cviscript.live.fake_daily import FakeDaily
+from cviscript.live.fake_replica import FakeReplica
+from cviscript.live.runner import Interrupted, LiveRun
+from cviscript.live.tavus_api import TavusClient
+from cviscript.validate import load_scenario
+
+KEY = "tvs-SECRET-key-4f1d2c9e"
+
+SCENARIO = """\
+cviscript: 1
+name: created
+vars: {who: Ava}
+conversation:
+  create:
+    persona_id: p123
+    replica_id: r456
+    conversation_name: "run with {{ vars.who }}"
+initial: greet
+states:
+  greet:
+    enter:
+      - echo: "Hello"
+    on:
+      - event: replica.stopped_speaking
+        goto: bye
+  bye:
+    enter:
+      - echo: "Bye"
+    final: true
+"""
+
+WAITING = SCENARIO.replace(
+    """      - event: replica.stopped_speaking
+        goto: bye""",
+    """      - after: 30s
+        goto: bye""",
+)
+
+
+class TavusStub:
+    """POST /v2/conversations creates c1, c2...; POST /v2/conversations/{id}/end ends it."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.created: list[str] = []
+        self.ended: list[str] = []
+        self.create_status = 200
+        self.create_delay = 0.0
+        self.end_status = 200
+        self.end_delay = 0.0
+        self.create_seen = threading.Event()
+        self.end_seen = threading.Event()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                stub.requests.append(
+                    {"path": self.path, "key": self.headers.get("x-api-key"), "body": body}
+                )
+                if self.path == "/v2/conversations":
+                    stub.create_seen.set()
+                    time.sleep(stub.create_delay)
+                    if stub.create_status != 200:
+                        return self._answer(stub.create_status, {"message": "create refused"})
+                    cid = f"c{len(stub.created) + 1}"
+                    stub.created.append(cid)
+                    url = f"https://tavus.daily.co/{cid}"
+                    return self._answer(
+                        200, {"conversation_id": cid, "conversation_url": url, "status": "active"}
+                    )
+                m = re.fullmatch(r"/v2/conversations/([^/]+)/end", self.path)
+                if m:
+                    stub.end_seen.set()
+                    time.sleep(stub.end_delay)
+                    if stub.end_status == 200:
+                        stub.ended.append(m.group(1))
+                    return self._answer(stub.end_status, {})
+                self._answer(404, {"message": "no such route"})
+
+            def _answer(self, status: int, payload: Any) -> None:
+                raw = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                except OSError:
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def tavus():
+    stub = TavusStub()
+    yield stub
+    stub.close()
+
+
+def client(stub: TavusStub) -> TavusClient:
+    return TavusClient(KEY, base_url=stub.url, retries=0, timeout=3.0)
+
+
+def scenario(text: str = SCENARIO):
+    return load_scenario("created.yaml", source=text)
+
+
+def fake_room(**kw: Any) -> FakeDaily:
+    fake = FakeDaily()
+    FakeReplica(fake, **kw)
+    return fake
+
+
+def create_body() -> dict[str, Any]:
+    return {"persona_id": "p123", "replica_id": "r456", "conversation_name": "run with Ava"}
+
+
+# ---------------------------------------------------------------------------- in-process
+
+
+def test_created_conversation_is_ended_after_a_completed_run(tavus):
+    fake = fake_room()
+    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake)
+    conv = live.run_sync()
+    assert conv.result.outcome == "completed"
+    assert tavus.created == ["c1"] and tavus.ended == ["c1"] and live.ended
+    assert tavus.requests[0]["body"] == create_body()
+    assert all(r["key"] == KEY for r in tavus.requests)
+    assert fake.join_calls[0]["url"] == "https://tavus.daily.co/c1"
+    assert {m["conversation_id"] for m in fake.sent} == {"c1"}
+
+
+def test_created_conversation_is_ended_when_the_scenario_fails(tavus):
+    failing = SCENARIO.replace('      - echo: "Bye"', '      - fail: "no luck"')
+    conv = LiveRun(
+        scenario(failing), create=create_body(), client=client(tavus), daily=fake_room()
+    ).run_sync()
+    assert conv.result.outcome == "failed" and conv.result.reason == "no luck"
+    assert tavus.ended == ["c1"]
+
+
+def test_created_conversation_is_ended_when_a_template_fails(tavus):
+    broken = SCENARIO.replace('echo: "Bye"', 'echo: "Bye {{ event.name }}"')
+    conv = LiveRun(
+        scenario(broken), create=create_body(), client=client(tavus), daily=fake_room()
+    ).run_sync()
+    assert conv.result.outcome == "error" and "undefined" in conv.result.reason
+    assert tavus.ended == ["c1"]
+
+
+def test_created_conversation_is_ended_when_the_sink_raises(tavus):
+    def boom(record):
+        if record.kind == "received":
+            raise ValueError("broken subscriber")
+
+    conv = LiveRun(
+        scenario(WAITING),
+        create=create_body(),
+        client=client(tavus),
+        daily=fake_room(),
+        subscribers=[boom],
+    ).run_sync()
+    assert conv.result.outcome == "error" and "broken subscriber" in conv.result.reason
+    assert tavus.ended == ["c1"]
+
+
+def test_created_conversation_is_ended_when_the_room_cannot_be_joined(tavus):
+    fake = fake_room()
+    fake.fail_join("RoomInfoFetchFailed")
+    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake)
+    with pytest.raises(errors.ConnectError, match="could not reach Daily"):
+        live.run_sync()
+    assert tavus.ended == ["c1"]
+
+
+def test_a_refused_create_is_a_connect_error_and_nothing_is_ended(tavus):
+    tavus.create_status = 500
+    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake_room())
+    with pytest.raises(errors.ConnectError, match="server error") as info:
+        live.run_sync()
+    assert "not retried" in str(info.value)
+    assert tavus.ended == [] and len(tavus.requests) == 1
+
+
+def test_a_failed_end_is_reported_without_the_key(tavus):
+    tavus.end_status = 500
+    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake_room())
+    conv = live.run_sync()
+    assert conv.result.ok and not live.ended
+    assert "could not end conversation c1" in live.end_error
+    assert "dashboard" in live.end_error and KEY not in live.end_error
+
+
+def test_stopping_during_a_slow_create_still_ends_what_it_created(tavus):
+    import asyncio
+
+    tavus.create_delay = 0.4
+    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake_room())
+
+    async def main():
+        task = asyncio.ensure_future(live.run())
+        await asyncio.to_thread(tavus.create_seen.wait, 2)
+        live.interrupt("SIGINT")
+        return await task
+
+    with pytest.raises(Interrupted, match="while creating the conversation"):
+        asyncio.run(main())
+    assert tavus.created == ["c1"] and tavus.ended == ["c1"]
+    assert live.session is None  # never joined
+
+
+# -------------------------------------------------------------------------- command line
+
+
+@pytest.fixture
+def scenario_file(tmp_path):
+    def write(text: str = SCENARIO) -> Path:
+        path = tmp_path / "created.yaml"
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def test_cli_create_runs_and_ends_and_never_shows_the_key(
+    tavus, scenario_file, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY)
+    monkeypatch.setenv("CVISCRIPT_FAKE_DAILY", "1")
+    out = tmp_path / "t.jsonl"
+    res = CliRunner().invoke(
+        cli,
+        ["run", str(scenario_file()), "--create", "--api-url", tavus.url, "--transcript", str(out)],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    assert "created conversation c1: https://tavus.daily.co/c1" in res.output
+    assert "✔ completed" in res.output and "conversation c1 ended" in res.output
+    assert tavus.ended == ["c1"]
+    assert KEY not in res.output and KEY not in out.read_text()
+    assert json.loads(out.read_text().splitlines()[0])["created"] is True
+
+
+def test_cli_plain_run_of_a_file_with_create_stays_simulated(tavus, scenario_file, monkeypatch):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY)
+    monkeypatch.setenv("TAVUS_API_URL", tavus.url)
+    res = CliRunner().invoke(cli, ["run", str(scenario_file())], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "simulated replica" in res.output and "--live" in res.output
+    assert tavus.requests == []
+
+
+def test_cli_live_uses_the_file_and_env_api_url(tavus, scenario_file, monkeypatch):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY)
+    monkeypatch.setenv("TAVUS_API_URL", tavus.url)
+    monkeypatch.setenv("CVISCRIPT_FAKE_DAILY", "1")
+    res = CliRunner().invoke(
+        cli, ["run", str(scenario_file()), "--live", "--json"], catch_exceptions=False
+    )
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["outcome"] == "completed" and result["conversation_id"] == "c1"
+    assert tavus.ended == ["c1"]
+
+
+@pytest.mark.parametrize(
+    "key, status, message",
+    [
+        (None, 200, "no Tavus API key: set TAVUS_API_KEY"),
+        (KEY, 401, "Tavus rejected the API key (HTTP 401)"),
+        (KEY, 500, "Tavus had a server error (HTTP 500)"),
+    ],
+)
+def test_cli_tavus_failures_exit_3(tavus, scenario_file, monkeypatch, key, status, message):
+    if key:
+        monkeypatch.setenv("TAVUS_API_KEY", key)
+    else:
+        monkeypatch.delenv("TAVUS_API_KEY", raising=False)
+    monkeypatch.setenv("CVISCRIPT_FAKE_DAILY", "1")
+    tavus.create_status = status
+    res = CliRunner().invoke(cli, ["run", str(scenario_file()), "--create", "--api-url", tavus.url])
+    assert res.exit_code == 3, res.output
+    assert message in res.output
+    assert KEY not in res.output
+
+
+def test_cli_test_mode_creates_and_ends_without_running(tavus, scenario_file, monkeypatch):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY)
+    res = CliRunner().invoke(
+        cli, ["run", str(scenario_file()), "--create", "--test-mode", "--api-url", tavus.url]
+    )
+    assert res.exit_code == 0, res.output
+    assert "test mode" in res.output
+    assert tavus.requests[0]["body"]["test_mode"] is True and tavus.ended == ["c1"]
+
+
+def test_cli_usage_errors_exit_2(scenario_file):
+    path = str(scenario_file())
+    for args, message in [
+        (["--simulate", "--url", "https://tavus.daily.co/c1"], "--simulate"),
+        (["--url", "https://tavus.daily.co/c1", "--create"], "give one"),
+        (["--url", "https://tavus.daily.co/c1", "-r", "x"], "simulated runs only"),
+    ]:
+        res = CliRunner().invoke(cli, ["run", path, *args])
+        assert res.exit_code == 2, (args, res.output)
+        assert message in res.output
+
+
+# ---------------------------------------------------------------------------- subprocesses
+
+
+class Proc:
+    """`python -m cviscript ...` with stderr collected line by line as it comes."""
+
+    def __init__(self, args: list[str], env: dict[str, str]):
+        self.started = time.monotonic()
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "cviscript", *args],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.err_lines: list[str] = []
+        self.out_lines: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.p.stderr, self.err_lines), daemon=True),
+            threading.Thread(target=self._read, args=(self.p.stdout, self.out_lines), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: Any, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.err_lines):
+            if time.monotonic() > deadline or self.p.poll() is not None:
+                raise AssertionError(f"never saw {text!r}; stderr: {''.join(self.err_lines)}")
+            time.sleep(0.01)
+
+    def finish(self, timeout: float = 20.0) -> tuple[int, str, str]:
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            raise
+        for reader in self._readers:
+            reader.join(2)
+        return self.p.returncode, "".join(self.out_lines), "".join(self.err_lines)
+
+
+def live_env(**extra: str) -> dict[str, str]:
+    return {"TAVUS_API_KEY": KEY, "CVISCRIPT_FAKE_DAILY": "1", "PYTHONUNBUFFERED": "1", **extra}
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_run_ends_the_conversation(tavus, scenario_file, tmp_path, sig, status):
+    out = tmp_path / "t.jsonl"
+    proc = Proc(
+        ["run", str(scenario_file(WAITING)), "--create", "--api-url", tavus.url,
+         "--transcript", str(out)],
+        live_env(),
+    )  # fmt: skip
+    proc.wait_for("; running")
+    time.sleep(0.1)
+    proc.p.send_signal(sig)
+    code, stdout, stderr = proc.finish()
+    assert code == status, stderr
+    assert tavus.ended == ["c1"]
+    last = json.loads(out.read_text().splitlines()[-1])
+    assert last["kind"] == "outcome" and last["outcome"] == "failed"
+    assert last["reason"] == f"interrupted by {sig.name}"
+    assert f"interrupted by {sig.name}" in stdout
+    for text in (stdout, stderr, out.read_text()):
+        assert KEY not in text
+    assert "Traceback" not in stderr
+
+
+def test_sigint_during_a_slow_create_still_ends_it(tavus, scenario_file):
+    tavus.create_delay = 0.5
+    proc = Proc(["run", str(scenario_file()), "--create", "--api-url", tavus.url], live_env())
+    assert tavus.create_seen.wait(10)
+    proc.p.send_signal(signal.SIGINT)
+    code, _, stderr = proc.finish()
+    assert code == 130, stderr
+    assert "interrupted by SIGINT while creating the conversation" in stderr
+    assert tavus.created == ["c1"] and tavus.ended == ["c1"]
+
+
+def test_a_second_sigint_exits_at_once(tavus, scenario_file):
+    tavus.end_delay = 10.0  # the end call hangs
+    proc = Proc(
+        ["run", str(scenario_file(WAITING)), "--create", "--api-url", tavus.url], live_env()
+    )
+    proc.wait_for("; running")
+    proc.p.send_signal(signal.SIGINT)
+    assert tavus.end_seen.wait(10)
+    asked = time.monotonic()
+    proc.p.send_signal(signal.SIGINT)
+    code, _, stderr = proc.finish(timeout=5)
+    assert time.monotonic() - asked < 2
+    assert code == 130
+    assert "SIGINT again: exiting now" in stderr and "c1 was not ended" in stderr
+
+
+def test_real_daily_bad_url_exits_3_quickly_and_cleanly(scenario_file):
+    pytest.importorskip("daily")
+    env = {"CVISCRIPT_FAKE_DAILY": "", "TAVUS_API_KEY": KEY}
+    proc = Proc(["run", str(scenario_file()), "--url", "not a url", "--quiet-sdk"], env)
+    code, stdout, stderr = proc.finish(timeout=20)
+    assert code == 3, stderr
+    assert "could not reach Daily: Failed to parse url" in stderr
+    assert '"level":"ERROR"' not in stderr  # the SDK's own fd-2 lines are hidden
+    assert time.monotonic() - proc.started < 20
+    assert "Traceback" not in stderr and "Aborted" not in stderr
+    assert KEY not in stdout + stderr
+
+
+def test_real_daily_pending_join_exits_3_without_lingering_or_aborting(scenario_file):
+    pytest.importorskip("daily")
+    # offline the join stays pending ~19 s and the SDK will not release the client before:
+    # the run must give up after --join-timeout and leave at once (os._exit), not abort later
+    proc = Proc(
+        ["run", str(scenario_file()), "--url", "https://cviscript-offline-test.daily.co/room",
+         "--join-timeout", "0.5", "--quiet-sdk"],
+        {"CVISCRIPT_FAKE_DAILY": ""},
+    )  # fmt: skip
+    code, _, stderr = proc.finish(timeout=20)
+    assert code == 3, stderr
+    assert time.monotonic() - proc.started < 6
+    assert "could not reach Daily" in stderr and "Traceback" not in stderr
+
+
+def test_real_daily_sigint_while_joining_exits_130_at_once(scenario_file):
+    pytest.importorskip("daily")
+    proc = Proc(
+        ["run", str(scenario_file()), "--url", "https://cviscript-offline-test.daily.co/room",
+         "--quiet-sdk"],
+        {"CVISCRIPT_FAKE_DAILY": ""},
+    )  # fmt: skip
+    proc.wait_for("waiting for the replica")
+    time.sleep(0.2)
+    asked = time.monotonic()
+    proc.p.send_signal(signal.SIGINT)
+    code, _, stderr = proc.finish(timeout=20)
+    if "could not reach Daily" in stderr:  # the join failed first (online: no such room)
+        assert code == 3
+        return
+    assert code == 130, stderr
+    assert time.monotonic() - asked < 3
+    assert "interrupted by SIGINT while connecting" in stderr
