@@ -65,6 +65,8 @@ def simulated_conversation(
         mode="simulated",
         rehearsal=rehearsal.name if rehearsal else None,
         seed=seed,
+        # recorded so that `cviscript replay` runs the scenario with the same overrides
+        header={"vars": dict(vars_override)} if vars_override else None,
     )
 
 

@@ -11,7 +11,8 @@ Record kinds and their fields (the JSONL transcript writes them as ``{"t", "ts",
 kind        fields
 ==========  =================================================================================
 header      format, version, scenario, file, mode (simulated|live|replay), rehearsal, seed,
-            conversation_id
+            conversation_id; `vars` (command-line overrides) when given; live runs add `url`
+            (without query string) and `created` (the runner created the conversation)
 state       state, from, via (transition id, or "initial"), visits
 transition  id, from, to (None: stays), trigger (short description)
 sent        message (the interaction exactly as sent)

@@ -164,3 +164,15 @@ def test_console_script_is_installed():
         check=False,
     )
     assert proc.returncode == 0 and "cviscript" in proc.stdout
+
+
+def test_var_overrides_are_recorded_so_the_transcript_replays(tmp_path):
+    out = tmp_path / "run.jsonl"
+    assert (
+        invoke("run", DEMO, "-q", "--var", "max_reprompts=0", "--transcript", str(out)).exit_code
+        == 0
+    )
+    header, _ = read_transcript(out)
+    assert header["vars"] == {"max_reprompts": 0}
+    res = CliRunner().invoke(cli, ["replay", str(out)])
+    assert res.exit_code == 0, res.output

@@ -20,10 +20,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 EXIT_CODES_HELP = """\b
 Exit codes:
-  0  the run completed / every file is valid
-  1  the run failed or timed out (or a rehearsal failed)
-  2  invalid scenario or wrong usage
-  3  cannot connect to the live conversation"""
+  0    the run completed / every file is valid / every rehearsal passed
+  1    the run failed, timed out or hit an error (or a rehearsal failed)
+  2    invalid scenario or wrong usage
+  3    cannot reach Tavus, Daily or the replica, or could not end a
+       conversation the run created
+  130  stopped by Ctrl-C (SIGINT); 143: stopped by SIGTERM"""
 
 
 class LazyGroup(click.Group):
