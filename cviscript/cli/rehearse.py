@@ -21,6 +21,7 @@ Examples:
   cviscript rehearse scenarios/kiosk.yaml -k courier
   cviscript rehearse scenarios/ --repeat 50 --seed-from 1      # hunt races under faults:
   cviscript rehearse scenarios/ --coverage --fail-under 90
+  cviscript rehearse scenarios/ --html out/rehearsal.html
 
 \b
 -k PATTERN selects cases whose id (FILE::CASE) contains PATTERN (case-insensitive; a glob
@@ -70,6 +71,14 @@ Exit codes: 0 every case passed, 1 a case failed (or coverage is under --fail-un
     help="Write every result as JSON (with the transcripts of failing runs).",
 )
 @click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE.html",
+    help="Write a self-contained HTML report: per case a timeline, the state diagram and the "
+    "failures with their transcripts.",
+)
+@click.option(
     "--coverage",
     is_flag=True,
     help="Report the states and transitions each scenario's rehearsals never exercised.",
@@ -92,6 +101,7 @@ def command(
     seed_from,
     junit_file,
     json_file,
+    html_file,
     coverage,
     fail_under,
     quiet,
@@ -129,7 +139,7 @@ def command(
             jobs=jobs,
             repeat=repeat,
             seed_from=seed_from,
-            keep_traces="failed",
+            keep_traces="all" if html_file else "failed",
             coverage=coverage,
             on_case=on_case,
             on_collected=on_collected,
@@ -151,6 +161,10 @@ def command(
             json.dumps(suite.to_json(), indent=2, ensure_ascii=False, default=str) + "\n",
             encoding="utf-8",
         )
+    if html_file:
+        from ..report.html import write_html
+
+        write_html(suite, html_file)
 
     under = False
     if suite.coverage is not None:
@@ -172,6 +186,8 @@ def command(
         click.echo(f"  junit: {junit_file}")
     if json_file:
         click.echo(f"  json: {json_file}")
+    if html_file:
+        click.echo(f"  html: {html_file}")
     if suite.invalid:
         sys.exit(EXIT_INVALID)
     sys.exit(EXIT_FAILED if suite.failed or under else EXIT_OK)

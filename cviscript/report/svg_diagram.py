@@ -1,0 +1,500 @@
+"""A scenario's state diagram as inline SVG, with what one run did highlighted.
+
+The HTML report must be one self-contained file that fetches nothing when it is opened, so the
+diagram cannot be drawn by Mermaid or Graphviz in the browser; it is laid out here, in Python, and
+written as plain SVG. The layout is a small Sugiyama-style layered drawing, enough for the
+handful-of-states machines scenarios are:
+
+1. layers: edges that close a cycle (found by a depth-first walk from the initial state) are
+   reversed, then every state goes one layer below its lowest predecessor (longest path), so a
+   scenario reads top to bottom in the order it runs;
+2. every edge becomes a chain through the layers it crosses, with one *label node* as wide as its
+   trigger text right next to the state it leaves: labels then take part in the placement and
+   never overlap states or each other;
+3. each layer is ordered by the barycentre of its neighbours (a few sweeps, the ordering with the
+   fewest crossings wins), then x positions are relaxed toward the neighbours' mean while keeping
+   the order and the spacing.
+
+`any:` transitions leave a dashed pseudo-state "any state"; transitions that stay in their state
+(no `goto`) or re-enter it are loops on the state's right side. Visited states, the transitions
+taken and the state the run ended in carry CSS classes (``visited``, ``taken``, ``end``) that the
+page styles; every element has a `<title>` tooltip with the full text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from html import escape
+
+from ..engine.engine import describe_trigger
+from ..model import Scenario
+
+ANY = "\x00any"  # the pseudo-state `any:` transitions leave (cannot clash with a state name)
+ANY_LABEL = "any state"
+
+CHAR_W = 7.3  # px per character of the 12px monospace font the diagram uses (0.6 em)
+LABEL_CHAR_W = 6.7  # and of the 11px edge labels
+NODE_H = 34
+NODE_MIN_W = 84
+LABEL_H = 18
+RANK_GAP = 20
+NODE_GAP = 28
+DUMMY_W = 10
+MARGIN = 16
+TOP = 30  # room for the initial-state marker
+LABEL_MAX = 34  # characters of a trigger shown on an edge (the tooltip has all of it)
+
+
+@dataclass(slots=True)
+class Edge:
+    id: str  # the transition id, "ask.on[2]" / "any[0]"
+    source: str  # a state name, or ANY
+    target: str  # a state name (the source itself for a transition that stays)
+    label: str  # the trigger, described
+    stays: bool = False  # no `goto`: handled without leaving (or re-entering) the state
+
+
+@dataclass(slots=True)
+class Graph:
+    states: list[str]
+    initial: str
+    finals: set[str]
+    edges: list[Edge]
+
+
+def scenario_graph(scenario: Scenario) -> Graph:
+    """States and transitions of `scenario`, in file order."""
+    edges = []
+    for t in scenario.any:
+        edges.append(Edge(t.id, ANY, t.goto or ANY, describe_trigger(t), t.goto is None))
+    for state in scenario.states.values():
+        for t in state.on:
+            edges.append(
+                Edge(t.id, state.name, t.goto or state.name, describe_trigger(t), t.goto is None)
+            )
+    finals = {s.name for s in scenario.states.values() if s.final}
+    return Graph(list(scenario.states), scenario.initial, finals, edges)
+
+
+# ----------------------------------------------------------------------------------------- layout
+
+
+@dataclass(slots=True)
+class _Item:
+    key: str
+    kind: str  # "state" | "any" | "label" | "dummy"
+    rank: int
+    left: float  # extent left of x
+    right: float  # extent right of x
+    x: float = 0.0
+    edge: int | None = None  # the edge a label/dummy belongs to
+    loops: list[int] = field(default_factory=list)  # self-loop edges of a state
+
+
+@dataclass(slots=True)
+class _Layout:
+    items: dict[str, _Item]
+    ranks: list[list[str]]
+    chains: dict[int, list[str]]  # edge index -> item keys from upper end to lower end
+    reversed: set[int]  # edges drawn upward (they close a cycle)
+    rank_y: list[float]  # centre y of each rank
+    width: float
+    height: float
+
+
+def _text_w(text: str, char_w: float = CHAR_W) -> float:
+    return len(text) * char_w
+
+
+def _half_w(name: str) -> float:
+    return max(_text_w(name) + 24, NODE_MIN_W) / 2
+
+
+def _short(text: str, limit: int = LABEL_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _edge_label(edge: Edge, taken: int) -> str:
+    return _short(edge.label) + (f"  ×{taken}" if taken > 1 else "")
+
+
+def _layers(graph: Graph) -> tuple[dict[str, int], set[int], list[str]]:
+    nodes = list(graph.states)
+    if any(e.source == ANY for e in graph.edges):
+        nodes.append(ANY)
+    out: dict[str, list[tuple[int, str]]] = {n: [] for n in nodes}
+    for i, e in enumerate(graph.edges):
+        if e.source != e.target and e.target in out and e.source in out:
+            out[e.source].append((i, e.target))
+    # depth-first from the initial state, then the rest: edges to a state on the stack close a cycle
+    order: list[str] = []
+    back: set[int] = set()
+    seen: set[str] = set()
+    on_stack: set[str] = set()
+
+    def visit(n: str) -> None:
+        seen.add(n)
+        on_stack.add(n)
+        order.append(n)
+        for i, m in out[n]:
+            if m in on_stack:
+                back.add(i)
+            elif m not in seen:
+                visit(m)
+        on_stack.discard(n)
+
+    starts = [graph.initial] if graph.initial in out else []
+    for n in starts + nodes:
+        if n not in seen:
+            visit(n)
+    preds: dict[str, list[str]] = {n: [] for n in nodes}
+    succs: dict[str, list[str]] = {n: [] for n in nodes}
+    for n in nodes:
+        for i, m in out[n]:
+            u, v = (m, n) if i in back else (n, m)
+            preds[v].append(u)
+            succs[u].append(v)
+    layer: dict[str, int] = {}
+    indeg = {n: len(preds[n]) for n in nodes}
+    ready = [n for n in order if indeg[n] == 0]
+    while ready:
+        n = ready.pop(0)
+        layer[n] = max((layer[p] + 1 for p in preds[n]), default=0)
+        for m in succs[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                ready.append(m)
+    return layer, back, order
+
+
+def layout(graph: Graph, taken: Counter[str] | None = None) -> _Layout:
+    taken = taken or Counter()
+    layer, back, order = _layers(graph)
+    items: dict[str, _Item] = {}
+    for n in order:
+        half = _half_w(ANY_LABEL if n == ANY else n)
+        items[n] = _Item(n, "any" if n == ANY else "state", 2 * layer[n], half, half)
+    chains: dict[int, list[str]] = {}
+    for i, e in enumerate(graph.edges):
+        if e.source not in items:
+            continue
+        if e.source == e.target:
+            items[e.source].loops.append(i)
+            continue
+        if e.target not in items:
+            continue
+        up, down = (e.target, e.source) if i in back else (e.source, e.target)
+        r0, r1 = items[up].rank, items[down].rank
+        label_rank = r1 - 1 if i in back else r0 + 1  # the label sits next to the state it leaves
+        chain = [up]
+        for r in range(r0 + 1, r1):
+            key = f"\x00e{i}r{r}"
+            if r == label_rank:
+                w = _text_w(_edge_label(e, taken[e.id]), LABEL_CHAR_W) + 10
+                items[key] = _Item(key, "label", r, 6, w + 3, edge=i)
+            else:
+                items[key] = _Item(key, "dummy", r, DUMMY_W / 2, DUMMY_W / 2, edge=i)
+            chain.append(key)
+        chain.append(down)
+        chains[i] = chain
+    for it in items.values():  # loops and their labels widen a state on its right
+        if it.loops:
+            labels = [_edge_label(graph.edges[i], taken[graph.edges[i].id]) for i in it.loops]
+            it.right += 14 + 8 * len(it.loops) + max(_text_w(t, LABEL_CHAR_W) for t in labels) + 8
+    n_ranks = max((it.rank for it in items.values()), default=0) + 1
+    ranks: list[list[str]] = [[] for _ in range(n_ranks)]
+    for key, it in items.items():
+        ranks[it.rank].append(key)
+    up_nb: dict[str, list[str]] = {k: [] for k in items}
+    down_nb: dict[str, list[str]] = {k: [] for k in items}
+    for chain in chains.values():
+        for a, b in zip(chain, chain[1:], strict=False):
+            down_nb[a].append(b)
+            up_nb[b].append(a)
+    ranks = _order(ranks, up_nb, down_nb)
+    _place(items, ranks, up_nb, down_nb)
+    # vertical positions: state ranks are taller than label ranks
+    rank_y, y = [], TOP
+    for r in range(n_ranks):
+        h = NODE_H if r % 2 == 0 else LABEL_H
+        rank_y.append(y + h / 2)
+        y += h + RANK_GAP
+    height = y - RANK_GAP + MARGIN
+    width = max((it.x + it.right for it in items.values()), default=0) + MARGIN
+    return _Layout(items, ranks, chains, back, rank_y, width, height)
+
+
+def _crossings(ranks: list[list[str]], down_nb: dict[str, list[str]]) -> int:
+    total = 0
+    for upper, lower in zip(ranks, ranks[1:], strict=False):
+        pos = {k: i for i, k in enumerate(lower)}
+        pairs = [(i, pos[b]) for i, a in enumerate(upper) for b in down_nb[a] if b in pos]
+        for a in range(len(pairs)):
+            for b in range(a + 1, len(pairs)):
+                (u1, l1), (u2, l2) = pairs[a], pairs[b]
+                if (u1 - u2) * (l1 - l2) < 0:
+                    total += 1
+    return total
+
+
+def _order(
+    ranks: list[list[str]], up_nb: dict[str, list[str]], down_nb: dict[str, list[str]]
+) -> list[list[str]]:
+    best, best_c = [list(r) for r in ranks], _crossings(ranks, down_nb)
+    cur = [list(r) for r in ranks]
+    for sweep in range(8):
+        downward = sweep % 2 == 0
+        seq = range(1, len(cur)) if downward else range(len(cur) - 2, -1, -1)
+        for r in seq:
+            ref = cur[r - 1] if downward else cur[r + 1]
+            nb = up_nb if downward else down_nb
+            pos = {k: i for i, k in enumerate(ref)}
+
+            def bary(k: str, i: int, pos=pos, nb=nb) -> float:
+                ps = [pos[n] for n in nb[k] if n in pos]
+                return sum(ps) / len(ps) if ps else float(i)
+
+            cur[r] = [k for _, k in sorted(((bary(k, i), i), k) for i, k in enumerate(cur[r]))]
+        c = _crossings(cur, down_nb)
+        if c < best_c:
+            best, best_c = [list(r) for r in cur], c
+    return best
+
+
+def _gap(a: _Item, b: _Item) -> float:
+    g = NODE_GAP if a.kind in ("state", "any") and b.kind in ("state", "any") else 8
+    return a.right + b.left + g
+
+
+def _place(
+    items: dict[str, _Item],
+    ranks: list[list[str]],
+    up_nb: dict[str, list[str]],
+    down_nb: dict[str, list[str]],
+) -> None:
+    for rank in ranks:  # packed from the left
+        x = 0.0
+        for i, k in enumerate(rank):
+            x = x + _gap(items[rank[i - 1]], items[k]) if i else items[k].left
+            items[k].x = x
+    for _ in range(12):
+        for rank in ranks + ranks[::-1]:
+            its = [items[k] for k in rank]
+            want = []
+            for it in its:
+                xs = [items[n].x for n in up_nb[it.key] + down_nb[it.key]]
+                want.append(sum(xs) / len(xs) if xs else it.x)
+            lft, rgt = list(want), list(want)
+            for i in range(1, len(its)):  # push right, keeping the order and spacing
+                lft[i] = max(lft[i], lft[i - 1] + _gap(its[i - 1], its[i]))
+            for i in range(len(its) - 2, -1, -1):  # push left
+                rgt[i] = min(rgt[i], rgt[i + 1] - _gap(its[i], its[i + 1]))
+            for it, a, b in zip(its, lft, rgt, strict=True):
+                it.x = (a + b) / 2  # both are feasible, so is their mean
+    shift = MARGIN - min((it.x - it.left for it in items.values()), default=0)
+    for it in items.values():
+        it.x += shift
+
+
+# ---------------------------------------------------------------------------------------- drawing
+
+
+def _f(v: float) -> str:
+    return f"{v:.1f}".rstrip("0").rstrip(".")
+
+
+def _curve(points: list[tuple[float, float]]) -> str:
+    """A smooth path through `points`, vertical at each of them."""
+    (x0, y0), rest = points[0], points[1:]
+    d = [f"M{_f(x0)},{_f(y0)}"]
+    px, py = x0, y0
+    for x, y in rest:
+        my = (py + y) / 2
+        d.append(f"C{_f(px)},{_f(my)} {_f(x)},{_f(my)} {_f(x)},{_f(y)}")
+        px, py = x, y
+    return " ".join(d)
+
+
+def render_diagram(
+    graph: Graph,
+    *,
+    visited: Counter[str] | None = None,
+    taken: Counter[str] | None = None,
+    end_state: str | None = None,
+    failed: bool = False,
+    uid: str = "d",
+) -> str:
+    """The diagram as an ``<svg>`` element. `visited`: state -> times entered; `taken`: transition
+    id -> times taken; `uid` makes the arrowhead ids unique on a page with several diagrams."""
+    visited = visited or Counter()
+    taken = taken or Counter()
+    lay = layout(graph, taken)
+    items = lay.items
+
+    def y_of(it: _Item) -> float:
+        return lay.rank_y[it.rank]
+
+    def half_w(it: _Item) -> float:
+        return _half_w(ANY_LABEL if it.kind == "any" else it.key)
+
+    # ports: the edges meeting a state's bottom (or top) spread out in the order they leave
+    ports: dict[tuple[int, str], float] = {}
+    for key, it in items.items():
+        if it.kind not in ("state", "any"):
+            continue
+        for side, idx in (("bottom", 1), ("top", -2)):
+            ends = [
+                (items[ch[idx]].x, i)
+                for i, ch in lay.chains.items()
+                if (ch[0] == key if side == "bottom" else ch[-1] == key)
+            ]
+            ends.sort()
+            span = min(half_w(it) * 1.4, 18.0 * (len(ends) - 1))
+            for n, (_, i) in enumerate(ends):
+                off = 0.0 if len(ends) == 1 else -span / 2 + span * n / (len(ends) - 1)
+                ports[(i, side)] = it.x + off
+
+    out = [
+        f'<svg class="diagram" xmlns="http://www.w3.org/2000/svg" width="{_f(lay.width)}" '
+        f'height="{_f(lay.height)}" viewBox="0 0 {_f(lay.width)} {_f(lay.height)}" role="img" '
+        f'aria-label="state diagram">',
+        "<defs>",
+    ]
+    for kind in ("plain", "taken"):
+        out.append(
+            f'<marker id="{uid}-arrow-{kind}" class="arrow {kind}" viewBox="0 0 10 10" refX="9" '
+            'refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
+            '<path d="M0,0 L10,5 L0,10 z"/></marker>'
+        )
+    out.append("</defs>")
+
+    edges_svg, labels_svg = [], []
+    for i, chain in lay.chains.items():
+        e = graph.edges[i]
+        n = taken[e.id]
+        cls = "edge taken" if n else "edge"
+        if e.source == ANY:
+            cls += " from-any"
+        upper, lower = items[chain[0]], items[chain[-1]]
+        pts = [(ports[(i, "bottom")], y_of(upper) + NODE_H / 2)]
+        label_item, label_end = None, False
+        for j, k in enumerate(chain[1:-1], start=1):
+            it = items[k]
+            px = it.x
+            if it.kind == "label":
+                # the edge passes the end of the label that faces its neighbours, so it does
+                # not cross the text
+                label_item = it
+                nb = (items[chain[j - 1]].x + items[chain[j + 1]].x) / 2
+                label_end = nb > it.x + (it.right - it.left) / 2
+                if label_end:
+                    px = it.x + it.right - 3
+            pts.append((px, y_of(it)))
+        pts.append((ports[(i, "top")], y_of(lower) - NODE_H / 2))
+        if i in lay.reversed:
+            pts.reverse()
+        title = _edge_title(e, n)
+        arrow = f"{uid}-arrow-{'taken' if n else 'plain'}"
+        edges_svg.append(
+            f'<path class="{cls}" data-id="{escape(e.id)}" d="{_curve(pts)}" '
+            f'marker-end="url(#{arrow})"><title>{title}</title></path>'
+        )
+        if label_item is not None:
+            ly = y_of(label_item) + 4
+            if label_end:
+                lx, anchor = label_item.x + label_item.right - 11, ' text-anchor="end"'
+            else:
+                lx, anchor = label_item.x + 8, ""
+            labels_svg.append(
+                f'<text class="edge-label{" taken" if n else ""}" x="{_f(lx)}" y="{_f(ly)}"'
+                f"{anchor}>"
+                f"{escape(_edge_label(e, n))}<title>{title}</title></text>"
+            )
+
+    nodes_svg = []
+    for key, it in items.items():
+        if it.kind not in ("state", "any"):
+            continue
+        hw, cy = half_w(it), y_of(it)
+        x0, y0 = it.x - hw, cy - NODE_H / 2
+        if it.kind == "any":
+            nodes_svg.append(
+                f'<g class="state any"><rect x="{_f(x0)}" y="{_f(y0)}" width="{_f(2 * hw)}" '
+                f'height="{NODE_H}" rx="16"/><text x="{_f(it.x)}" y="{_f(cy + 4)}">{ANY_LABEL}'
+                "</text><title>transitions under any: apply in every state</title></g>"
+            )
+        else:
+            classes = ["state"]
+            times = visited[key]
+            if times:
+                classes.append("visited")
+            if key in graph.finals:
+                classes.append("final")
+            if key == graph.initial:
+                classes.append("initial")
+            if key == end_state:
+                classes.append("end failed" if failed else "end")
+            title = f"{key}: " + (f"entered {times}×" if times else "not entered in this run")
+            if key in graph.finals:
+                title += " (final state)"
+            if key == end_state:
+                title += " — the run ended here"
+            parts = [
+                f'<g class="{" ".join(classes)}" data-state="{escape(key)}">',
+                f'<rect x="{_f(x0)}" y="{_f(y0)}" width="{_f(2 * hw)}" height="{NODE_H}" rx="8"/>',
+            ]
+            if key in graph.finals:
+                parts.append(
+                    f'<rect class="inner" x="{_f(x0 + 3)}" y="{_f(y0 + 3)}" '
+                    f'width="{_f(2 * hw - 6)}" height="{NODE_H - 6}" rx="6"/>'
+                )
+            parts.append(f'<text x="{_f(it.x)}" y="{_f(cy + 4)}">{escape(key)}</text>')
+            if times > 1:
+                parts.append(
+                    f'<g class="count"><circle cx="{_f(x0)}" cy="{_f(y0)}" r="8"/>'
+                    f'<text x="{_f(x0)}" y="{_f(y0 + 3.5)}">{times}</text></g>'
+                )
+            if key == graph.initial:
+                parts.append(
+                    f'<circle class="start" cx="{_f(it.x)}" cy="{_f(y0 - 20)}" r="5"/>'
+                    f'<path class="start" d="M{_f(it.x)},{_f(y0 - 15)} V{_f(y0 - 1)}" '
+                    f'marker-end="url(#{uid}-arrow-{"taken" if times else "plain"})"/>'
+                )
+            parts.append(f"<title>{escape(title)}</title></g>")
+            nodes_svg.append("".join(parts))
+        # loops on the right side, widest outside, labels stacked to their right
+        for j, i in enumerate(it.loops):
+            e = graph.edges[i]
+            n = taken[e.id]
+            reach = 14 + 8 * (j + 1)
+            dy = 5 + 3 * j
+            xr = it.x + hw
+            d = (
+                f"M{_f(xr)},{_f(cy - dy)} C{_f(xr + reach)},{_f(cy - dy - 10)} "
+                f"{_f(xr + reach)},{_f(cy + dy + 10)} {_f(xr + 1)},{_f(cy + dy)}"
+            )
+            cls = "edge loop" + (" taken" if n else "") + (" stays" if e.stays else "")
+            title = _edge_title(e, n)
+            arrow = f"{uid}-arrow-{'taken' if n else 'plain'}"
+            edges_svg.append(
+                f'<path class="{cls}" data-id="{escape(e.id)}" d="{d}" '
+                f'marker-end="url(#{arrow})"><title>{title}</title></path>'
+            )
+            lx = xr + 14 + 8 * len(it.loops) + 4
+            ly = cy + 4 + (j - (len(it.loops) - 1) / 2) * 13
+            labels_svg.append(
+                f'<text class="edge-label{" taken" if n else ""}" x="{_f(lx)}" y="{_f(ly)}">'
+                f"{escape(_edge_label(e, n))}<title>{title}</title></text>"
+            )
+
+    out += edges_svg + nodes_svg + labels_svg
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _edge_title(e: Edge, n: int) -> str:
+    source = ANY_LABEL if e.source == ANY else e.source
+    where = f"{source}: stays (no goto)" if e.stays else f"{source} → {e.target}"
+    times = f"taken {n}×" if n else "not taken in this run"
+    return escape(f"{e.id}: {e.label} — {where}; {times}")
