@@ -84,7 +84,7 @@ def format_record(record: TraceRecord, *, color: bool = False) -> str | None:
         how = "initial" if via == "initial" else f"via {via}"
         return f"{stamp}  {style('── ' + str(d['state']), bold=True, fg='cyan')}  ({how})"
     if k == "sent":
-        return f"{stamp}  {style('→', fg='green')} {describe_sent(d["message"])}"
+        return f"{stamp}  {style('→', fg='green')} {describe_sent(d['message'])}"
     if k == "received":
         line = _received(record)
         return None if line is None else f"{stamp}  {style('←', fg='blue')} {line}"
