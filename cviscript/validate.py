@@ -27,8 +27,14 @@ Decisions beyond the contract (author-friendly, never ambiguous):
 * ``echo: {audio: PATH}`` and ``replay: PATH`` are resolved against the scenario file's folder and
   must exist; the audio must be a 16-bit mono PCM WAV file.
 
-Warnings (do not fail loading; `check_file` returns them): states never entered, dead-end states,
-transitions that do nothing, ``expect.sent`` names nothing sends.
+Which keys each mapping takes, which are required, the scalar types and the enumerations come from
+`cviscript.spec`, the one declarative definition the JSON Schema (`cviscript.schema`) is generated
+from too; this module adds what a schema cannot say (references, compiling, files, messages).
+
+Warnings (do not fail loading; `check_file` returns them): transitions that do nothing and
+``expect.sent`` names nothing sends are found here; once a file has no errors, the graph and
+template rules of `cviscript.lint` run on the model (unreachable states, dead ends, transitions and
+timers that never fire, undefined variables, unknown raw event types).
 """
 
 from __future__ import annotations
@@ -41,88 +47,25 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import model as m
+from . import spec as S
 from .durations import parse_duration
 from .errors import Diagnostic, ScenarioError, did_you_mean
+from .lint import lint
 from .loader import Node, compose, read_source
 from .protocol import EVENT_NAMES
 from .templates import CONTEXT_NAMES, TemplateCompileError, compile_expr, compile_text, has_markup
 
 SUPPORTED_VERSION = 1
 
-TOP_KEYS = (
-    "cviscript",
-    "name",
-    "description",
-    "conversation",
-    "vars",
-    "initial",
-    "any",
-    "states",
-    "timeout",
-    "final_wait",
-    "rehearsals",
-)
-STATE_KEYS = ("enter", "exit", "on", "final", "description")
-TRIGGERS = ("utterance", "event", "tool_call", "perception", "after")
-TRANSITION_KEYS = (*TRIGGERS, "where", "when", "do", "goto")
-ACTIONS = (
-    "echo",
-    "respond",
-    "interrupt",
-    "overwrite_context",
-    "append_context",
-    "sensitivity",
-    "tool_result",
-    "set",
-    "log",
-    "send",
-    "end",
-    "fail",
-)
-BARE_ACTIONS = ("interrupt", "end", "fail")
-CONVERSATION_KEYS = ("url", "id", "token", "create", "context_spelling")
-CREATE_KEYS = (
-    "persona_id",
-    "pal_id",
-    "replica_id",
-    "face_id",
-    "conversation_name",
-    "conversational_context",
-    "custom_greeting",
-    "callback_url",
-    "test_mode",
-    "require_auth",
-    "properties",
-)
-REHEARSAL_KEYS = (
-    "name",
-    "description",
-    "user",
-    "persona",
-    "replica",
-    "faults",
-    "seed",
-    "vars",
-    "replay",
-    "expect",
-)
-USER_KEYS = ("on", "say", "perceive", "interrupt", "tool_call", "barge_in", "times", "delay")
-USER_DOES = ("say", "perceive", "interrupt", "tool_call")
-USER_TRIGGERS = (*TRIGGERS, "state", "at")
-PERSONA_KEYS = ("match", "say", "tool_call")
-REPLICA_KEYS = (
-    "words_per_minute",
-    "user_words_per_minute",
-    "echo_latency",
-    "reply_latency",
-    "join_delay",
-    "pipeline",
-    "default_reply",
-)
-FAULT_KEYS = ("delay", "jitter", "duplicate", "reorder", "drop", "only", "disconnect")
-EXPECT_KEYS = ("path", "final", "outcome", "said", "sent", "not_sent", "vars", "duration")
-LEVELS = ("low", "medium", "high")
-OUTCOMES = ("completed", "failed", "timed_out", "error")
+# The tables come from the one declarative spec the JSON Schema is generated from as well.
+TRIGGERS = S.TRIGGERS
+USER_TRIGGERS = S.USER_TRIGGERS
+USER_DOES = S.USER_DOES
+ACTIONS = S.ACTIONS
+BARE_ACTIONS = S.BARE_ACTIONS
+TRANSITION_KEYS = S.TRANSITION.keys
+LEVELS = S.LEVELS
+OUTCOMES = S.OUTCOMES
 SENT_BY_ACTIONS = frozenset(
     "conversation." + t
     for t in (
@@ -168,6 +111,9 @@ def _load(
         v = _Validator(filename)
         scenario = v.scenario(root)
         diagnostics += v.diagnostics
+    if scenario is not None and not any(d.severity == "error" for d in diagnostics):
+        # graph and template rules need a whole, valid model: on a broken one they only add noise
+        diagnostics += lint(scenario)
     diagnostics.sort(key=lambda d: (d.loc.line, d.loc.column) if d.loc else (0, 0))
     return scenario, diagnostics
 
@@ -213,6 +159,10 @@ class _Validator:
             if key not in node.value and not difflib.get_close_matches(key, unknown, cutoff=0.6):
                 self.error(node.loc, "missing-key", f"{what} is missing the required key '{key}'")
         return True
+
+    def shape(self, node: Node, what: str, obj: S.Obj) -> bool:
+        """`fields` with the keys and required keys of a spec mapping."""
+        return self.fields(node, what, obj.keys, obj.required)
 
     def unknown_key(self, node: Node, key: str, what: str, allowed: Iterable[str]) -> None:
         allowed = tuple(allowed)
@@ -314,6 +264,25 @@ class _Validator:
             return None
         return seconds
 
+    def leaf(self, node: Node, what: str, spec: Any) -> Any:
+        """A scalar checked against its spec type (see `cviscript.spec`); None when invalid."""
+        if isinstance(spec, S.Text):
+            return self.string(node, what, empty_ok=not spec.nonempty)
+        if isinstance(spec, S.Bool):
+            return self.boolean(node, what)
+        if isinstance(spec, S.Int):
+            return self.integer(node, what, minimum=spec.minimum)
+        if isinstance(spec, S.Number):
+            label = f"{what} ({spec.noun})" if spec.noun else what
+            return self.number(
+                node, label, low=spec.minimum, high=spec.maximum, positive=spec.positive
+            )
+        if isinstance(spec, S.Duration):
+            return self.duration(node, what, positive=spec.positive)
+        if isinstance(spec, S.Enum):
+            return self.choice(node, what, spec.values)
+        raise TypeError(f"not a scalar spec: {spec!r}")  # a bug in the caller, not in the file
+
     def choice(self, node: Node, what: str, options: Iterable[str]) -> str | None:
         options = tuple(options)
         value = node.value if node.is_scalar else None
@@ -369,7 +338,7 @@ class _Validator:
         if name is None:
             return None
         name = name.strip()
-        if name in EVENT_NAMES or name.startswith(("conversation.", "system.")):
+        if name in EVENT_NAMES or name.startswith(S.RAW_EVENT_PREFIXES):
             return name
         hint = did_you_mean(name, EVENT_NAMES) or (
             f"; use one of {', '.join(EVENT_NAMES)}, "
@@ -412,7 +381,7 @@ class _Validator:
                 f"the top level of a scenario must be a mapping (cviscript: 1, name:, states: ...), got {root.describe()}",
             )
             return None
-        self.fields(root, "the scenario", TOP_KEYS, ("cviscript", "name", "initial", "states"))
+        self.shape(root, "the scenario", S.SCENARIO)
         get = root.get
         self.version(get("cviscript"))
         name = self.string(n, "name") if (n := get("name")) else None
@@ -452,7 +421,7 @@ class _Validator:
                 if state is not None:
                     sc.states[state_name] = state
         sc.rehearsals = self.rehearsals(get("rehearsals"))
-        self.graph_warnings(sc)
+        self.sent_warnings()
         return sc
 
     def version(self, node: Node | None) -> None:
@@ -477,7 +446,7 @@ class _Validator:
 
     def conversation(self, node: Node) -> m.ConversationSettings:
         cs = m.ConversationSettings(loc=node.loc)
-        if node.is_null or not self.fields(node, "conversation", CONVERSATION_KEYS):
+        if node.is_null or not self.shape(node, "conversation", S.CONVERSATION):
             return cs
         for key in ("url", "id", "token"):
             if (n := node.get(key)) is not None and not n.is_null:
@@ -486,27 +455,30 @@ class _Validator:
             cs.create = self.create(n)
         if (n := node.get("context_spelling")) is not None:
             cs.context_spelling = (
-                self.choice(n, "conversation.context_spelling", ("llm_context", "context"))
+                self.choice(n, "conversation.context_spelling", S.CONTEXT_SPELLINGS)
                 or "llm_context"
             )
-        if "url" in node.value and "create" in node.value:
+        for first, second in S.CONVERSATION.exclusive:
+            if first not in node.value or second not in node.value:
+                continue
             self.error(
-                node.key_loc("create"),
+                node.key_loc(second),
                 "bad-value",
                 "conversation: give either url (join an existing conversation) or create (start one), not both",
             )
         return cs
 
     def create(self, node: Node) -> dict[str, Any] | None:
-        if not self.fields(node, "conversation.create", CREATE_KEYS):
+        if not self.shape(node, "conversation.create", S.CREATE):
             return None
         out: dict[str, Any] = {}
         for key, n in node.value.items():
-            if key not in CREATE_KEYS or n.is_null:
+            if key not in S.CREATE.fields or n.is_null:
                 continue
             what = f"conversation.create.{key}"
-            if key in ("test_mode", "require_auth"):
-                out[key] = self.boolean(n, what)
+            field = S.CREATE.fields[key].spec
+            if isinstance(field, S.Bool):
+                out[key] = self.leaf(n, what, field)
             elif key == "properties":
                 if n.is_map:
                     out[key] = self.tree(n)
@@ -525,7 +497,7 @@ class _Validator:
             self.error(key_loc, "bad-value", "a state name must not be empty")
         if node.is_null:
             return state
-        if not self.fields(node, what, STATE_KEYS):
+        if not self.shape(node, what, S.STATE):
             return None
         if (n := node.get("enter")) is not None:
             state.enter = self.actions(n, f"{what} enter")
@@ -533,6 +505,8 @@ class _Validator:
             state.exit = self.actions(n, f"{what} exit")
         if (n := node.get("final")) is not None:
             state.final = bool(self.boolean(n, f"{what} final"))
+        if (n := node.get("description")) is not None and not n.is_null:
+            self.string(n, f"{what} description", empty_ok=True)
         state.on = self.each(
             node.get("on"), f"{what} on", lambda t, i: self.transition(t, f"{name}.on[{i}]")
         )
@@ -540,7 +514,7 @@ class _Validator:
 
     def transition(self, node: Node, tid: str) -> m.Transition | None:
         what = f"transition {tid}"
-        if not self.fields(node, what, TRANSITION_KEYS):
+        if not self.shape(node, what, S.TRANSITION):
             return None
         unknown = any(k not in TRANSITION_KEYS for k in node.value)
         trigger = self.trigger(node, what, TRIGGERS, quiet_if_none=unknown)
@@ -625,11 +599,11 @@ class _Validator:
                 f"{what} must be a regex string or a mapping {{role, match, contains, equals}}, got {node.describe()}",
             )
             return None
-        self.fields(node, what, ("role", "match", "contains", "equals"))
+        self.shape(node, what, S.UTTERANCE)
         trig = m.UtteranceTrigger(loc=loc)
         ok = True
         if (n := node.get("role")) is not None:
-            role = self.choice(n, f"{what} role", ("user", "replica", "any"))
+            role = self.choice(n, f"{what} role", S.ROLES)
             ok &= role is not None
             trig.role = role or "user"  # type: ignore[assignment]
         if (n := node.get("match")) is not None:
@@ -658,7 +632,7 @@ class _Validator:
                 f"{what} must be a regex string or a mapping {{match}}, got {node.describe()}",
             )
             return None
-        self.fields(node, what, ("match",))
+        self.shape(node, what, S.PERCEPTION)
         trig = m.PerceptionTrigger(loc=loc)
         if (n := node.get("match")) is not None:
             trig.match = self.regex(n, f"{what} match")
@@ -674,7 +648,7 @@ class _Validator:
         if node.is_scalar and isinstance(node.value, str):
             name = self.string(node, f"{what} name")
             return None if name is None else m.ToolCallSpec(name=name.strip(), loc=node.loc)
-        if not self.fields(node, what, ("name", "arguments"), ("name",)):
+        if not self.shape(node, what, S.TOOL_CALL):
             return None
         name = self.string(n, f"{what} name") if (n := node.get("name")) else None
         arguments: dict[str, Any] = {}
@@ -786,8 +760,8 @@ class _Validator:
         if not node.is_map:
             text = self.text(node, "echo")
             return None if text is None else m.Echo(text=text, loc=loc)
-        self.fields(node, "echo", ("audio", "text"))
-        if len([k for k in ("audio", "text") if k in node.value]) != 1:
+        self.shape(node, "echo", S.ECHO)
+        if len([k for k in S.ECHO.exactly_one if k in node.value]) != 1:
             self.error(node.loc, "bad-value", "echo takes either text or {audio: PATH}")
             return None
         if (n := node.get("text")) is not None:
@@ -816,16 +790,16 @@ class _Validator:
         return True
 
     def sensitivity(self, node: Node, loc: m.Location) -> m.Sensitivity | None:
-        if not self.fields(node, "sensitivity", ("pause", "interrupt")):
+        if not self.shape(node, "sensitivity", S.SENSITIVITY):
             return None
         if not node.value:
             self.error(node.loc, "missing-key", "sensitivity needs pause, interrupt or both")
             return None
         s = m.Sensitivity(loc=loc)
         ok = True
-        for key in ("pause", "interrupt"):
+        for key, field in S.SENSITIVITY.fields.items():
             if (n := node.get(key)) is not None:
-                level = self.choice(n, f"sensitivity {key}", LEVELS)
+                level = self.leaf(n, f"sensitivity {key}", field.spec)
                 ok &= level is not None
                 setattr(s, key, level)
         return s if ok else None
@@ -834,18 +808,22 @@ class _Validator:
         if not node.is_map:
             output = self.text(node, "tool_result")
             return None if output is None else m.ToolResult(output=output, loc=loc)
-        if not self.fields(node, "tool_result", ("output", "status"), ("output",)):
+        if not self.shape(node, "tool_result", S.TOOL_RESULT):
             return None
         result = m.ToolResult(
             output=self.tree(node.value["output"]) if "output" in node.value else None, loc=loc
         )
         if (n := node.get("status")) is not None and not n.is_null:
             source = self.string(n, "tool_result status")
-            if source is not None and not has_markup(source) and source not in ("success", "error"):
+            if (
+                source is not None
+                and not has_markup(source)
+                and source not in S.TOOL_RESULT_STATUSES
+            ):
                 self.error(
                     n.loc,
                     "bad-value",
-                    f"tool_result status must be success or error (or a template), got {source!r}{did_you_mean(source, ('success', 'error'))}",
+                    f"tool_result status must be success or error (or a template), got {source!r}{did_you_mean(source, S.TOOL_RESULT_STATUSES)}",
                 )
                 return None
             result.status = None if source is None else self.compile(source, n.loc, CONTEXT_NAMES)
@@ -862,7 +840,7 @@ class _Validator:
         return m.SetVars(values={k: self.tree(v) for k, v in node.value.items()}, loc=loc)
 
     def send(self, node: Node, loc: m.Location) -> m.Send | None:
-        if not self.fields(node, "send", ("event_type", "properties"), ("event_type",)):
+        if not self.shape(node, "send", S.SEND):
             return None
         event_type = self.string(n, "send event_type") if (n := node.get("event_type")) else None
         properties: dict[str, Any] = {}
@@ -894,7 +872,7 @@ class _Validator:
 
     def rehearsal(self, node: Node, index: int) -> m.Rehearsal | None:
         what = f"rehearsals[{index}]"
-        if not self.fields(node, what, REHEARSAL_KEYS, ("name",)):
+        if not self.shape(node, what, S.REHEARSAL):
             return None
         name = self.string(n, f"{what} name") if (n := node.get("name")) else None
         if name is not None:
@@ -914,6 +892,8 @@ class _Validator:
             r.faults = self.faults(n, f"{what} faults")
         if (n := node.get("seed")) is not None:
             r.seed = self.integer(n, f"{what} seed") or 0
+        if (n := node.get("description")) is not None and not n.is_null:
+            self.string(n, f"{what} description", empty_ok=True)
         if (n := node.get("vars")) is not None:
             r.vars = self.plain_map(n, f"{what} vars") or {}
         if (n := node.get("replay")) is not None:
@@ -923,7 +903,7 @@ class _Validator:
         return r if name is not None else None
 
     def user_rule(self, node: Node, what: str) -> m.UserRule | None:
-        if not self.fields(node, what, USER_KEYS, ("on",)):
+        if not self.shape(node, what, S.USER_RULE):
             return None
         on_node = node.get("on")
         trigger: m.UserTrigger | None = None
@@ -931,14 +911,15 @@ class _Validator:
             if on_node.is_scalar and isinstance(on_node.value, str):
                 state = self.state_ref(on_node, f"{what} on")
                 trigger = None if state is None else m.StateTrigger(state=state, loc=on_node.loc)
-            elif self.fields(on_node, f"{what} on", (*USER_TRIGGERS, "where")):
-                unknown = any(k not in (*USER_TRIGGERS, "where") for k in on_node.value)
+            elif self.shape(on_node, f"{what} on", S.USER_ON):
+                unknown = any(k not in S.USER_ON.fields for k in on_node.value)
                 trigger = self.trigger(on_node, f"{what} on", USER_TRIGGERS, quiet_if_none=unknown)
         rule = m.UserRule(on=trigger, loc=node.loc)  # type: ignore[arg-type]
         does = [
             k
             for k in USER_DOES
-            if k in node.value and not (k == "interrupt" and node.value[k].value is False)
+            if k in node.value
+            and not (k in S.USER_RULE.counts_if_true and node.value[k].value is False)
         ]
         if len(does) != 1:
             if does:
@@ -947,7 +928,9 @@ class _Validator:
                     "bad-value",
                     f"{what} does {len(does)} things ({', '.join(does)}); a rule does exactly one of say, perceive, interrupt, tool_call",
                 )
-            elif all(k in USER_KEYS for k in node.value):  # else a misspelt key was reported
+            elif all(
+                k in S.USER_RULE.fields for k in node.value
+            ):  # else a misspelt key was reported
                 self.error(
                     node.loc,
                     "missing-key",
@@ -976,9 +959,9 @@ class _Validator:
         return rule if ok else None
 
     def persona_rule(self, node: Node, what: str) -> m.PersonaRule | None:
-        if not self.fields(node, what, PERSONA_KEYS, ("match",)):
+        if not self.shape(node, what, S.PERSONA_RULE):
             return None
-        if "say" not in node.value and "tool_call" not in node.value:
+        if not any(k in node.value for k in S.PERSONA_RULE.at_least_one):
             self.error(node.loc, "missing-key", f"{what} needs say, tool_call or both")
             return None
         pattern = self.regex(n, f"{what} match") if (n := node.get("match")) else None
@@ -994,37 +977,29 @@ class _Validator:
 
     def replica(self, node: Node, what: str) -> m.ReplicaSettings:
         rs = m.ReplicaSettings(loc=node.loc)
-        if not self.fields(node, what, REPLICA_KEYS):
+        if not self.shape(node, what, S.REPLICA):
             return rs
         for key, n in node.value.items():
-            label = f"{what} {key}"
-            if key in ("words_per_minute", "user_words_per_minute"):
-                value: Any = self.number(n, label, positive=True)
-            elif key in ("echo_latency", "reply_latency", "join_delay"):
-                value = self.duration(n, label)
-            elif key == "pipeline":
-                value = self.choice(n, label, ("full", "echo"))
-            elif key == "default_reply":
-                if n.is_null:
-                    continue
-                value = self.string(n, label)
-            else:
+            field = S.REPLICA.fields.get(key)
+            if field is None or (field.nullable and n.is_null):
                 continue
+            value = self.leaf(n, f"{what} {key}", field.spec)
             if value is not None:
                 setattr(rs, key, value)
         return rs
 
     def faults(self, node: Node, what: str) -> m.Faults:
         f = m.Faults(loc=node.loc)
-        if not self.fields(node, what, FAULT_KEYS):
+        if not self.shape(node, what, S.FAULTS):
             return f
         for key, n in node.value.items():
             label = f"{what} {key}"
-            if key in ("delay", "jitter", "disconnect"):
-                value: Any = self.duration(n, label)
-            elif key in ("duplicate", "reorder", "drop"):
-                value = self.number(n, f"{label} (a probability)", low=0.0, high=1.0)
-            elif key == "only":
+            field = S.FAULTS.fields.get(key)
+            if field is None:
+                continue
+            if key != "only":
+                value: Any = self.leaf(n, label, field.spec)
+            else:
                 items = [n] if n.is_scalar else n.value if n.is_seq else None
                 if items is None:
                     self.error(
@@ -1035,18 +1010,16 @@ class _Validator:
                     continue
                 names = [self.event_name(item, label) for item in items]
                 value = None if None in names else tuple(names)
-            else:
-                continue
             if value is not None:
                 setattr(f, key, value)
         return f
 
     def expect(self, node: Node, what: str) -> m.Expect:
         e = m.Expect(loc=node.loc)
-        if not self.fields(node, what, EXPECT_KEYS):
+        if not self.shape(node, what, S.EXPECT):
             return e
         for key, n in node.value.items():
-            if key not in EXPECT_KEYS:
+            if key not in S.EXPECT.fields:
                 continue
             e.locs[key] = node.key_loc(key)
             label = f"{what} {key}"
@@ -1072,7 +1045,7 @@ class _Validator:
                 e.vars = self.plain_map(n, label)
             elif key == "duration":
                 if n.is_map:
-                    self.fields(n, label, ("max",), ("max",))
+                    self.shape(n, label, S.DURATION_MAX)
                     if (mx := n.get("max")) is not None:
                         e.duration_max = self.duration(mx, f"{label} max")
                 else:
@@ -1087,42 +1060,11 @@ class _Validator:
 
     # ----------------------------------------------------------------------------------- warnings
 
-    def graph_warnings(self, sc: m.Scenario) -> None:
+    def sent_warnings(self) -> None:
         for loc, name, what in self.expected_sent:
             if name not in self.sent_types:
                 self.warn(
                     loc,
                     "unknown-interaction",
                     f"{what}: nothing in this scenario sends '{name}'{did_you_mean(name, sorted(self.sent_types))}",
-                )
-        if not sc.initial or not sc.states or any(d.severity == "error" for d in self.diagnostics):
-            return  # with broken transitions, reachability guesses would only add noise
-        any_targets = {t.goto for t in sc.any if t.goto}
-        reached, todo = {sc.initial}, [sc.initial]
-        while todo:
-            state = sc.states.get(todo.pop())
-            if state is None:
-                continue
-            for target in {t.goto for t in state.on if t.goto} | any_targets:
-                if target not in reached:
-                    reached.add(target)
-                    todo.append(target)
-        ends = (m.End, m.Fail)
-        for state in sc.states.values():
-            if state.name not in reached:
-                self.warn(
-                    state.loc,
-                    "unreachable-state",
-                    f"state '{state.name}' is never entered: no transition goes to it",
-                )
-            elif (
-                not state.final
-                and not state.on
-                and not sc.any
-                and not any(isinstance(a, ends) for a in state.enter)
-            ):
-                self.warn(
-                    state.loc,
-                    "dead-end",
-                    f"state '{state.name}' has no transitions and is not final: the run can only end by timeout",
                 )

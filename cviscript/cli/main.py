@@ -16,6 +16,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("cviscript.cli.replay", "Replay a recorded transcript and diff what is sent."),
     "listen": ("cviscript.cli.listen", "Join a live conversation and print its events."),
     "send": ("cviscript.cli.send", "Send one interaction to a live conversation."),
+    "schema": ("cviscript.cli.schema", "Print the JSON Schema of scenario files (for editors)."),
+    "graph": ("cviscript.cli.graph", "Draw a scenario's state machine (Mermaid, DOT, SVG, PNG)."),
+    "init": ("cviscript.cli.init", "Write a starter scenario whose rehearsal passes."),
 }
 
 EXIT_CODES_HELP = """\b

@@ -1,34 +1,127 @@
-"""`cviscript validate FILE...` — load and check scenario files, reporting every problem found."""
+"""`cviscript validate FILE...` — load and check scenario files, reporting every problem found.
+
+Errors (the file is not a valid scenario: it will not run) come from `cviscript.validate`; warnings
+(it runs, but something can never behave as written) from the validator's own checks and the lint
+rules of `cviscript.lint`. Human output is one ``FILE:LINE:COL: severity: message [code]`` line per
+problem, errors before warnings, so editors and CI annotate the right line; ``--format json`` prints
+one stable JSON document for tools (`report`).
+"""
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
 
 import click
 
-from .common import EXIT_INVALID, EXIT_OK
+from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+
+JSON_FORMAT_VERSION = 1
 
 
-@click.command("validate")
+@click.command(
+    "validate",
+    epilog="""\b
+Examples:
+  cviscript validate scenarios/*.yaml
+  cviscript validate --strict demo.yaml          # warnings fail too (CI)
+  cviscript validate --format json demo.yaml     # for tools
+
+\b
+Exit codes: 0 no errors (and, with --strict, no warnings), 1 warnings only
+with --strict, 2 errors in some file.""",
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--quiet", "-q", is_flag=True, help="Print problems only, not the ok lines.")
-def command(files, quiet):
-    """Check each scenario FILE: YAML, keys, types, states, regexes, templates, durations.
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["human", "json"]),
+    default="human",
+    show_default=True,
+    help="human: FILE:LINE:COL lines; json: one JSON document on stdout.",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 when there are warnings (and no errors).")
+def command(files, quiet, fmt, strict):
+    """Check each scenario FILE: YAML, keys, types, states, regexes, templates, durations, and
+    the graph (unreachable states, dead ends, transitions and timers that can never fire,
+    variables never defined, unknown event types).
 
-    Every problem is printed as FILE:LINE:COL: severity: message, so editors and CI annotate the
-    right line. Exit code 2 if any file has an error.
+    Every problem is printed as FILE:LINE:COL: severity: message [code]; errors first, then
+    warnings.
     """
     from ..validate import check_file
 
-    errors = 0
-    for path in files:
-        diagnostics = check_file(path)
-        for diag in diagnostics:
-            click.echo(str(diag), err=True)
-        n = sum(1 for d in diagnostics if d.severity == "error")
-        errors += n
-        if not n and not quiet:
-            click.echo(f"{path}: ok")
+    results = [(path, check_file(path)) for path in files]
+    doc = report(results)
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        _print_human(doc, quiet, strict)
+    errors, warnings = doc["summary"]["errors"], doc["summary"]["warnings"]
+    sys.exit(exit_code(errors, warnings, strict))
+
+
+def exit_code(errors: int, warnings: int, strict: bool) -> int:
     if errors:
-        click.echo(f"{errors} error{'s' if errors != 1 else ''} in {len(files)} file(s)", err=True)
-    sys.exit(EXIT_INVALID if errors else EXIT_OK)
+        return EXIT_INVALID
+    return EXIT_FAILED if strict and warnings else EXIT_OK
+
+
+def _diagnostic(d: Any) -> dict[str, Any]:
+    return {
+        "code": d.code,
+        "severity": d.severity,
+        "message": d.message,
+        "file": d.loc.file if d.loc else None,
+        "line": d.loc.line if d.loc else None,
+        "column": d.loc.column if d.loc else None,
+    }
+
+
+def report(results: list[tuple[str, list[Any]]]) -> dict[str, Any]:
+    """The JSON document: per file its errors and warnings (each in file order), and totals.
+
+    Stable: keys and order never depend on anything but the files' contents."""
+    files = []
+    for path, diagnostics in results:
+        errors = [_diagnostic(d) for d in diagnostics if d.severity == "error"]
+        warnings = [_diagnostic(d) for d in diagnostics if d.severity != "error"]
+        files.append({"file": str(path), "ok": not errors, "errors": errors, "warnings": warnings})
+    return {
+        "version": JSON_FORMAT_VERSION,
+        "files": files,
+        "summary": {
+            "files": len(files),
+            "errors": sum(len(f["errors"]) for f in files),
+            "warnings": sum(len(f["warnings"]) for f in files),
+        },
+    }
+
+
+def _line(d: dict[str, Any]) -> str:
+    where = f"{d['file']}:{d['line']}:{d['column']}: " if d["line"] is not None else ""
+    return f"{where}{d['severity']}: {d['message']} [{d['code']}]"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _print_human(doc: dict[str, Any], quiet: bool, strict: bool) -> None:
+    for f in doc["files"]:
+        for d in f["errors"]:
+            click.echo(_line(d), err=True)
+        for d in f["warnings"]:
+            click.echo(_line(d), err=True)
+        if f["ok"] and not quiet and not (strict and f["warnings"]):
+            extra = f" ({_plural(len(f['warnings']), 'warning')})" if f["warnings"] else ""
+            click.echo(f"{f['file']}: ok{extra}")
+    s = doc["summary"]
+    if s["errors"] or s["warnings"]:
+        click.echo(
+            f"{_plural(s['errors'], 'error')}, {_plural(s['warnings'], 'warning')} in "
+            f"{_plural(s['files'], 'file')}",
+            err=True,
+        )

@@ -1,0 +1,111 @@
+"""`cviscript init NAME --template echo-demo|kiosk|interview` — write a starter scenario.
+
+The starters live in ``cviscript/starters/`` (package data). Each one validates without a warning
+and its rehearsals pass as written (tests check both), so a new user starts from green and
+changes one thing at a time. Placeholders replaced on writing: ``__NAME__`` (the scenario's
+name, the file's stem), ``__FILE__`` (the path written) and ``__SCHEMA__`` (where the shipped JSON
+Schema is, relative to the new file, for the ``yaml-language-server`` modeline).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import click
+
+from .common import EXIT_INVALID, fail
+
+STARTERS_DIR = Path(__file__).resolve().parent.parent / "starters"
+TEMPLATES = ("echo-demo", "kiosk", "interview")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def starter_path(template: str) -> Path:
+    return STARTERS_DIR / f"{template}.yaml"
+
+
+def target_path(name: str) -> Path:
+    """``demo`` -> ``demo.yaml``; ``scenarios/demo.yaml`` stays as it is."""
+    path = Path(name)
+    return path if path.suffix in (".yaml", ".yml") else path.with_name(path.name + ".yaml")
+
+
+def schema_ref(target: Path) -> str:
+    """The shipped schema's path as the modeline should give it, relative to `target`'s folder."""
+    from ..schema import SCHEMA_PATH
+
+    try:
+        return Path(os.path.relpath(SCHEMA_PATH, target.resolve().parent)).as_posix()
+    except ValueError:  # another drive (Windows): only an absolute path works
+        return SCHEMA_PATH.as_uri()
+
+
+def starter_text(template: str, target: Path) -> str:
+    """The starter `template` filled in for a file at `target`. Raises ValueError for a name
+    that is not a plain word (letters, digits, ``_ . -``)."""
+    if template not in TEMPLATES:
+        raise ValueError(f"unknown template {template!r}; use one of {', '.join(TEMPLATES)}")
+    name = target.stem
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a usable scenario name: use letters, digits, '_', '.' and '-' "
+            "(it is also the file name)"
+        )
+    text = starter_path(template).read_text(encoding="utf-8")
+    return (
+        text.replace("__SCHEMA__", schema_ref(target))
+        .replace("__FILE__", target.as_posix())
+        .replace("__NAME__", name)
+    )
+
+
+def write_starter(name: str, template: str, *, force: bool = False) -> Path:
+    """Write the starter for NAME; FileExistsError unless `force`."""
+    target = target_path(name)
+    text = starter_text(template, target)
+    if target.exists() and not force:
+        raise FileExistsError(f"{target} already exists (use --force to overwrite it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+@click.command(
+    "init",
+    epilog="""\b
+Templates:
+  echo-demo  scripted product demo in echo mode: the replica says your words
+  kiosk      full-pipeline receptionist: steers the LLM, answers its tool call
+  interview  questions from vars, answers counted, silence re-asked
+
+\b
+Examples:
+  cviscript init demo                       # writes demo.yaml (echo-demo)
+  cviscript init scenarios/lobby --template kiosk
+  cviscript rehearse scenarios/lobby.yaml   # its rehearsals pass as written""",
+)
+@click.argument("name")
+@click.option(
+    "--template",
+    "-t",
+    type=click.Choice(TEMPLATES),
+    default="echo-demo",
+    show_default=True,
+    help="Which starter to write.",
+)
+@click.option("--force", is_flag=True, help="Overwrite NAME.yaml if it exists.")
+def command(name, template, force):
+    """Write NAME.yaml, a starter scenario whose rehearsals pass as written.
+
+    NAME is also the scenario's name; NAME may include a folder (scenarios/demo).
+    """
+    try:
+        target = write_starter(name, template, force=force)
+    except (ValueError, FileExistsError) as err:
+        fail(str(err), EXIT_INVALID)
+    except OSError as err:
+        fail(f"cannot write {target_path(name)}: {err.strerror or err}", EXIT_INVALID)
+    click.echo(f"wrote {target} (template {template})")
+    click.echo(f"next: cviscript validate {target}  &&  cviscript run {target}")
