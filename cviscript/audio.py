@@ -56,15 +56,19 @@ def _convert_hint(path: str, target_rate: int) -> str:
     return f"convert it with: sox {path} -r {target_rate} -c 1 -b 16 out.wav"
 
 
-def load_wav(path: str | os.PathLike[str], *, target_rate: int = DEFAULT_SAMPLE_RATE) -> PcmAudio:
-    """Read a 16-bit PCM WAV file as mono PCM at `target_rate`; refuse anything else clearly."""
-    name = os.fspath(path)
+def inspect_wav(path: str | os.PathLike[str], *, target_rate: int = DEFAULT_SAMPLE_RATE) -> None:
+    """Check, from the header only, that `load_wav` will accept the file; raise CviscriptError
+    saying why not. The validator calls this so a scenario is refused at load time, not mid-demo."""
+    _read_wav(os.fspath(path), target_rate, frames=False)
+
+
+def _read_wav(name: str, target_rate: int, *, frames: bool) -> tuple[int, int, bytes]:
     try:
         with wave.open(name, "rb") as wav:
             channels = wav.getnchannels()
             width = wav.getsampwidth()
             rate = wav.getframerate()
-            frames = wav.readframes(wav.getnframes())
+            data = wav.readframes(wav.getnframes()) if frames else b""
     except FileNotFoundError:
         raise errors.CviscriptError(f"audio file not found: {name}") from None
     except (wave.Error, EOFError) as e:
@@ -85,6 +89,14 @@ def load_wav(path: str | os.PathLike[str], *, target_rate: int = DEFAULT_SAMPLE_
         raise errors.CviscriptError(
             f"audio file {name} has no usable audio ({channels} channels, {rate} Hz)"
         )
+    return channels, rate, data
+
+
+def load_wav(path: str | os.PathLike[str], *, target_rate: int = DEFAULT_SAMPLE_RATE) -> PcmAudio:
+    """Read a 16-bit PCM WAV file as mono PCM at `target_rate` (stereo is mixed down, other rates
+    resampled); refuse anything else clearly."""
+    name = os.fspath(path)
+    channels, rate, frames = _read_wav(name, target_rate, frames=True)
     samples = array("h")
     samples.frombytes(frames[: len(frames) - len(frames) % 2])
     if _SWAP:

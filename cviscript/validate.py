@@ -25,7 +25,8 @@ Decisions beyond the contract (author-friendly, never ambiguous):
   rehearsal texts (``say``, ``perceive``, tool arguments) are not name-checked, the simulator
   decides their context.
 * ``echo: {audio: PATH}`` and ``replay: PATH`` are resolved against the scenario file's folder and
-  must exist; the audio must be a 16-bit mono PCM WAV file.
+  must exist; the audio must be a 16-bit PCM WAV file (`audio.inspect_wav`; other rates and
+  stereo are converted when it is streamed).
 
 Which keys each mapping takes, which are required, the scalar types and the enumerations come from
 `cviscript.spec`, the one declarative definition the JSON Schema (`cviscript.schema`) is generated
@@ -42,14 +43,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import wave
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import model as m
 from . import spec as S
 from .durations import parse_duration
-from .errors import Diagnostic, ScenarioError, did_you_mean
+from .errors import CviscriptError, Diagnostic, ScenarioError, did_you_mean
 from .lint import lint
 from .loader import Node, compose, read_source
 from .protocol import EVENT_NAMES
@@ -774,18 +774,12 @@ class _Validator:
         return None if path is None else m.EchoAudio(path=path, loc=loc)
 
     def check_wav(self, path: str, loc: m.Location) -> bool:
+        from .audio import inspect_wav  # one place decides which WAV files can be streamed
+
         try:
-            with wave.open(path, "rb") as w:
-                width, channels = w.getsampwidth(), w.getnchannels()
-        except (wave.Error, EOFError, OSError) as e:
-            self.error(loc, "bad-value", f"echo audio: {path} is not a readable WAV file ({e})")
-            return False
-        if width != 2 or channels != 1:
-            self.error(
-                loc,
-                "bad-value",
-                f"echo audio: {path} must be 16-bit mono PCM; it is {width * 8}-bit with {channels} channel(s)",
-            )
+            inspect_wav(path)
+        except CviscriptError as e:
+            self.error(loc, "bad-value", f"echo audio: {e}")
             return False
         return True
 

@@ -638,12 +638,14 @@ def test_echo_audio_missing_file(tmp_path):
     assert str(tmp_path / "nope.wav") in d.message
 
 
-def test_echo_audio_must_be_16_bit_mono_wav(tmp_path):
-    write_wav(tmp_path / "stereo.wav", channels=2)
+def test_echo_audio_must_be_16_bit_pcm_wav_other_rates_and_stereo_are_converted(tmp_path):
+    write_wav(tmp_path / "stereo.wav", channels=2)  # 16 kHz stereo: mixed down and resampled
+    write_wav(tmp_path / "8bit.wav", width=1)
     (tmp_path / "text.wav").write_text("not audio")
     path = str(tmp_path / "s.yaml")
-    d = one(with_enter("- echo: {audio: stereo.wav}\n"), "bad-value", 7, path=path)
-    assert "16-bit mono" in d.message
+    assert errors(with_enter("- echo: {audio: stereo.wav}\n"), path) == []
+    d = one(with_enter("- echo: {audio: 8bit.wav}\n"), "bad-value", 7, path=path)
+    assert "8-bit" in d.message and "16-bit" in d.message and "sox" in d.message
     one(with_enter("- echo: {audio: text.wav}\n"), "bad-value", 7, path=path)
 
 
