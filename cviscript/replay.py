@@ -43,6 +43,7 @@ from .conversation import Conversation
 from .errors import UsageError
 from .model import Scenario
 from .protocol import CONTEXT_EVENT_TYPES
+from .runner import drive
 from .session import Session, SessionSink
 from .trace import Trace, TraceRecord
 from .transcript import read_transcript
@@ -323,11 +324,7 @@ def replay(
         seed=header.get("seed"),
         header={"replay_of": str(path)},
     )
-    conv.start()
-    clock.run(stop=lambda: conv.done)
-    if not conv.done:
-        conv.abort("error", "the replay stalled")
-    conv.close()
+    drive(conv, clock, what="replay")
 
     recorded = [
         (float(r.get("t", 0.0)), comparable(r.get("message") or {}))

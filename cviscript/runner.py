@@ -91,9 +91,14 @@ def run_simulated(
         seed=seed,
         clock=clock,
     )
+    return drive(conv, clock)
+
+
+def drive(conv: Conversation, clock: VirtualClock, *, what: str = "simulation") -> Conversation:
+    """Start `conv` and run the virtual clock until it ends; returns it, closed."""
     conv.start()
     clock.run(stop=lambda: conv.done)
-    if not conv.done:  # nothing left to happen and no deadline: cannot occur, the deadline is armed
-        conv.abort("error", "the simulation stalled")
+    if not conv.done:  # nothing left to happen: only possible when the deadline was not armed
+        conv.abort("error", f"the {what} stalled")
     conv.close()
     return conv

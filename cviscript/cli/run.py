@@ -238,7 +238,7 @@ def _run_simulated(
     from ..clock import VirtualClock
     from ..live.target import tune_audio
     from ..report.console import ConsolePrinter
-    from ..runner import pick_rehearsal, simulated_conversation
+    from ..runner import drive, pick_rehearsal, simulated_conversation
     from ..transcript import TranscriptWriter
 
     try:
@@ -272,11 +272,7 @@ def _run_simulated(
             tune_audio(conv, audio["chunk_ms"], audio["speed"])
         except UsageError as err:
             fail(str(err), EXIT_INVALID)
-        conv.start()
-        clock.run(stop=lambda: conv.done)
-        if not conv.done:
-            conv.abort("error", "the simulation stalled")
-        conv.close()
+        drive(conv, clock)
     finally:
         if writer:
             writer.close()
