@@ -33,18 +33,50 @@ log = logging.getLogger("cviscript.live.tools")
 Raw = Callable[[dict[str, Any]], None]
 
 
-def _session(url: str, conversation_id: str | None, **kwargs: Any) -> DailySession:
-    cid = conversation_id or conversation_id_from_url(url)
-    return DailySession(url, conversation_id=cid, **kwargs)
-
-
 class _Tool:
-    """What both tools share: the stop event, the signal that set it, the release."""
+    """What both tools share: joining, the stop event, the signal that set it, the release."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        url: str,
+        conversation_id: str | None,
+        token: str | None,
+        daily: Any,
+        join_timeout: float,
+        replica_timeout: float,
+        on_status: Callable[[str], None] | None,
+    ) -> None:
+        self.url = url
+        self.conversation_id = conversation_id or conversation_id_from_url(url)
+        self._token = token
+        self.daily = daily
+        self.join_timeout = join_timeout
+        self.replica_timeout = replica_timeout
+        self._status = on_status or (lambda text: log.info("%s", text))
         self.released = True
         self.stopped_by: str | None = None
         self._stop: asyncio.Event | None = None
+
+    def _session(self, loop: asyncio.AbstractEventLoop) -> DailySession:
+        """A session for this conversation; starts the stop event (a signal may already be in)."""
+        self._stop = asyncio.Event()
+        if self.stopped_by:
+            self._stop.set()
+        return DailySession(
+            self.url,
+            conversation_id=self.conversation_id,
+            token=self._token,
+            loop=loop,
+            join_timeout=self.join_timeout,
+            replica_timeout=self.replica_timeout,
+            daily=self.daily,
+        )
+
+    async def _join(self, session: DailySession) -> None:
+        """Join and wait for the replica; raises `Stopped` when stopped meanwhile."""
+        self._status(f"joining {self.url} and waiting for the replica")
+        assert self._stop is not None
+        await until_stopped(session.connect(), self._stop)
 
     def stop(self, signame: str = "SIGINT") -> None:
         self.stopped_by = self.stopped_by or signame
@@ -68,16 +100,11 @@ class Listener(_Tool):
         replica_timeout: float = 60.0,
         on_status: Callable[[str], None] | None = None,
     ):
-        super().__init__()
-        self.url = url
-        self.conversation_id = conversation_id or conversation_id_from_url(url)
-        self._token = token
-        self.daily = daily
+        super().__init__(
+            url, conversation_id, token, daily, join_timeout, replica_timeout, on_status
+        )
         self.subscribers = list(subscribers)
         self.on_raw = on_raw
-        self.join_timeout = join_timeout
-        self.replica_timeout = replica_timeout
-        self._status = on_status or (lambda text: log.info("%s", text))
         self.ended: str | None = None
         self.received = 0
         self._trace: Trace | None = None
@@ -85,25 +112,13 @@ class Listener(_Tool):
 
     async def run(self) -> str:
         loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        if self.stopped_by:
-            self._stop.set()
         self._trace = Trace(AsyncioClock(loop), keep=False)
         for fn in self.subscribers:
             self._trace.subscribe(fn)
-        session = _session(
-            self.url,
-            self.conversation_id,
-            token=self._token,
-            loop=loop,
-            join_timeout=self.join_timeout,
-            replica_timeout=self.replica_timeout,
-            daily=self.daily,
-        )
+        session = self._session(loop)
         try:
-            self._status(f"joining {self.url} and waiting for the replica")
             try:
-                await until_stopped(session.connect(), self._stop)
+                await self._join(session)
             except Stopped:
                 return f"stopped by {self.stopped_by} while connecting"
             self._status("listening (Ctrl-C to stop)")
@@ -181,35 +196,17 @@ class Sender(_Tool):
         confirm_timeout: float = 5.0,
         on_status: Callable[[str], None] | None = None,
     ):
-        super().__init__()
-        self.url = url
-        self.conversation_id = conversation_id or conversation_id_from_url(url)
+        super().__init__(
+            url, conversation_id, token, daily, join_timeout, replica_timeout, on_status
+        )
         self.messages = build(Interactions(self.conversation_id, context_spelling))
-        self._token = token
-        self.daily = daily
-        self.join_timeout = join_timeout
-        self.replica_timeout = replica_timeout
         self.confirm_timeout = confirm_timeout
-        self._status = on_status or (lambda text: log.info("%s", text))
 
     async def run(self) -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        if self.stopped_by:
-            self._stop.set()
-        session = _session(
-            self.url,
-            self.conversation_id,
-            token=self._token,
-            loop=loop,
-            join_timeout=self.join_timeout,
-            replica_timeout=self.replica_timeout,
-            daily=self.daily,
-        )
+        session = self._session(asyncio.get_running_loop())
         try:
-            self._status(f"joining {self.url} and waiting for the replica")
             try:
-                await until_stopped(session.connect(), self._stop)
+                await self._join(session)
             except Stopped:
                 raise errors.CviscriptError(
                     f"stopped by {self.stopped_by} before anything was sent"
