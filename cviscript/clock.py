@@ -23,16 +23,33 @@ VIRTUAL_EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the wall time a virtual
 
 
 class TimerHandle:
-    __slots__ = ("when", "callback", "args", "cancelled")
+    __slots__ = ("when", "callback", "args", "cancelled", "_clock")
 
-    def __init__(self, when: float, callback: Callable[..., Any], args: tuple[Any, ...]):
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., Any],
+        args: tuple[Any, ...],
+        clock: VirtualClock | None = None,
+    ):
         self.when = when
         self.callback = callback
         self.args = args
         self.cancelled = False
+        self._clock = clock  # set while the handle waits in that clock's queue
 
     def cancel(self) -> None:
+        if self.cancelled:
+            return
         self.cancelled = True
+        self.callback, self.args = _cancelled, ()  # let go of what the callback holds
+        clock, self._clock = self._clock, None
+        if clock is not None:
+            clock._cancelled_one()
+
+
+def _cancelled() -> None:
+    """What a cancelled handle would run (it never does)."""
 
 
 class Clock(ABC):
@@ -50,13 +67,22 @@ class Clock(ABC):
 
 
 class VirtualClock(Clock):
-    """Discrete-event virtual time. Nothing happens until `run()` is called."""
+    """Discrete-event virtual time. Nothing happens until `run()` is called.
+
+    Cancelling only marks a handle; it leaves the queue when it reaches the head. Every state
+    entry arms its `after:` timers and every exit cancels them, so a long conversation cancels
+    far more timers than it fires: once cancelled handles are most of the queue (and more than
+    `PURGE_MIN`), the queue is rebuilt without them, so it stays as small as what is pending.
+    """
+
+    PURGE_MIN = 100
 
     def __init__(self, start: float = 0.0, epoch: float = VIRTUAL_EPOCH):
         self._now = start
         self._epoch = epoch
         self._queue: list[tuple[float, int, TimerHandle]] = []
         self._counter = itertools.count()
+        self._cancelled = 0  # cancelled handles still in the queue
 
     def now(self) -> float:
         return self._now
@@ -65,27 +91,43 @@ class VirtualClock(Clock):
         return self._epoch + self._now
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
-        handle = TimerHandle(self._now + max(0.0, delay), callback, args)
+        handle = TimerHandle(self._now + max(0.0, delay), callback, args, self)
         heapq.heappush(self._queue, (handle.when, next(self._counter), handle))
         return handle
+
+    def _cancelled_one(self) -> None:
+        self._cancelled += 1
+        if self._cancelled > self.PURGE_MIN and self._cancelled * 2 > len(self._queue):
+            self._queue = [entry for entry in self._queue if not entry[2].cancelled]
+            heapq.heapify(self._queue)
+            self._cancelled = 0
 
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> TimerHandle:
         return self.call_later(0.0, callback, *args)
 
     def pending(self) -> int:
-        return sum(1 for _, _, h in self._queue if not h.cancelled)
+        return len(self._queue) - self._cancelled
+
+    def queued(self) -> int:
+        """Entries in the queue, cancelled ones included (bounded by the purge)."""
+        return len(self._queue)
 
     def next_time(self) -> float | None:
-        while self._queue and self._queue[0][2].cancelled:
-            heapq.heappop(self._queue)
-        return self._queue[0][0] if self._queue else None
+        queue = self._queue
+        while queue and queue[0][2].cancelled:
+            heapq.heappop(queue)
+            self._cancelled -= 1
+        return queue[0][0] if queue else None
 
     def step(self) -> bool:
         """Run the next due callback (advancing time to it). False when nothing is scheduled."""
-        while self._queue:
-            when, _, handle = heapq.heappop(self._queue)
+        queue = self._queue
+        while queue:
+            when, _, handle = heapq.heappop(queue)
             if handle.cancelled:
+                self._cancelled -= 1
                 continue
+            handle._clock = None
             self._now = max(self._now, when)
             handle.callback(*handle.args)
             return True

@@ -118,16 +118,15 @@ class Conversation:
     def on_message(self, message: Any, sender: str | None = None) -> None:
         if self._closed:
             return
-        data: dict[str, Any] = {"message": message}
-        if sender is not None:
-            data["sender"] = sender
         event, reason = self.normalizer.feed(message)
+        if sender is None:
+            self.trace.emit("received", event=event, message=message)
+        else:
+            self.trace.emit("received", event=event, message=message, sender=sender)
         if event is None:
-            self.trace.emit("received", **data)
             log.warning("dropped a message: %s", reason)
             self.trace.emit("dropped", message=message, reason=reason)
             return
-        self.trace.emit("received", event=event, **data)
         self._accept(event)
 
     def on_ignored(self, message: Any, sender: str | None, reason: str) -> None:

@@ -22,7 +22,7 @@ each reaches the engine once. Anything malformed or foreign is skipped with a re
 from __future__ import annotations
 
 import json
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,9 +85,13 @@ class ProtocolError(errors.CviscriptError):
     """An interaction cviscript was asked to send would break the wire format (too big, bad value)."""
 
 
+# One encoder, made once: `json.dumps` with non-default options builds a new encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def message_size(message: dict[str, Any]) -> int:
     """Characters of `message` as compact JSON, the way it travels."""
-    return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
+    return len(_COMPACT.encode(message))
 
 
 def check_size(message: dict[str, Any]) -> None:
@@ -352,6 +356,8 @@ _INTERRUPT_MEMORY = 32  # interruptions remembered
 
 
 def _int(value: Any) -> int | None:
+    if type(value) is int:  # the common case first (bool is a subclass of int, not int itself)
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -364,6 +370,8 @@ def _int(value: Any) -> int | None:
 
 
 def _float(value: Any) -> float | None:
+    if type(value) is float:
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -377,6 +385,8 @@ def _float(value: Any) -> float | None:
 
 
 def _str(value: Any) -> str | None:
+    if value is None:
+        return None
     if isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -419,20 +429,25 @@ class _Interruption:
 
 
 class _RecentKeys:
-    """A bounded set remembering the most recent keys."""
+    """A bounded set remembering the most recent keys (a dict keeps insertion order)."""
 
     def __init__(self, size: int):
-        self._keys: OrderedDict[Any, None] = OrderedDict()
+        self._keys: dict[Any, None] = {}
         self._size = size
 
     def __contains__(self, key: Any) -> bool:
         return key in self._keys
 
+    def __len__(self) -> int:
+        return len(self._keys)
+
     def add(self, key: Any) -> None:
-        self._keys[key] = None
-        self._keys.move_to_end(key)
-        while len(self._keys) > self._size:
-            self._keys.popitem(last=False)
+        keys = self._keys
+        if key in keys:
+            del keys[key]  # re-inserted below as the most recent
+        keys[key] = None
+        if len(keys) > self._size:
+            del keys[next(iter(keys))]
 
 
 class Normalizer:
@@ -565,7 +580,7 @@ class Normalizer:
         return False
 
     def _duplicate(self, event: Event) -> str | None:
-        if event.seq is not None and ("seq", event.seq) in self._seqs:
+        if event.seq is not None and event.seq in self._seqs:
             return f"duplicate: {event.event_type} seq {event.seq} already received"
         key = self._content_key(event)
         if key is not None and key in self._contents:
@@ -579,7 +594,7 @@ class Normalizer:
 
     def _remember(self, event: Event) -> None:
         if event.seq is not None:
-            self._seqs.add(("seq", event.seq))
+            self._seqs.add(event.seq)
         key = self._content_key(event)
         if key is not None:
             self._contents.add(key)

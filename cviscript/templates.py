@@ -12,9 +12,13 @@ or half-rendered sentence. So:
   (``undefined variable 'vars.prodcut' (did you mean "vars.product"?)``), the file:line and the state.
 * Names are checked at load time when the caller says which ones exist (`CONTEXT_NAMES` for the
   scenario's own templates), so ``{{ var.x }}`` fails before anything is sent.
-* Output is bounded (`MAX_OUTPUT` characters, streamed so it stops early); string repetition and
-  powers are bounded too. Templates come from the scenario author, never from event data, so these
-  bounds guard against mistakes rather than an attacker (a template can still burn CPU in loops).
+* Output is bounded (`MAX_OUTPUT` characters, streamed so it stops early), and so is every value a
+  template builds on the way: operators, `~`, string methods and filters that pad, repeat, join or
+  format are checked (`template_bounds`). Templates come from the scenario author, never from event
+  data, so these bounds guard against mistakes rather than an attacker (a template can still burn
+  CPU in loops).
+* Simple templates and guards are evaluated by closures built once from the jinja2 AST
+  (`template_fastpath`); anything they do not cover, and every error, goes through jinja2.
 * Plain text (no ``{{``, ``{%`` or ``{#``) is not compiled at all: `Text.compiled` is None and it
   renders to itself.
 
@@ -30,18 +34,21 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
+from jinja2.compiler import CodeGenerator
 from jinja2.environment import TemplateExpression
-from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.exceptions import TemplateError
 from jinja2.parser import Parser
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 from .errors import TemplateRenderError, did_you_mean
 from .model import Expr, Location, Text
+from .template_bounds import MAX_OUTPUT, bounded, bounded_filters, check_binop, check_str_call
+from .template_fastpath import Compiler, Unsupported
 
 CONTEXT_NAMES: tuple[str, ...] = ("vars", "event", "state", "visits")
-MAX_OUTPUT = 100_000  # characters in one rendered template
-_MAX_POW_BITS = 100_000
+_BINOPS = {"*": operator.mul, "**": operator.pow, "+": operator.add, "%": operator.mod}
 
 _MARKUP = ("{{", "{%", "{#")
 _SCALARS = (str, int, float, bool, type(None))
@@ -73,23 +80,28 @@ class _Undefined(StrictUndefined):
         return super()._undefined_message
 
 
+class _CodeGenerator(CodeGenerator):
+    """jinja2's code generator, with `~` (Concat) results checked by `template_bounds.bounded`."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:
+        self.write("environment.bounded(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
 class _Environment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    code_generator_class = _CodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
-        if op == "*":
-            for seq, n in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, str | list | tuple)
-                    and isinstance(n, int)
-                    and len(seq) * n > MAX_OUTPUT
-                ):
-                    raise SecurityError(f"repetition result too long (over {MAX_OUTPUT} items)")
-            return operator.mul(left, right)
-        big = isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1
-        if big and left.bit_length() * right > _MAX_POW_BITS:
-            raise SecurityError("power result too large")
-        return operator.pow(left, right)
+        check_binop(op, left, right)
+        return bounded(_BINOPS[op](left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        args, kwargs = check_str_call(__obj, args, kwargs)
+        return bounded(super().call(__context, __obj, *args, **kwargs))
+
+    bounded = staticmethod(bounded)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         return _track(self, obj, attribute, super().getattr(obj, attribute))
@@ -130,11 +142,15 @@ def _make_environment() -> _Environment:
     }
     for name in ("random",):
         env.filters.pop(name, None)
+    env.filters = bounded_filters(env.filters)
     return env
 
 
 ENV = _make_environment()
 _GLOBALS = frozenset(ENV.globals)
+_GLOBAL_VALUES = dict(ENV.globals)
+_FAST = Compiler(ENV, MAX_OUTPUT)
+_FAST_ATTR = "_cviscript_fast"  # set on compiled templates the fast path covers
 _FORBIDDEN = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 
 
@@ -152,7 +168,12 @@ def _where(loc: Location | None, lineno: int | None) -> Location | None:
 def _check_names(
     ast: nodes.Template, names: Collection[str] | None, loc: Location | None, kind: str = "template"
 ) -> None:
-    for node in ast.find_all(_FORBIDDEN):
+    loaded = set()
+    for node in ast.find_all((*_FORBIDDEN, nodes.Name)):
+        if isinstance(node, nodes.Name):
+            if node.ctx == "load":
+                loaded.add(node.name)
+            continue
         tag = type(node).__name__.lower()
         raise TemplateCompileError(
             f"'{tag}' is not supported in scenario templates", _where(loc, node.lineno)
@@ -160,7 +181,15 @@ def _check_names(
     if names is None:
         return
     allowed = set(names) | _GLOBALS
-    for name in sorted(meta.find_undeclared_variables(ast)):
+    if loaded <= allowed:
+        # Every undeclared name is a name read, so none can be unknown. This skips jinja2's
+        # `find_undeclared_variables`, a whole code generation pass (most of the time a large
+        # template took to load).
+        return
+    # jinja2 resolves `self` (the template's own blocks) without calling it undeclared: it is no
+    # name a scenario template has, so it is refused like any other unknown name.
+    undeclared = meta.find_undeclared_variables(ast) | ({"self"} & loaded)
+    for name in sorted(undeclared):
         if name not in allowed:
             raise TemplateCompileError(
                 f"unknown name {name!r} in {kind}{did_you_mean(name, allowed)}; "
@@ -182,12 +211,26 @@ def compile_text(
     try:
         ast = ENV.parse(source)
         _check_names(ast, names, loc)
+        fast = _fast(_FAST.template, ast)  # before from_string, which may rewrite the AST
         compiled = ENV.from_string(ast)
     except TemplateSyntaxError as e:
         raise TemplateCompileError(
             f"template syntax error: {e.message}", _where(loc, e.lineno)
         ) from None
+    except RecursionError:  # jinja2 parses and compiles recursively
+        raise TemplateCompileError(_TOO_DEEP, loc) from None
+    setattr(compiled, _FAST_ATTR, fast)
     return Text(source, loc, compiled)
+
+
+_TOO_DEEP = "template is nested too deeply (or is too long a chain of operators) to compile"
+
+
+def _fast(build: Any, node: Any) -> Any:
+    try:
+        return build(node)
+    except (Unsupported, RecursionError):
+        return None
 
 
 def compile_expr(
@@ -212,9 +255,13 @@ def compile_expr(
         ast = nodes.Template(body, lineno=1)
         ast.set_environment(ENV)
         _check_names(ast, names, loc, "expression")
+        fast = _fast(_FAST.expression, expr)
         compiled = TemplateExpression(ENV.from_string(ast), undefined_to_none=False)
     except TemplateSyntaxError as e:
         raise TemplateCompileError(f"expression syntax error: {e.message}", loc) from None
+    except RecursionError:
+        raise TemplateCompileError(_TOO_DEEP, loc) from None
+    setattr(compiled, _FAST_ATTR, fast)
     return Expr(source, loc, compiled)
 
 
@@ -238,10 +285,54 @@ def _tracked_paths(context: Mapping[str, Any]) -> dict[int, str]:
     return {id(v): k for k, v in context.items() if not isinstance(v, _SCALARS)}
 
 
+def _fresh_context(template: Any, context: Mapping[str, Any]) -> Context:
+    """A jinja2 `Context` built directly: what `Template.generate` makes, minus its copies.
+
+    `Template.generate`/`TemplateExpression` copy the context twice and take a set of the globals
+    on every call; on the engine's hot path that was half the cost of a small template."""
+    parent = dict(_GLOBAL_VALUES)
+    parent.update(context)
+    return Context(ENV, parent, template.name, template.blocks)
+
+
+def _render_fast(template: Any, context: Mapping[str, Any]) -> str | None:
+    """The output, or None when it is longer than `MAX_OUTPUT` (streamed, so it stops early)."""
+    parts: list[str] = []
+    size = 0
+    for chunk in template.root_render_func(_fresh_context(template, context)):
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            return None
+        parts.append(chunk)
+    return "".join(parts)
+
+
 def render(text: Text, context: Mapping[str, Any], state: str | None = None) -> str:
-    """The rendered string. Any failure raises `TemplateRenderError(message, loc, state)`."""
+    """The rendered string. Any failure raises `TemplateRenderError(message, loc, state)`.
+
+    Rendering is pure (the sandbox is immutable), so it runs twice only when it fails: first
+    untracked and fast, then again with paths tracked and jinja2's traceback rewriting, which
+    give the error message its full name (``vars.prodcut``) and the template line."""
     if text.compiled is None:
         return text.source
+    fast = getattr(text.compiled, _FAST_ATTR, None)
+    if fast is not None:
+        try:
+            return fast(context)
+        except Exception:
+            pass  # not decidable there (or an error): jinja2 renders it and says why
+    try:
+        out = _render_fast(text.compiled, context)
+    except Exception:
+        return _render_tracked(text, context, state)
+    if out is None:
+        raise TemplateRenderError(
+            f"template output too long (over {MAX_OUTPUT} characters)", text.loc, state
+        )
+    return out
+
+
+def _render_tracked(text: Text, context: Mapping[str, Any], state: str | None) -> str:
     token = _paths.set(_tracked_paths(context))
     parts: list[str] = []
     size = 0
@@ -263,7 +354,25 @@ def render(text: Text, context: Mapping[str, Any], state: str | None = None) -> 
 
 
 def evaluate(expr: Expr, context: Mapping[str, Any], state: str | None = None) -> Any:
-    """The expression's value. An undefined result or any failure raises `TemplateRenderError`."""
+    """The expression's value. An undefined result or any failure raises `TemplateRenderError`
+    (fast first, tracked on failure, as in `render`)."""
+    fast = getattr(expr.compiled, _FAST_ATTR, None)
+    if fast is not None:
+        try:
+            return fast(context)
+        except Exception:
+            pass
+    template = getattr(expr.compiled, "_template", None)
+    if template is not None:
+        try:
+            ctx = _fresh_context(template, context)
+            for _ in template.root_render_func(ctx):
+                pass
+            result = ctx.vars["result"]
+            if not isinstance(result, Undefined):
+                return result
+        except Exception:
+            pass
     token = _paths.set(_tracked_paths(context))
     try:
         result = expr.compiled(context)

@@ -37,7 +37,7 @@ from ..model import (
     ToolResult,
 )
 from ..protocol import Interactions
-from .context import template_context
+from ..templates import parse_scalar, render, render_value
 
 log = logging.getLogger("cviscript.engine")
 
@@ -119,18 +119,14 @@ class ActionRunner:
     # ---------------------------------------------------------------------------------- helpers
 
     def _ctx(self) -> dict[str, Any]:
-        return template_context(self.engine, self.engine.event, self.engine.groups)
+        return self.engine.template_context(self.engine.event, self.engine.groups)
 
     def _text(self, text: Text, state: str | None) -> str:
         if text.compiled is None:
             return text.source
-        from ..templates import render
-
         return render(text, self._ctx(), state)
 
     def _value(self, value: Any, state: str | None) -> Any:
-        from ..templates import render_value
-
         return render_value(value, self._ctx(), state)
 
     # ---------------------------------------------------------------------------------- actions
@@ -163,8 +159,6 @@ class ActionRunner:
             output = self._value(action.output, state)
             eng.send(ia.tool_result(event.tool_call_id, output, status))
         elif isinstance(action, SetVars):
-            from ..templates import parse_scalar
-
             for name, value in action.values.items():
                 rendered = self._value(value, state)
                 if isinstance(value, Text):

@@ -4,28 +4,33 @@ How the scenario maps onto `transitions`:
 
 * every scenario state is a machine state; a pseudo-state ``__init__`` lets the initial state's
   `enter` actions run through the same `on_enter` path as every other entry;
-* every scenario transition becomes one transition of the single trigger ``dispatch``, added per
-  source state in contract order (`any:` first, then the state's own `on:`). `transitions` tries a
-  trigger's transitions in the order they were added and stops at the first whose conditions hold,
-  which is exactly "the first whose trigger matches and whose `when` holds fires; the others are not
-  evaluated". A transition without `goto` is an internal transition (no exit, no re-entry); a
-  `goto` to the same state is an external self-transition (exit, then enter again);
-* the machine is `queued`: an event that arrives while a transition is running (from an action's
-  send, a timer, the simulated replica) waits until the transition finished, so a timer and an event
-  can never interleave mid-transition. No auto transitions.
+* every scenario transition becomes a trigger of its own, named by its id (``ask.on[1]``,
+  ``any[0]``), added from its source state (an `any:` transition from every state). A transition
+  without `goto` is an internal transition (no exit, no re-entry); a `goto` to the same state is an
+  external self-transition (exit, then enter again). `transitions` runs the exit, `do` (`before`)
+  and enter callbacks and keeps the state;
+* which transition fires is decided by the engine, before it pulls that trigger: it checks the
+  current state's transitions in contract order (`any:` first, then the state's own `on:`) and
+  fires the first whose trigger matches and whose `when` holds; the others are not evaluated.
+  (Letting `transitions` try every transition's conditions in turn cost more than a bare trigger
+  per transition tried: see bench/.) The candidates of a state are listed once, when first needed;
+* events are queued: one that arrives while a transition is running (from an action's send, the
+  simulated replica) waits until that transition finished and is then matched in the state it
+  left, so a timer and an event can never interleave mid-transition. The machine is configured
+  `queued` too. No auto transitions.
 
 Timers (`after:`) are not `transitions`' thread-based Timeout: the engine schedules them on its
-clock when a state is entered and cancels them on exit; an expired timer dispatches a `Tick` that
-only its own transition matches. The same code therefore runs on wall time live and on virtual
-time in rehearsal.
+clock when a state is entered and cancels them on exit; an expired timer sends a `Tick` that only
+its own transition matches, and only in the state entry (`epoch`) that armed it. The same code
+therefore runs on wall time live and on virtual time in rehearsal.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from transitions import Machine
@@ -33,15 +38,21 @@ from transitions import Machine
 from ..clock import Clock
 from ..errors import CviscriptError, TemplateRenderError
 from ..model import AfterTrigger, Scenario, Transition
-from ..protocol import Event, Interactions, check_size
+from ..protocol import Event, Interactions
+from ..templates import evaluate
 from ..trace import Trace
 from . import matchers
 from .actions import ActionRunner, EndRun
-from .context import template_context
+from .context import event_view
 
 log = logging.getLogger("cviscript.engine")
 
 INIT = "__init__"
+# More `after:` timers firing than this within one second of the run's clock is a loop, not a
+# conversation (typically `after: 0s` back into the same state): on a virtual clock time would
+# never pass again, and live it would flood the call with the state's `enter` actions. The run
+# ends as an error. (Entries caused by events need the room to send them, so they are not counted.)
+MAX_TICKS_PER_SECOND = 1000
 
 
 @dataclass(slots=True)
@@ -60,9 +71,19 @@ class RunResult:
 
 
 class _Model:
-    """The object `transitions` drives; it only carries the state attribute and the trigger."""
+    """The object `transitions` drives: it only carries the state.
 
-    state: str
+    `transitions` also hangs convenience methods on its models (`is_<state>`, a `<trigger>` and a
+    `may_<trigger>` per trigger): the engine fires triggers through the machine and needs none of
+    them, and with a thousand conversations in one process they were a tenth of each one's
+    memory, so they are dropped on assignment.
+    """
+
+    __slots__ = ("state",)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "state":
+            object.__setattr__(self, name, value)
 
 
 class Engine:
@@ -94,22 +115,30 @@ class Engine:
         self._epoch = 0  # bumped on every state entry; stale ticks are ignored
         self._deadline: Any = None
         self._final_wait: Any = None
-        self._fired: Transition | None = None
         self._prev_state: str | None = None
         self._via = "initial"
+        self._ctx: tuple[Any, ...] | None = None  # (event, groups, its template view)
+        self._described: dict[str, str] = {}  # transition id -> describe_trigger(), when fired
+        self._candidates: dict[str, tuple[tuple[Transition, Any], ...]] = {}  # see _candidates_of
+        self._timed: dict[str, tuple[Transition, ...]] = {}  # state -> its `after:` transitions
+        self._inbox: deque[Event | matchers.Tick] = deque()  # arrived during a transition
+        self._busy = False  # a transition is running
+        self._firing: Transition | None = None  # the transition being fired
+        self._window_start = float("-inf")  # loop guard: timer firings within a second
+        self._window_ticks = 0
         self.actions = ActionRunner(self, interactions)
         self.model = _Model()
         self.machine = self._build_machine()
-        # a scenario without any transition has no `dispatch` trigger: events then change nothing
-        self._dispatch = getattr(self.model, "dispatch", lambda _event: None)
 
     # ------------------------------------------------------------------------------ construction
 
     def _build_machine(self) -> Machine:
         sc = self.scenario
+        # One bound method each, shared by every state and transition (each `self._x` access
+        # makes a new bound-method object); `_before` finds the transition in `self._firing`.
+        enter, exit_, before = self._on_enter, self._on_exit, self._before
         states = [{"name": INIT}] + [
-            {"name": name, "on_enter": self._on_enter, "on_exit": self._on_exit}
-            for name in sc.states
+            {"name": name, "on_enter": enter, "on_exit": exit_} for name in sc.states
         ]
         machine = Machine(
             model=self.model,
@@ -121,16 +150,38 @@ class Engine:
             ignore_invalid_triggers=True,
         )
         machine.add_transition("start", INIT, sc.initial, before=self._note_start)
+        every_state = list(sc.states)
+        for t in sc.any:
+            machine.add_transition(t.id, source=every_state, dest=t.goto, before=before)
         for name, state in sc.states.items():
-            for t in (*sc.any, *state.on):
-                machine.add_transition(
-                    "dispatch",
-                    source=name,
-                    dest=t.goto,  # None: internal transition
-                    conditions=[partial(self._condition, t)],
-                    before=partial(self._before, t),
-                )
+            for t in state.on:  # dest None: an internal transition
+                machine.add_transition(t.id, source=name, dest=t.goto, before=before)
         return machine
+
+    def _candidates_of(self, state: str) -> tuple[tuple[Transition, Any], ...]:
+        """The transitions an event can fire in `state`, in contract order, each with the
+        function that matches its trigger (listed once per state, when first needed)."""
+        found = self._candidates.get(state)
+        if found is None:
+            found = tuple(
+                (t, matchers.matcher_for(t.trigger))
+                for t in (*self.scenario.any, *self.scenario.states[state].on)
+                if not isinstance(t.trigger, AfterTrigger)
+            )
+            self._candidates[state] = found
+        return found
+
+    def _timed_of(self, state: str) -> tuple[Transition, ...]:
+        """The `after:` transitions of `state`, in contract order."""
+        found = self._timed.get(state)
+        if found is None:
+            found = tuple(
+                t
+                for t in (*self.scenario.any, *self.scenario.states[state].on)
+                if isinstance(t.trigger, AfterTrigger)
+            )
+            self._timed[state] = found
+        return found
 
     # ---------------------------------------------------------------------------------- lifecycle
 
@@ -146,9 +197,32 @@ class Engine:
     def on_done(self, callback: Callable[[RunResult], None]) -> None:
         self._done_callbacks.append(callback)
 
+    def template_context(self, event: Event | None, groups: dict[str, Any] | None) -> dict:
+        """What templates see now. The `event` view is built once per (event, groups): a
+        transition's guard, its `do` and the target's `enter` render several templates for the
+        same event. `vars` is the live dict, so `set:` is seen without rebuilding."""
+        c = self._ctx
+        if c is not None and c[0] is event and c[1] is groups:
+            view = c[2]
+        else:
+            view = event_view(event, groups)
+            self._ctx = (event, groups, view)
+        state = self.state
+        return {
+            "vars": self.vars,
+            "event": view,
+            "state": state,
+            "visits": self.visits.get(state, 0) if state else 0,
+        }
+
     def start(self) -> None:
         self._deadline = self.clock.call_later(self.scenario.timeout, self._on_deadline)
-        self._guarded(self.model.start)
+        self._busy = True  # events sent while the initial state is entered wait for it
+        try:
+            self._guarded(self.machine.events["start"].trigger, self.model)
+        finally:
+            self._busy = False
+        self._drain()
 
     def handle(self, event: Event) -> None:
         """Feed one normalised event."""
@@ -162,11 +236,79 @@ class Engine:
         if self._final_wait is not None:
             self._check_final()
             return
-        self._fired = None
-        self._guarded(self._dispatch, event)
-        if self._fired is None and event.type == "shutdown" and not self.done:
-            reason = event.text or event.properties.get("shutdown_reason") or "no reason given"
+        self._feed(event)
+
+    def _feed(self, item: Event | matchers.Tick) -> None:
+        """Process `item` now, or after the running transition (and what queued before it)."""
+        if self._busy:
+            self._inbox.append(item)
+            return
+        self._busy = True
+        try:
+            self._process(item)
+            self._drain_inbox()
+        finally:
+            self._busy = False
+            self._inbox.clear()  # only left over when the run ended
+
+    def _drain(self) -> None:
+        self._busy = True
+        try:
+            self._drain_inbox()
+        finally:
+            self._busy = False
+            self._inbox.clear()
+
+    def _drain_inbox(self) -> None:
+        inbox = self._inbox
+        while inbox and not self.done:
+            self._process(inbox.popleft())
+
+    def _process(self, item: Event | matchers.Tick) -> None:
+        fired = None
+        try:
+            fired = self._select(item)
+            if fired is not None:
+                self._fire(fired)
+        except EndRun:
+            pass  # finish() already recorded the outcome
+        except CviscriptError as err:  # a template that cannot render, a message too big ...
+            self.finish("error", str(err))
+        if fired is None and not self.done and isinstance(item, Event) and item.type == "shutdown":
+            reason = item.text or item.properties.get("shutdown_reason") or "no reason given"
             self.finish("failed", f"the conversation was shut down by the server: {reason}")
+
+    def _select(self, item: Event | matchers.Tick) -> Transition | None:
+        """The first transition of the current state whose trigger matches and whose `when`
+        holds (contract order); it becomes the transition's `event` and `groups`."""
+        state = self.model.state
+        if state == INIT:
+            return None
+        if isinstance(item, matchers.Tick):
+            if item.epoch != self._epoch:
+                return None
+            for t in self._timed_of(state):
+                if t.id == item.transition_id:
+                    return t if self._holds(t, self.event, matchers._NO_GROUPS) else None
+            return None
+        for t, match in self._candidates_of(state):
+            groups = match(t.trigger, item)
+            if groups is not None and self._holds(t, item, groups):
+                self.event = item
+                return t
+        return None
+
+    def _holds(self, t: Transition, event: Event | None, groups: dict[str, Any]) -> bool:
+        if t.when is not None:
+            ctx = self.template_context(event, groups)
+            if not evaluate(t.when, ctx, self.state):
+                return False
+        self.groups = groups
+        return True
+
+    def _fire(self, t: Transition) -> None:
+        self._firing = t
+        self.machine.events[t.id].trigger(self.model)
 
     def finish(self, outcome: str, reason: str) -> None:
         if self.done:
@@ -201,7 +343,8 @@ class Engine:
 
     def send(self, message: dict[str, Any]) -> None:
         event_type = message.get("event_type", "")
-        check_size(message)
+        # No size check here: every message is built by `Interactions`, which already refused
+        # one over the limit (checking twice was a measurable part of each event's cost).
         self.trace.emit("sent", message=message)
         self.sent.append(event_type)
         if event_type in ("conversation.echo", "conversation.respond"):
@@ -232,38 +375,14 @@ class Engine:
         self._prev_state = None
         self._via = "initial"
 
-    def _condition(self, t: Transition, ed: Any) -> bool:
-        if self.done:
-            return False
-        event = ed.args[0]
-        if isinstance(event, matchers.Tick):
-            if event.transition_id != t.id or event.epoch != self._epoch:
-                return False
-            groups: dict[str, Any] | None = matchers._NO_GROUPS
-        elif isinstance(t.trigger, AfterTrigger):
-            return False
-        else:
-            groups = matchers.match(t.trigger, event)
-            if groups is None:
-                return False
-        if t.when is not None:
-            from ..templates import evaluate
-
-            ctx = template_context(self, event if isinstance(event, Event) else self.event, groups)
-            if not evaluate(t.when, ctx, self.state):
-                return False
-        self.groups = groups
-        if isinstance(event, Event):
-            self.event = event
-        return True
-
-    def _before(self, t: Transition, ed: Any) -> None:
-        self._fired = t
+    def _before(self, ed: Any) -> None:
+        t = self._firing
         self._prev_state = self.state
         self._via = t.id
-        self.trace.emit(
-            "transition", id=t.id, **{"from": self.state}, to=t.goto, trigger=describe_trigger(t)
-        )
+        trigger = self._described.get(t.id)
+        if trigger is None:
+            trigger = self._described[t.id] = describe_trigger(t)
+        self.trace.emit("transition", id=t.id, **{"from": self.state}, to=t.goto, trigger=trigger)
         self.actions.run(t.do, self.state)
 
     def _on_enter(self, ed: Any) -> None:
@@ -296,15 +415,26 @@ class Engine:
 
     def _arm_timers(self, name: str) -> None:
         epoch = self._epoch
-        for t in (*self.scenario.any, *self.scenario.states[name].on):
-            if isinstance(t.trigger, AfterTrigger):
-                tick = matchers.Tick(t.id, epoch)
-                self._timers.append(self.clock.call_later(t.trigger.seconds, self._on_tick, tick))
+        for t in self._timed_of(name):
+            tick = matchers.Tick(t.id, epoch)
+            self._timers.append(self.clock.call_later(t.trigger.seconds, self._on_tick, tick))
 
     def _on_tick(self, tick: matchers.Tick) -> None:
         if self.done or tick.epoch != self._epoch or self._final_wait is not None:
             return
-        self._guarded(self._dispatch, tick)
+        now = self.clock.now()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_ticks = now, 0
+        self._window_ticks += 1
+        if self._window_ticks > MAX_TICKS_PER_SECOND:
+            self.finish(
+                "error",
+                f"`after:` timers fired more than {MAX_TICKS_PER_SECOND} times within a second "
+                f"(in state {self.state!r}): the scenario loops without waiting (an `after` of "
+                f"zero back into the same state?)",
+            )
+            return
+        self._feed(tick)
 
     def _on_deadline(self) -> None:
         self.finish("timed_out", f"the run reached its timeout of {_fmt(self.scenario.timeout)}")

@@ -10,11 +10,11 @@ exactly one transition.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..model import (
-    AfterTrigger,
     EventTrigger,
     PerceptionTrigger,
     ToolCallTrigger,
@@ -64,46 +64,73 @@ def _match_text(pattern, text: str) -> dict[str, Any] | None:
 
 def match(trigger: Any, event: Any) -> dict[str, Any] | None:
     """Named groups when `trigger` matches `event`, else None."""
-    if isinstance(event, Tick) or isinstance(trigger, AfterTrigger):
+    if isinstance(event, Tick):
         return None
-    if isinstance(trigger, UtteranceTrigger):
-        if event.type != "utterance":
-            return None
-        if trigger.role != "any" and event.role != trigger.role:
-            return None
-        text = event.text or ""
-        groups = _NO_GROUPS
-        if trigger.match is not None:
-            groups = _match_text(trigger.match, text)
-            if groups is None:
-                return None
-        if trigger.contains:
-            lowered = text.lower()
-            if not any(c in lowered for c in trigger.contains):
-                return None
-        if trigger.equals is not None and text.strip().lower() != trigger.equals:
-            return None
-        return groups
-    if isinstance(trigger, EventTrigger):
-        if not event.answers_to(trigger.name):
-            return None
-        for key, expected in trigger.where.items():
-            if not _same(expected, field_value(event, key)):
-                return None
-        return _NO_GROUPS
-    if isinstance(trigger, ToolCallTrigger):
-        if event.type != "tool_call" or event.name != trigger.name:
-            return None
-        if trigger.arguments:
-            args = event.arguments if isinstance(event.arguments, dict) else {}
-            for key, expected in trigger.arguments.items():
-                if not _same(expected, args.get(key)):
-                    return None
-        return _NO_GROUPS
-    if isinstance(trigger, PerceptionTrigger):
-        if event.type != "perception_analysis":
-            return None
-        if trigger.match is None:
-            return _NO_GROUPS
-        return _match_text(trigger.match, event.text or "")
+    fn = _BY_TYPE.get(type(trigger))
+    return fn(trigger, event) if fn is not None else None
+
+
+def matcher_for(trigger: Any) -> Callable[[Any, Event], dict[str, Any] | None]:
+    """The function `match` would use for `trigger` (the engine looks it up once per state)."""
+    return _BY_TYPE.get(type(trigger), _never)
+
+
+def _never(trigger: Any, event: Event) -> None:
     return None
+
+
+def _utterance(trigger: UtteranceTrigger, event: Event) -> dict[str, Any] | None:
+    if event.type != "utterance":
+        return None
+    if trigger.role != "any" and event.role != trigger.role:
+        return None
+    text = event.text or ""
+    groups = _NO_GROUPS
+    if trigger.match is not None:
+        groups = _match_text(trigger.match, text)
+        if groups is None:
+            return None
+    if trigger.contains:
+        lowered = text.lower()
+        if not any(c in lowered for c in trigger.contains):
+            return None
+    if trigger.equals is not None and text.strip().lower() != trigger.equals:
+        return None
+    return groups
+
+
+def _event(trigger: EventTrigger, event: Event) -> dict[str, Any] | None:
+    if not event.answers_to(trigger.name):
+        return None
+    for key, expected in trigger.where.items():
+        if not _same(expected, field_value(event, key)):
+            return None
+    return _NO_GROUPS
+
+
+def _tool_call(trigger: ToolCallTrigger, event: Event) -> dict[str, Any] | None:
+    if event.type != "tool_call" or event.name != trigger.name:
+        return None
+    if trigger.arguments:
+        args = event.arguments if isinstance(event.arguments, dict) else {}
+        for key, expected in trigger.arguments.items():
+            if not _same(expected, args.get(key)):
+                return None
+    return _NO_GROUPS
+
+
+def _perception(trigger: PerceptionTrigger, event: Event) -> dict[str, Any] | None:
+    if event.type != "perception_analysis":
+        return None
+    if trigger.match is None:
+        return _NO_GROUPS
+    return _match_text(trigger.match, event.text or "")
+
+
+# `after:` (AfterTrigger) and the rehearsal-only triggers match no event here.
+_BY_TYPE: dict[type, Callable[[Any, Event], dict[str, Any] | None]] = {
+    UtteranceTrigger: _utterance,
+    EventTrigger: _event,
+    ToolCallTrigger: _tool_call,
+    PerceptionTrigger: _perception,
+}

@@ -14,6 +14,7 @@ original `seq` (that is what lets the runner put it back in place).
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from typing import Any
@@ -81,8 +82,8 @@ class FaultyLink:
 
     def _schedule(self, delay: float, message: Any, twice: bool) -> None:
         self._later(delay, self._deliver, message)
-        if twice:
-            self._later(delay, self._deliver, message)
+        if twice:  # a second message on the wire, not the same object
+            self._later(delay, self._deliver, json.loads(json.dumps(message)))
 
     def _take_held(self) -> tuple[Any, bool] | None:
         held, self._held = self._held, None

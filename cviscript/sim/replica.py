@@ -35,6 +35,7 @@ import binascii
 import itertools
 import json
 import random
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,16 @@ from .persona import Answer, Persona
 from .user import MIN_SPEECH, SimulatedUser, speaking_time
 
 __all__ = ["MIN_SPEECH", "SimulatedReplica"]
+
+
+def _interned(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {sys.intern(k): v for k, v in pairs}
+
+
+def _wire(message: dict[str, Any]) -> dict[str, Any]:
+    """`message` as a JSON channel delivers it (a JSON round trip). Keys are interned: every
+    message repeats the same dozen, and a rehearsal keeps every message it exchanged."""
+    return json.loads(json.dumps(message), object_pairs_hook=_interned)
 
 
 class _Timer:
@@ -228,7 +239,7 @@ class SimulatedReplica(Session):
             inference_id=inference_id,
             timestamp=self.clock.wall(),
         )
-        wire = json.loads(json.dumps(message))  # exactly what a JSON channel can carry
+        wire = _wire(message)
         self.emitted.append(wire)
         event, _reason = self._normalizer.feed(wire)
         self.link.submit(wire, event)
@@ -247,8 +258,10 @@ class SimulatedReplica(Session):
 
     def _deliver(self, message: dict[str, Any]) -> None:
         if self._sink is not None and not self._closed:
-            # A fresh copy each time: a duplicate is a second message, not the same object.
-            self._sink.on_message(json.loads(json.dumps(message)))
+            # `message` is already a JSON round trip of what was emitted, and nothing downstream
+            # changes a received message, so it is delivered as it is (copying it again doubled
+            # the memory of a rehearsal); a duplicate is a copy of its own (see `faults`).
+            self._sink.on_message(message)
 
     def _disconnect(self) -> None:
         self.closed_reason = "disconnected"

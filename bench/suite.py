@@ -1,0 +1,94 @@
+"""A suite of 500 rehearsal cases with `cviscript rehearse -j 2`, wall time from the shell's view.
+
+The cases are the example scenarios' own (kiosk, product demo, survey: tool calls, barge-ins,
+timers, re-prompts, a failing survey), written into 100 generated files of 5 cases each, so the
+run also pays for loading and validating 100 files. The command runs as a user runs it, in a
+fresh process: start-up, discovery, loading, two worker processes, the report.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import SCENARIOS, Row, fmt_s
+
+FILES = 100
+CASES_PER_FILE = 5
+BASES = ("kiosk.yaml", "product-demo.yaml", "survey.yaml")
+
+
+def cviscript_command() -> list[str]:
+    exe = Path(sys.executable).with_name("cviscript")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cviscript"]
+
+
+def write_suite(folder: Path) -> int:
+    """Write the generated files; returns the number of cases."""
+    total = 0
+    for i in range(FILES):
+        base = (SCENARIOS / BASES[i % len(BASES)]).read_text(encoding="utf-8")
+        head, sep, block = base.partition("\nrehearsals:\n")
+        assert sep, f"{BASES[i % len(BASES)]} has no rehearsals"
+        cases = re.split(r"(?m)^(?=  - name: )", block)
+        cases = [c.rstrip("\n") + "\n" for c in cases if c.strip()]
+        chosen = []
+        for k in range(CASES_PER_FILE):
+            case = cases[k % len(cases)]
+            if k >= len(cases):
+                case = re.sub(r"(?m)^(  - name: .*)$", rf"\1 (again {k})", case, count=1)
+            chosen.append(case)
+        head = re.sub(r"(?m)^name: (.*)$", rf"name: \1-{i:03d}", head, count=1)
+        (folder / f"case-{i:03d}.yaml").write_text(head + sep + "".join(chosen), encoding="utf-8")
+        total += len(chosen)
+    return total
+
+
+def run(quick: bool = False) -> list[Row]:
+    what = f"suite of {FILES * CASES_PER_FILE} rehearsal cases, `cviscript rehearse -j 2`"
+    if (
+        shutil.which("cviscript") is None
+        and not Path(sys.executable).with_name("cviscript").exists()
+    ):
+        return [Row(what, "—", "—", "—", "≤ 10 s wall on 2 cores", None, "cviscript not installed")]
+    with tempfile.TemporaryDirectory(prefix="cviscript-bench-suite-") as tmp:
+        folder = Path(tmp)
+        cases = write_suite(folder)
+        cmd = [*cviscript_command(), "rehearse", "-j", "2", "-q", "--no-color", str(folder)]
+        walls = []
+        out = ""
+        for _ in range(1 if quick else 3):
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            walls.append(time.perf_counter() - t0)
+            out = proc.stdout + proc.stderr
+            if proc.returncode == 2 and "no such command" in out.lower():
+                return [Row(what, "—", "—", "—", "≤ 10 s wall on 2 cores", None, "no `rehearse`")]
+            if proc.returncode != 0:
+                tail = " | ".join(out.strip().splitlines()[-3:])
+                return [Row(what, "failed", "—", "—", "≤ 10 s wall on 2 cores", False, tail)]
+        summary = out.strip().splitlines()[-1] if out.strip() else ""
+        passed = re.search(r"(\d+) passed", summary)
+        all_passed = passed is not None and int(passed.group(1)) == cases
+        wall = min(walls)
+        return [
+            Row(
+                what=what,
+                figure=fmt_s(wall),
+                baseline="—",
+                ratio=f"{wall / 10:.0%} of budget",
+                target="≤ 10 s wall on 2 cores",
+                ok=wall <= 10.0 and all_passed,
+                note=f"{summary}; best of {len(walls)}",
+            )
+        ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
