@@ -33,7 +33,7 @@ from jinja2.parser import Parser
 from . import model as m
 from .durations import format_duration
 from .errors import Diagnostic, did_you_mean
-from .protocol import _CANONICAL, _ROLE_AGNOSTIC  # the raw event types servers send
+from .protocol import KNOWN_EVENT_TYPES  # the raw event types servers send
 from .spec import RAW_EVENT_PREFIXES
 from .templates import ENV
 
@@ -72,7 +72,6 @@ RULES: tuple[Rule, ...] = (
 )
 CODES = frozenset(r.code for r in RULES)
 
-KNOWN_EVENT_TYPES = frozenset(_CANONICAL) | frozenset(_ROLE_AGNOSTIC)
 _ENDS = (m.End, m.Fail)
 # `event:` names (canonical and raw) that answer every event a typed trigger matches
 _EVENT_COVERS: dict[type, frozenset[str]] = {

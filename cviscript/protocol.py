@@ -349,6 +349,9 @@ _ROLE_AGNOSTIC = {
     "conversation.started_speaking": "started_speaking",
     "conversation.stopped_speaking": "stopped_speaking",
 }
+
+# Every raw event_type a Tavus server is known to send (the linter flags others as likely typos).
+KNOWN_EVENT_TYPES: frozenset[str] = frozenset(_CANONICAL) | frozenset(_ROLE_AGNOSTIC)
 _ROLES = {"replica": "replica", "pal": "replica", "user": "user"}
 
 _DEDUP_MEMORY = 256  # keys remembered for de-duplication

@@ -567,3 +567,22 @@ def test_real_daily_unreachable_room():
         assert await s2.aclose(timeout=10)
 
     asyncio.run(main())
+
+
+def test_a_meeting_token_in_the_url_never_reaches_logs_errors_or_repr(caplog):
+    fake = FakeDaily(replica_present=True)
+    fake.hang_join(fail_after=0.3)
+    url = "https://tavus.daily.co/c123?t=SECRET-MEETING-TOKEN"
+
+    async def main():
+        s = DailySession(url, conversation_id=CID, daily=fake, join_timeout=0.05)
+        assert "SECRET" not in repr(s)
+        with pytest.raises(errors.ConnectError) as info:
+            await s.connect()
+        assert "SECRET" not in str(info.value)
+        assert await s.aclose(timeout=2.0)
+
+    with caplog.at_level("DEBUG"):
+        asyncio.run(main())
+    assert fake.join_calls and "SECRET-MEETING-TOKEN" in str(fake.join_calls[0])  # joined as given
+    assert "SECRET" not in caplog.text

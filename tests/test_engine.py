@@ -513,3 +513,48 @@ def test_lost_connection_ends_the_run_as_error_and_closes_the_session():
     assert "participant left" in conv.result.reason
     assert round(conv.result.duration) == 3
     assert session.closed
+
+
+def test_tool_call_arguments_show_in_the_trigger_description():
+    from cviscript.engine.engine import describe_trigger
+
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: t
+        initial: a
+        states:
+          a:
+            on:
+              - tool_call: {name: book, arguments: {room: "1"}}
+                goto: b
+              - tool_call: book
+                goto: b
+          b: {final: true}
+        """
+    )
+    first, second = sc.states["a"].on
+    assert describe_trigger(first) == "tool_call book(room=1)"
+    assert describe_trigger(second) == "tool_call book"
+
+
+def test_an_edited_wav_is_read_again(tmp_path):
+    import os
+    import wave
+
+    from cviscript.engine.actions import _load_chunks
+
+    path = tmp_path / "a.wav"
+
+    def write(seconds: float, mtime: int) -> None:
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(24000)
+            w.writeframes(b"\x00\x00" * int(24000 * seconds))
+        os.utime(path, ns=(mtime, mtime))
+
+    write(0.2, 1_000_000_000)
+    short = _load_chunks(str(path), 40)
+    write(1.0, 2_000_000_000)
+    assert len(_load_chunks(str(path), 40)) > len(short)

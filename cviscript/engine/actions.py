@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from typing import Any
 
 from ..errors import CviscriptError
@@ -50,8 +51,18 @@ class EndRun(Exception):
     """Raised by `end`/`fail` (and errors) to stop the running action list and transition."""
 
 
-@functools.lru_cache(maxsize=32)
 def _load_chunks(path: str, chunk_ms: int) -> tuple[tuple[str, bool], ...]:
+    """The file's chunks, cached while the file is unchanged (mtime and size)."""
+    try:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (0, 0)  # load_wav reports the missing file
+    return _chunks_of(path, stamp, chunk_ms)
+
+
+@functools.lru_cache(maxsize=32)
+def _chunks_of(path: str, _stamp: tuple[int, int], chunk_ms: int) -> tuple[tuple[str, bool], ...]:
     from ..audio import chunk_audio, load_wav
 
     return tuple(chunk_audio(load_wav(path), chunk_ms=chunk_ms))

@@ -470,7 +470,8 @@ def describe_trigger(t: Transition) -> str:
     elif isinstance(trig, EventTrigger):
         text = trig.name + ("" if not trig.where else f" {trig.where}")
     elif isinstance(trig, ToolCallTrigger):
-        text = f"tool_call {trig.name}"
+        args = ", ".join(f"{k}={v}" for k, v in trig.arguments.items())
+        text = f"tool_call {trig.name}" + (f"({args})" if args else "")
     elif isinstance(trig, PerceptionTrigger):
         text = "perception" + (f" /{trig.match.pattern}/" if trig.match else "")
     elif isinstance(trig, AfterTrigger):

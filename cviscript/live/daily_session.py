@@ -45,6 +45,7 @@ from typing import Any
 from .. import errors
 from ..protocol import check_size
 from ..session import Session, SessionSink
+from .target import public_url
 
 REPLICA_USER_ID_MARK = "tavus-replica"
 REPLICA_ANNOUNCEMENTS = frozenset(
@@ -187,7 +188,8 @@ class DailySession(Session):
         max_rate: float | None = MAX_RATE,
         burst: int = BURST,
     ):
-        self.url = url
+        self.url = url  # joined as given: it may carry a meeting token as ?t=
+        self.public_url = public_url(url)  # what logs, errors and reprs show
         self.conversation_id = conversation_id
         self._token = token
         self._loop = loop
@@ -234,7 +236,7 @@ class DailySession(Session):
 
     def __repr__(self) -> str:  # never shows the meeting token
         return (
-            f"<DailySession {self.url} conversation={self.conversation_id}"
+            f"<DailySession {self.public_url} conversation={self.conversation_id}"
             f" state={self._state} replica={self.replica_id}>"
         )
 
@@ -269,7 +271,7 @@ class DailySession(Session):
             self.close()
             raise
         self._state = "connected"
-        self.log.info("connected to %s; replica participant %s", self.url, self.replica_id)
+        self.log.info("connected to %s; replica participant %s", self.public_url, self.replica_id)
 
     async def _connect(self) -> None:
         daily = self._daily if self._daily is not None else load_daily()
@@ -297,7 +299,7 @@ class DailySession(Session):
 
         if not await self._wait(self._join_done, self.join_timeout):
             raise errors.ConnectError(
-                f"could not reach Daily: no answer joining {self.url} within {self.join_timeout:g} s"
+                f"could not reach Daily: no answer joining {self.public_url} within {self.join_timeout:g} s"
             )
         if self._join_error is not None:
             raise errors.ConnectError(f"could not reach Daily: {self._join_error}")
@@ -532,7 +534,7 @@ class DailySession(Session):
         self._join_completed = True
         if error is not None:
             self._join_error = str(error)  # connect() raises it: no need to warn twice
-            self.log.info("joining %s failed: %s", self.url, error)
+            self.log.info("joining %s failed: %s", self.public_url, error)
         elif isinstance(data, dict) and isinstance(data.get("participants"), dict):
             self._scan_participants(data["participants"])
         self._join_done.set()
