@@ -45,7 +45,7 @@ class TimerHandle:
         self.callback, self.args = _cancelled, ()  # let go of what the callback holds
         clock, self._clock = self._clock, None
         if clock is not None:
-            clock._cancelled_one()
+            clock._cancelled_one(self)
 
 
 def _cancelled() -> None:
@@ -73,6 +73,9 @@ class VirtualClock(Clock):
     entry arms its `after:` timers and every exit cancels them, so a long conversation cancels
     far more timers than it fires: once cancelled handles are most of the queue (and more than
     `PURGE_MIN`), the queue is rebuilt without them, so it stays as small as what is pending.
+    The commonest case, cancelling the timer armed last (a state left before its `after:`),
+    usually finds it still the heap's last leaf: it is removed at once, which keeps the heap
+    valid, frees it while it is young (less work for the garbage collector) and spares the purge.
     """
 
     PURGE_MIN = 100
@@ -95,7 +98,11 @@ class VirtualClock(Clock):
         heapq.heappush(self._queue, (handle.when, next(self._counter), handle))
         return handle
 
-    def _cancelled_one(self) -> None:
+    def _cancelled_one(self, handle: TimerHandle) -> None:
+        queue = self._queue
+        if queue and queue[-1][2] is handle:  # a leaf: removing it keeps the heap invariant
+            queue.pop()
+            return
         self._cancelled += 1
         if self._cancelled > self.PURGE_MIN and self._cancelled * 2 > len(self._queue):
             self._queue = [entry for entry in self._queue if not entry[2].cancelled]

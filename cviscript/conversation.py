@@ -120,9 +120,9 @@ class Conversation:
             return
         event, reason = self.normalizer.feed(message)
         if sender is None:
-            self.trace.emit("received", event=event, message=message)
+            self.trace.emit_data("received", {"message": message}, event)
         else:
-            self.trace.emit("received", event=event, message=message, sender=sender)
+            self.trace.emit_data("received", {"message": message, "sender": sender}, event)
         if event is None:
             log.warning("dropped a message: %s", reason)
             self.trace.emit("dropped", message=message, reason=reason)
@@ -142,9 +142,11 @@ class Conversation:
 
     def _accept(self, event: Event) -> None:
         seq = event.seq
-        if seq is None or self._expected_seq is None or seq == self._expected_seq:
+        expected = self._expected_seq
+        if seq is None or expected is None or seq == expected:
             self._deliver(event)
-            self._drain()
+            if self._held or self._flush_handle is not None:
+                self._drain()
             return
         if seq < self._expected_seq:  # late straggler, its successors were already delivered
             self._deliver(event)

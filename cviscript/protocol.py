@@ -22,8 +22,8 @@ each reaches the engine once. Anything malformed or foreign is skipped with a re
 from __future__ import annotations
 
 import json
-from collections import deque
-from dataclasses import dataclass, field
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import errors
@@ -76,6 +76,33 @@ class Event:
         return name == self.type or name == self.event_type or name in self.aliases
 
 
+_NO_ALIASES: frozenset[str] = frozenset()
+# `Normalizer._build` constructs events positionally, in this order.
+_EVENT_FIELDS = (
+    "type",
+    "event_type",
+    "properties",
+    "role",
+    "text",
+    "name",
+    "arguments",
+    "tool_call_id",
+    "inference_id",
+    "seq",
+    "turn_idx",
+    "timestamp",
+    "interrupted",
+    "duration",
+    "conversation_id",
+    "aliases",
+    "message",
+)
+if tuple(f.name for f in fields(Event)) != _EVENT_FIELDS:  # pragma: no cover - a guard for edits
+    raise RuntimeError(
+        "protocol.Event's fields changed: update _EVENT_FIELDS and Normalizer._build"
+    )
+
+
 # ------------------------------------------------------------------------------------ message size
 
 MAX_MESSAGE_CHARS = 4096  # daily-js refuses app-messages over 4096 characters of JSON by default
@@ -87,21 +114,58 @@ class ProtocolError(errors.CviscriptError):
 
 # One encoder, made once: `json.dumps` with non-default options builds a new encoder per call.
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# How that encoder writes a string (quotes and escapes; non-ASCII as is): the C function it uses.
+_json_string = json.encoder.encode_basestring
 
 
 def message_size(message: dict[str, Any]) -> int:
     """Characters of `message` as compact JSON, the way it travels."""
-    return len(_COMPACT.encode(message))
+    size = _flat_size(message, True)
+    return size if size >= 0 else len(_COMPACT.encode(message))
+
+
+def _flat_size(obj: dict[str, Any], nested: bool) -> int:
+    """Characters of `obj` as compact JSON, counted without building the text, for the shape
+    interactions have (string keys; strings, booleans, None, ints and, when `nested`, one level
+    of such dicts as values); -1 for anything else, which the caller encodes. Compact JSON of a
+    value is the same alone or inside a container, so the count is exact: `{` `}`, a `,` between
+    items, and per item the key's JSON, a `:` and the value's JSON."""
+    size = len(obj) + 1 if obj else 2
+    for key, value in obj.items():
+        if type(key) is not str:
+            return -1
+        kind = type(value)
+        if kind is str:
+            size += len(_json_string(value))
+        elif value is None or value is True:
+            size += 4
+        elif value is False:
+            size += 5
+        elif kind is int:
+            size += len(int.__repr__(value))
+        elif kind is dict and nested:
+            inner = _flat_size(value, False)
+            if inner < 0:
+                return -1
+            size += inner
+        else:
+            return -1
+        size += len(_json_string(key)) + 1
+    return size
+
+
+def _too_big(event_type: Any, size: int) -> ProtocolError:
+    return ProtocolError(
+        f"{event_type} message is {size} characters of JSON, "
+        f"over the {MAX_MESSAGE_CHARS}-character limit of a Daily app-message; shorten it"
+    )
 
 
 def check_size(message: dict[str, Any]) -> None:
     """Raise `ProtocolError` when `message` is over `MAX_MESSAGE_CHARS`."""
     size = message_size(message)
     if size > MAX_MESSAGE_CHARS:
-        raise ProtocolError(
-            f"{message.get('event_type', '<no event_type>')} message is {size} characters of JSON, "
-            f"over the {MAX_MESSAGE_CHARS}-character limit of a Daily app-message; shorten it"
-        )
+        raise _too_big(message.get("event_type", "<no event_type>"), size)
 
 
 # ------------------------------------------------------------------------------ interactions sent
@@ -117,6 +181,8 @@ CONTEXT_EVENT_TYPES: dict[str, tuple[str, str]] = {
     "llm_context": ("conversation.overwrite_llm_context", "conversation.append_llm_context"),
     "context": ("conversation.overwrite_context", "conversation.append_context"),
 }
+# A text echo's properties as JSON, but for the text's own JSON string.
+_ECHO_TEXT_SIZE = len(_COMPACT.encode({"modality": "text", "text": ""})) - 2
 SENSITIVITY_LEVELS = ("low", "medium", "high")
 TOOL_RESULT_STATUSES = ("success", "error")
 
@@ -136,19 +202,36 @@ class Interactions:
             )
         self.conversation_id = conversation_id
         self.context_spelling = context_spelling
+        # Characters of each envelope's JSON without its `properties` value (computed once per
+        # event type): a message's size is that plus its properties' (see `_flat_size`).
+        self._envelopes: dict[str, int] = {}
+        self._envelopes_for = conversation_id
 
-    def _message(self, event_type: str, properties: dict[str, Any]) -> dict[str, Any]:
+    def _message(
+        self, event_type: str, properties: dict[str, Any], properties_size: int = -1
+    ) -> dict[str, Any]:
         message = {
             "message_type": "conversation",
             "event_type": event_type,
             "conversation_id": self.conversation_id,
             "properties": properties,
         }
-        check_size(message)
+        if self._envelopes_for is not self.conversation_id:  # reassigned: sizes changed
+            self._envelopes, self._envelopes_for = {}, self.conversation_id
+        envelope = self._envelopes.get(event_type)
+        if envelope is None:
+            envelope = self._envelopes[event_type] = message_size({**message, "properties": {}}) - 2
+        if properties_size < 0:
+            properties_size = _flat_size(properties, True)
+        if properties_size < 0:
+            check_size(message)
+        elif envelope + properties_size > MAX_MESSAGE_CHARS:
+            raise _too_big(event_type, envelope + properties_size)
         return message
 
     def echo(self, text: str) -> dict[str, Any]:
-        return self._message(ECHO, {"modality": "text", "text": text})
+        size = _ECHO_TEXT_SIZE + len(_json_string(text)) if type(text) is str else -1
+        return self._message(ECHO, {"modality": "text", "text": text}, size)
 
     def echo_audio(
         self, audio_b64: str, *, sample_rate: int, inference_id: str, done: bool
@@ -432,10 +515,11 @@ class _Interruption:
 
 
 class _RecentKeys:
-    """A bounded set remembering the most recent keys (a dict keeps insertion order)."""
+    """A bounded set remembering the most recent keys (an OrderedDict drops its oldest in O(1);
+    a dict's oldest is found by scanning past the holes earlier deletions left)."""
 
     def __init__(self, size: int):
-        self._keys: dict[Any, None] = {}
+        self._keys: OrderedDict[Any, None] = OrderedDict()
         self._size = size
 
     def __contains__(self, key: Any) -> bool:
@@ -447,10 +531,11 @@ class _RecentKeys:
     def add(self, key: Any) -> None:
         keys = self._keys
         if key in keys:
-            del keys[key]  # re-inserted below as the most recent
+            keys.move_to_end(key)  # now the most recent
+            return
         keys[key] = None
         if len(keys) > self._size:
-            del keys[next(iter(keys))]
+            keys.popitem(last=False)
 
 
 class Normalizer:
@@ -473,10 +558,11 @@ class Normalizer:
         if not isinstance(message, dict):
             return None, f"malformed: not a JSON object ({type(message).__name__})"
         event_type = message.get("event_type")
-        if event_type is None:
-            return None, "malformed: no event_type"
-        if not isinstance(event_type, str) or not event_type:
-            return None, f"malformed: event_type is not a string ({event_type!r:.40})"
+        if type(event_type) is not str or not event_type:
+            if event_type is None:
+                return None, "malformed: no event_type"
+            if not isinstance(event_type, str) or not event_type:
+                return None, f"malformed: event_type is not a string ({event_type!r:.40})"
         properties = message.get("properties")
         if properties is None:
             properties = {}
@@ -484,7 +570,9 @@ class Normalizer:
             return None, (
                 f"malformed: {event_type} properties is a {type(properties).__name__}, not an object"
             )
-        conversation_id = _str(message.get("conversation_id"))
+        conversation_id = message.get("conversation_id")
+        if type(conversation_id) is not str:
+            conversation_id = _str(conversation_id)
         if self.conversation_id and conversation_id and conversation_id != self.conversation_id:
             return None, (
                 f"other conversation: {event_type} for {conversation_id}, "
@@ -492,10 +580,11 @@ class Normalizer:
             )
 
         event = self._build(message, event_type, properties, conversation_id)
-        reason = self._duplicate(event)
+        key = None if event.inference_id is None else self._content_key(event)
+        reason = self._duplicate(event, key)
         if reason:
             return None, reason
-        self._remember(event)
+        self._remember(event, key)
         return event, None
 
     # -- building
@@ -507,7 +596,12 @@ class Normalizer:
         properties: dict[str, Any],
         conversation_id: str | None,
     ) -> Event:
-        role = _role(properties.get("role"))
+        # The usual forms are read inline (a function call per field was most of the cost);
+        # anything else goes through the liberal readers (`_role`, `_str`, `_int` ...).
+        raw_role = properties.get("role")
+        role = _ROLES.get(raw_role) if type(raw_role) is str else None
+        if role is None and raw_role is not None:
+            role = _role(raw_role)
         type_ = _CANONICAL.get(event_type)
         if type_ is None and event_type in _ROLE_AGNOSTIC and role in ("replica", "user"):
             type_ = f"{role}.{_ROLE_AGNOSTIC[event_type]}"
@@ -518,19 +612,44 @@ class Normalizer:
         elif type_.startswith("user."):
             role = "user"
 
-        inference_id = _str(message.get("inference_id")) or _str(properties.get("inference_id"))
+        inference_id = message.get("inference_id")
+        if inference_id is None:
+            inference_id = properties.get("inference_id")
+            if inference_id is not None and type(inference_id) is not str:
+                inference_id = _str(inference_id)
+        else:
+            inference_id = _str(inference_id) or _str(properties.get("inference_id"))
+        text = properties.get("speech")
+        if not isinstance(text, str):
+            text = _first_str(properties, "content", "text")
+        seq = message.get("seq")
+        if seq is not None and type(seq) is not int:
+            seq = _int(seq)
+        turn_idx = message.get("turn_idx")
+        if turn_idx is not None and type(turn_idx) is not int:
+            turn_idx = _int(turn_idx)
+        timestamp = message.get("timestamp")
+        if timestamp is not None and type(timestamp) is not float:
+            timestamp = _float(timestamp)
+        # Positional, in field order (`_EVENT_FIELDS`): half the cost of passing them by name.
         event = Event(
-            type=type_,
-            event_type=event_type,
-            properties=properties,
-            role=role,
-            text=_first_str(properties, "speech", "content", "text"),
-            inference_id=inference_id,
-            seq=_int(message.get("seq")),
-            turn_idx=_int(message.get("turn_idx")),
-            timestamp=_float(message.get("timestamp")),
-            conversation_id=conversation_id,
-            message=message,
+            type_,
+            event_type,
+            properties,
+            role,
+            text,
+            None,  # name
+            None,  # arguments
+            None,  # tool_call_id
+            inference_id,
+            seq,
+            turn_idx,
+            timestamp,
+            False,  # interrupted
+            None,  # duration
+            conversation_id,
+            _NO_ALIASES,
+            message,
         )
         if type_ in ("tool_call", "perception_tool_call") or "tool_call_id" in properties:
             event.name = _first_str(properties, "name", "tool_name")
@@ -582,10 +701,10 @@ class Normalizer:
                 return True
         return False
 
-    def _duplicate(self, event: Event) -> str | None:
-        if event.seq is not None and event.seq in self._seqs:
+    def _duplicate(self, event: Event, key: tuple[Any, ...] | None) -> str | None:
+        """Why `event` is a duplicate, or None; `key` is its `_content_key`."""
+        if event.seq is not None and event.seq in self._seqs._keys:
             return f"duplicate: {event.event_type} seq {event.seq} already received"
-        key = self._content_key(event)
         if key is not None and key in self._contents:
             return (
                 f"duplicate: {event.event_type} (role {event.role}) for inference "
@@ -595,10 +714,9 @@ class Normalizer:
             return f"duplicate: {event.event_type} repeats an interruption already reported"
         return None
 
-    def _remember(self, event: Event) -> None:
+    def _remember(self, event: Event, key: tuple[Any, ...] | None) -> None:
         if event.seq is not None:
             self._seqs.add(event.seq)
-        key = self._content_key(event)
         if key is not None:
             self._contents.add(key)
         if event.type == "replica.started_speaking" or (

@@ -120,6 +120,26 @@ _BINOPS: dict[type, tuple[str, Callable[[Any, Any], Any]]] = {
 }
 
 
+# Nodes whose closures never return an `Undefined` (they give up instead, or compute a plain
+# value from operands already checked), so `_defined` need not wrap them: names, constants,
+# `.attr` and `[key]`, comparisons, `and`/`or` (one of two checked operands), `not`, tests
+# (booleans) and `~` (a string).
+_NEVER_UNDEFINED = frozenset(
+    {
+        nodes.Name,
+        nodes.Const,
+        nodes.Getattr,
+        nodes.Getitem,
+        nodes.Compare,
+        nodes.And,
+        nodes.Or,
+        nodes.Not,
+        nodes.Test,
+        nodes.Concat,
+    }
+)
+
+
 class Compiler:
     """Builds closures for one sandboxed environment (the one `cviscript.templates` renders with)."""
 
@@ -151,6 +171,8 @@ class Compiler:
     def expression(self, node: nodes.Expr) -> Fn:
         """An `evaluate(context) -> value` for a `when:` expression; raises `Unsupported`."""
         fn = self.expr(node)
+        if type(node) in _NEVER_UNDEFINED:
+            return fn
 
         def evaluate(ctx: Mapping[str, Any]) -> Any:
             value = fn(ctx)
@@ -164,6 +186,8 @@ class Compiler:
 
     def _block(self, body: list[nodes.Node]) -> Callable[[Mapping[str, Any], list[str]], None]:
         steps = [self._statement(node) for node in body]
+        if len(steps) == 1:  # the usual template: one `Output`
+            return steps[0]
 
         def run(ctx: Mapping[str, Any], out: list[str]) -> None:
             for step in steps:
@@ -178,17 +202,11 @@ class Compiler:
                 if isinstance(child, nodes.TemplateData):
                     pieces.append(child.data)
                 else:
-                    pieces.append(self.expr(child))
+                    pieces.append(self._defined(child))
 
             def output(ctx: Mapping[str, Any], out: list[str]) -> None:
                 for piece in pieces:
-                    if isinstance(piece, str):
-                        out.append(piece)
-                    else:
-                        value = piece(ctx)
-                        if isinstance(value, Undefined):
-                            raise GiveUp
-                        out.append(str(value))
+                    out.append(piece if type(piece) is str else str(piece(ctx)))
 
             return output
         if isinstance(node, nodes.If):
@@ -220,6 +238,8 @@ class Compiler:
     def _defined(self, node: nodes.Node) -> Fn:
         """`expr`, giving up on an undefined value (jinja2 would raise or treat it specially)."""
         fn = self.expr(node)
+        if type(node) in _NEVER_UNDEFINED:  # the check would be a call for nothing
+            return fn
 
         def defined(ctx: Mapping[str, Any]) -> Any:
             value = fn(ctx)
@@ -241,7 +261,10 @@ class Compiler:
 
         def name_(ctx: Mapping[str, Any]) -> Any:
             if name in ctx:
-                return ctx[name]
+                value = ctx[name]
+                if isinstance(value, Undefined):
+                    raise GiveUp
+                return value
             if name in globals_:
                 return globals_[name]
             raise GiveUp
@@ -249,22 +272,42 @@ class Compiler:
         return name_
 
     def _Getattr(self, node: nodes.Getattr) -> Fn:
-        obj, attr, get = self._defined(node.node), node.attr, self._getattr
+        # A chain (`event.groups.score`) is one closure walking its names, not one per name.
+        names: list[str] = []
+        while isinstance(node, nodes.Getattr):
+            names.append(node.attr)
+            node = node.node
+        names.reverse()
+        obj, get = self._defined(node), self._getattr
         # The sandbox tries `getattr` first, then `obj[attr]`. A plain dict has no instance
         # attributes, so unless `attr` names a dict method its `getattr` fails: go straight to
         # the key (raising and catching AttributeError was most of the lookup's cost).
-        key_first = not hasattr(dict, attr)
+        steps = tuple((attr, not hasattr(dict, attr)) for attr in names)
+        # The usual chain starts at a context name (`vars.x`): looked up here, as `_Name` would.
+        base = node.name if isinstance(node, nodes.Name) and node.ctx == "load" else None
+        globals_ = self.globals
 
         def getattr_(ctx: Mapping[str, Any]) -> Any:
-            o = obj(ctx)
-            if key_first and type(o) is dict:
-                try:
-                    return o[attr]
-                except KeyError:
-                    raise GiveUp from None
-            value = get(o, attr)
-            if isinstance(value, Undefined):
+            if base is None:
+                value = obj(ctx)
+            elif base in ctx:
+                value = ctx[base]
+                if isinstance(value, Undefined):
+                    raise GiveUp
+            elif base in globals_:
+                value = globals_[base]
+            else:
                 raise GiveUp
+            for attr, key_first in steps:
+                if key_first and type(value) is dict:
+                    try:
+                        value = value[attr]
+                    except KeyError:
+                        raise GiveUp from None
+                else:
+                    value = get(value, attr)
+                if isinstance(value, Undefined):
+                    raise GiveUp
             return value
 
         return getattr_
@@ -285,6 +328,9 @@ class Compiler:
     def _Compare(self, node: nodes.Compare) -> Fn:
         first = self._defined(node.expr)
         ops = [(_COMPARE[op.op], self._defined(op.expr)) for op in node.ops]
+        if len(ops) == 1:  # the usual `a < b`
+            op, right_fn = ops[0]
+            return lambda ctx: op(first(ctx), right_fn(ctx))
 
         def compare(ctx: Mapping[str, Any]) -> Any:
             left = first(ctx)

@@ -62,6 +62,8 @@ class Trace:
         self.records: list[TraceRecord] = []
         self._keep = keep
         self._subscribers: list[Subscriber] = []
+        # Bound once: `emit` runs several times per event.
+        self._now, self._wall = clock.now, clock.wall
 
     def subscribe(self, fn: Subscriber) -> None:
         self._subscribers.append(fn)
@@ -70,7 +72,17 @@ class Trace:
         return self.clock.now() - self.start
 
     def emit(self, kind: str, event: Any = None, **data: Any) -> TraceRecord:
-        rec = TraceRecord(self.elapsed(), self.clock.wall(), kind, data, event)
+        rec = TraceRecord(self._now() - self.start, self._wall(), kind, data, event)
+        if self._keep:
+            self.records.append(rec)
+        for fn in self._subscribers:
+            fn(rec)
+        return rec
+
+    def emit_data(self, kind: str, data: dict[str, Any], event: Any = None) -> TraceRecord:
+        """`emit` with the fields already in a dict, which becomes the record's `data` (the
+        engine's hot path builds it as a literal instead of packing keyword arguments)."""
+        rec = TraceRecord(self._now() - self.start, self._wall(), kind, data, event)
         if self._keep:
             self.records.append(rec)
         for fn in self._subscribers:

@@ -122,8 +122,9 @@ class ActionRunner:
         self.streams.clear()
 
     def run(self, actions: list[Any], state: str | None) -> None:
+        engine = self.engine
         for action in actions:
-            if self.engine.done:
+            if engine.result is not None:  # done
                 raise EndRun
             self._run_one(action, state)
 
@@ -135,7 +136,8 @@ class ActionRunner:
     def _text(self, text: Text, state: str | None) -> str:
         if text.compiled is None:
             return text.source
-        return render(text, self._ctx(), state)
+        eng = self.engine
+        return render(text, eng.template_context(eng.event, eng.groups), state)
 
     def _value(self, value: Any, state: str | None) -> Any:
         return render_value(value, self._ctx(), state)

@@ -20,21 +20,26 @@ def event_view(event: Event | None, groups: dict[str, Any] | None = None) -> dic
         "type": event.type,
         "event_type": event.event_type,
         "properties": event.properties,
-        "groups": dict(groups or {}),
+        "groups": dict(groups) if groups else {},
     }
-    for name in (
-        "role",
-        "text",
-        "name",
-        "arguments",
-        "tool_call_id",
-        "inference_id",
-        "seq",
-        "turn_idx",
-    ):
-        value = getattr(event, name)
-        if value is not None:
-            view[name] = value
+    # The optional fields, each when set, in this order (read one by one: a loop of `getattr`
+    # cost twice as much on the engine's path).
+    if (value := event.role) is not None:
+        view["role"] = value
+    if (value := event.text) is not None:
+        view["text"] = value
+    if (value := event.name) is not None:
+        view["name"] = value
+    if (value := event.arguments) is not None:
+        view["arguments"] = value
+    if (value := event.tool_call_id) is not None:
+        view["tool_call_id"] = value
+    if (value := event.inference_id) is not None:
+        view["inference_id"] = value
+    if (value := event.seq) is not None:
+        view["seq"] = value
+    if (value := event.turn_idx) is not None:
+        view["turn_idx"] = value
     if event.type == "replica.stopped_speaking":
         view["interrupted"] = event.interrupted
         view["duration"] = event.duration

@@ -76,10 +76,18 @@ class _Model:
     `transitions` also hangs convenience methods on its models (`is_<state>`, a `<trigger>` and a
     `may_<trigger>` per trigger): the engine fires triggers through the machine and needs none of
     them, and with a thousand conversations in one process they were a tenth of each one's
-    memory, so they are dropped on assignment.
+    memory, so they are dropped on assignment while the machine is built (`_NewModel`).
     """
 
     __slots__ = ("state",)
+
+
+class _NewModel(_Model):
+    """A `_Model` while `transitions` decorates it: every attribute but `state` is dropped. Once
+    the machine is built the model becomes a plain `_Model` (same layout), so the state
+    assignment of every transition is a slot store, not a call of this `__setattr__`."""
+
+    __slots__ = ()
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "state":
@@ -127,8 +135,9 @@ class Engine:
         self._window_start = float("-inf")  # loop guard: timer firings within a second
         self._window_ticks = 0
         self.actions = ActionRunner(self, interactions)
-        self.model = _Model()
+        self.model: _Model = _NewModel()
         self.machine = self._build_machine()
+        self.model.__class__ = _Model
 
     # ------------------------------------------------------------------------------ construction
 
@@ -207,12 +216,14 @@ class Engine:
         else:
             view = event_view(event, groups)
             self._ctx = (event, groups, view)
-        state = self.state
+        state = self.model.state
+        if state == INIT:
+            return {"vars": self.vars, "event": view, "state": None, "visits": 0}
         return {
             "vars": self.vars,
             "event": view,
             "state": state,
-            "visits": self.visits.get(state, 0) if state else 0,
+            "visits": self.visits.get(state, 0),
         }
 
     def start(self) -> None:
@@ -226,12 +237,13 @@ class Engine:
 
     def handle(self, event: Event) -> None:
         """Feed one normalised event."""
-        if self.done:
+        if self.result is not None:  # done
             return
-        if event.type == "replica.started_speaking":
+        kind = event.type
+        if kind == "replica.started_speaking":
             self.replica_speaking = True
             self.pending_speech = max(0, self.pending_speech - 1)
-        elif event.type == "replica.stopped_speaking":
+        elif kind == "replica.stopped_speaking":
             self.replica_speaking = False
         if self._final_wait is not None:
             self._check_final()
@@ -261,7 +273,7 @@ class Engine:
 
     def _drain_inbox(self) -> None:
         inbox = self._inbox
-        while inbox and not self.done:
+        while inbox and self.result is None:
             self._process(inbox.popleft())
 
     def _process(self, item: Event | matchers.Tick) -> None:
@@ -291,7 +303,10 @@ class Engine:
                 if t.id == item.transition_id:
                     return t if self._holds(t, self.event, matchers._NO_GROUPS) else None
             return None
-        for t, match in self._candidates_of(state):
+        candidates = self._candidates.get(state)
+        if candidates is None:
+            candidates = self._candidates_of(state)
+        for t, match in candidates:
             groups = match(t.trigger, item)
             if groups is not None and self._holds(t, item, groups):
                 self.event = item
@@ -301,7 +316,7 @@ class Engine:
     def _holds(self, t: Transition, event: Event | None, groups: dict[str, Any]) -> bool:
         if t.when is not None:
             ctx = self.template_context(event, groups)
-            if not evaluate(t.when, ctx, self.state):
+            if not evaluate(t.when, ctx, ctx["state"]):
                 return False
         self.groups = groups
         return True
@@ -345,7 +360,7 @@ class Engine:
         event_type = message.get("event_type", "")
         # No size check here: every message is built by `Interactions`, which already refused
         # one over the limit (checking twice was a measurable part of each event's cost).
-        self.trace.emit("sent", message=message)
+        self.trace.emit_data("sent", {"message": message})
         self.sent.append(event_type)
         if event_type in ("conversation.echo", "conversation.respond"):
             props = message.get("properties") or {}
@@ -375,52 +390,66 @@ class Engine:
         self._prev_state = None
         self._via = "initial"
 
+    # The records are built as dict literals (`emit_data`), in the field order `emit` would give.
+
     def _before(self, ed: Any) -> None:
         t = self._firing
-        self._prev_state = self.state
+        state = self.model.state
+        if state == INIT:  # pragma: no cover - scenario transitions never leave the pseudo-state
+            state = None
+        self._prev_state = state
         self._via = t.id
         trigger = self._described.get(t.id)
         if trigger is None:
             trigger = self._described[t.id] = describe_trigger(t)
-        self.trace.emit("transition", id=t.id, **{"from": self.state}, to=t.goto, trigger=trigger)
-        self.actions.run(t.do, self.state)
+        self.trace.emit_data(
+            "transition", {"id": t.id, "from": state, "to": t.goto, "trigger": trigger}
+        )
+        if t.do:
+            self.actions.run(t.do, state)
 
     def _on_enter(self, ed: Any) -> None:
         name = self.model.state
         self._epoch += 1
-        self.visits[name] = self.visits.get(name, 0) + 1
+        visits = self.visits[name] = self.visits.get(name, 0) + 1
         self.path.append(name)
-        self.trace.emit(
-            "state",
-            state=name,
-            **{"from": self._prev_state},
-            via=self._via,
-            visits=self.visits[name],
+        self.trace.emit_data(
+            "state", {"state": name, "from": self._prev_state, "via": self._via, "visits": visits}
         )
         state = self.scenario.states[name]
         self._arm_timers(name)
-        self.actions.run(state.enter, name)
+        if state.enter:
+            self.actions.run(state.enter, name)
         if state.final and not self.done:
             self._final_wait = self.clock.call_later(self.scenario.final_wait, self._final_timeout)
             self._check_final()
 
     def _on_exit(self, ed: Any) -> None:
         name = self.model.state
-        for handle in self._timers:
-            handle.cancel()
-        self._timers.clear()
-        self.actions.run(self.scenario.states[name].exit, name)
+        timers = self._timers
+        if timers:
+            for handle in timers:
+                handle.cancel()
+            timers.clear()
+        actions = self.scenario.states[name].exit
+        if actions:
+            self.actions.run(actions, name)
 
     # ------------------------------------------------------------------------------------ timers
 
     def _arm_timers(self, name: str) -> None:
+        timed = self._timed.get(name)
+        if timed is None:
+            timed = self._timed_of(name)
         epoch = self._epoch
-        for t in self._timed_of(name):
-            tick = matchers.Tick(t.id, epoch)
-            self._timers.append(self.clock.call_later(t.trigger.seconds, self._on_tick, tick))
+        for t in timed:
+            # The `Tick` is made when the timer fires: most are cancelled first.
+            self._timers.append(
+                self.clock.call_later(t.trigger.seconds, self._on_tick, t.id, epoch)
+            )
 
-    def _on_tick(self, tick: matchers.Tick) -> None:
-        if self.done or tick.epoch != self._epoch or self._final_wait is not None:
+    def _on_tick(self, transition_id: str, epoch: int) -> None:
+        if self.done or epoch != self._epoch or self._final_wait is not None:
             return
         now = self.clock.now()
         if now - self._window_start >= 1.0:
@@ -434,7 +463,7 @@ class Engine:
                 f"zero back into the same state?)",
             )
             return
-        self._feed(tick)
+        self._feed(matchers.Tick(transition_id, epoch))
 
     def _on_deadline(self) -> None:
         self.finish("timed_out", f"the run reached its timeout of {_fmt(self.scenario.timeout)}")
