@@ -32,10 +32,12 @@ Which keys each mapping takes, which are required, the scalar types and the enum
 `cviscript.spec`, the one declarative definition the JSON Schema (`cviscript.schema`) is generated
 from too; this module adds what a schema cannot say (references, compiling, files, messages).
 
-Warnings (do not fail loading; `check_file` returns them): transitions that do nothing and
-``expect.sent`` names nothing sends are found here; once a file has no errors, the graph and
-template rules of `cviscript.lint` run on the model (unreachable states, dead ends, transitions and
-timers that never fire, undefined variables, unknown raw event types).
+Warnings (do not fail loading; `check_file` returns them): transitions that do nothing,
+``expect.sent`` names nothing sends and regexes that can backtrack exponentially (the lint rule
+`slow-regex`, applied here where each regex is compiled and located) are found here; once a file
+has no errors, the graph and template rules of `cviscript.lint` run on the model (unreachable
+states, dead ends, transitions and timers that never fire, undefined variables, unknown raw event
+types).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from . import model as m
 from . import spec as S
 from .durations import parse_duration
 from .errors import CviscriptError, Diagnostic, ScenarioError, did_you_mean
-from .lint import lint
+from .lint import lint, slow_regex
 from .loader import Node, compose, read_source
 from .protocol import EVENT_NAMES
 from .templates import CONTEXT_NAMES, TemplateCompileError, compile_expr, compile_text, has_markup
@@ -302,13 +304,17 @@ class _Validator:
         if source is None:
             return None
         try:
-            return re.compile(source)
+            pattern = re.compile(source)
         except re.error as e:
             where = f" at position {e.pos}" if e.pos is not None else ""
             self.error(
                 node.loc, "bad-regex", f"invalid regular expression in {what}: {e.msg}{where}"
             )
             return None
+        # it runs on untrusted speech: warn about exponential backtracking (a lint rule)
+        if (slow := slow_regex(source, node.loc)) is not None:
+            self.diagnostics.append(slow)
+        return pattern
 
     def string_list(self, node: Node, what: str) -> list[str] | None:
         items = [node] if node.is_scalar else node.value if node.is_seq else None
