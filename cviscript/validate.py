@@ -84,13 +84,21 @@ SENT_BY_ACTIONS = frozenset(
 )
 
 
-def load_scenario(path: str | os.PathLike[str], *, source: str | None = None) -> m.Scenario:
+def load_scenario(
+    path: str | os.PathLike[str],
+    *,
+    source: str | None = None,
+    warnings: list[Diagnostic] | None = None,
+) -> m.Scenario:
     """The validated scenario. Raises `ScenarioError` carrying every diagnostic (errors and
     warnings) when there is at least one error. With `source`, `path` is only the displayed name
-    and the folder relative paths are resolved against."""
+    and the folder relative paths are resolved against. Warnings of a valid file are appended to
+    `warnings` when a list is given."""
     scenario, diagnostics = _load(path, source)
     if scenario is None or any(d.severity == "error" for d in diagnostics):
         raise ScenarioError(diagnostics)
+    if warnings is not None:
+        warnings.extend(diagnostics)
     return scenario
 
 

@@ -176,3 +176,15 @@ def test_var_overrides_are_recorded_so_the_transcript_replays(tmp_path):
     assert header["vars"] == {"max_reprompts": 0}
     res = CliRunner().invoke(cli, ["replay", str(out)])
     assert res.exit_code == 0, res.output
+
+
+def test_run_shows_warnings_on_stderr_but_still_runs(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "cviscript: 1\nname: w\ninitial: a\nstates:\n  a: {enter: [end]}\n  lonely: {final: true}\n"
+    )
+    res = CliRunner().invoke(cli, ["run", str(path), "--no-color"])
+    assert res.exit_code == 0
+    assert f"{path}:6:3: warning:" in res.stderr and "lonely" in res.stderr
+    quiet = CliRunner().invoke(cli, ["run", str(path), "-q"])
+    assert "warning" not in quiet.stderr

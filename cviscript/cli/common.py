@@ -25,11 +25,17 @@ def print_diagnostics(err: ScenarioError) -> None:
         click.echo(str(diag), err=True)
 
 
-def load_or_exit(path: str) -> Any:
+def load_or_exit(path: str, *, show_warnings: bool = False) -> Any:
+    """The scenario, or exit 2 printing every problem. Warnings go to stderr when asked."""
     from ..validate import load_scenario
 
+    warnings: list[Any] = []
     try:
-        return load_scenario(path)
+        scenario = load_scenario(path, warnings=warnings)
+        if show_warnings:
+            for diag in warnings:
+                click.echo(str(diag), err=True)
+        return scenario
     except ScenarioError as err:
         print_diagnostics(err)
         n = sum(1 for d in err.diagnostics if d.severity == "error")

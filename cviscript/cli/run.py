@@ -164,7 +164,7 @@ def command(
     """
     from ..live.target import resolve_target
 
-    scenario = load_or_exit(file)
+    scenario = load_or_exit(file, show_warnings=not quiet)
     vars_override = parse_vars(variables)
     try:
         target = resolve_target(
