@@ -89,3 +89,38 @@ def run_script(scenario, script: list[tuple[float, Any]], *, until: float | None
         session.push(at, message)
     clock.run(until=until, stop=lambda: conv.done)
     return conv, session
+
+
+def yaml_paths(value: Any, prefix: tuple = ()):
+    """Every path (tuple of keys/indexes) into a plain YAML document, the root included."""
+    yield prefix
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        items = ()
+    for k, v in items:
+        yield from yaml_paths(v, (*prefix, k))
+
+
+def mutate(
+    data, document: Any, replacements: list, *, times: int, may_delete: bool = False
+) -> None:
+    """Hypothesis: replace (or delete) up to `times` random nodes of `document` in place.
+
+    Replacements are deep-copied: a later mutation must never edit the shared sample list, or
+    hypothesis sees data generation change between runs."""
+    import copy
+
+    from hypothesis import strategies as st
+
+    for _ in range(data.draw(st.integers(1, times))):
+        where = data.draw(st.sampled_from([p for p in yaml_paths(document) if p]))
+        target = document
+        for key in where[:-1]:
+            target = target[key]
+        if may_delete and isinstance(target, dict) and data.draw(st.booleans()):
+            del target[where[-1]]
+        else:
+            target[where[-1]] = copy.deepcopy(data.draw(st.sampled_from(replacements)))

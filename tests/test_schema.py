@@ -12,6 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import REPO
+from helpers import mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -321,33 +322,12 @@ _REPLACEMENTS = [
 ]  # fmt: skip
 
 
-def _paths(value, prefix=()):
-    yield prefix
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for k, v in items:
-        yield from _paths(v, (*prefix, k))
-
-
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_whatever_the_validator_accepts_the_schema_accepts(data):
     path = data.draw(st.sampled_from(SHIPPED[:3] + GOOD))
     document = data_of(path.read_text())
-    for _ in range(data.draw(st.integers(1, 2))):
-        where = data.draw(st.sampled_from([p for p in _paths(document) if p]))
-        target = document
-        for key in where[:-1]:
-            target = target[key]
-        if isinstance(target, dict) and data.draw(st.booleans()):
-            del target[where[-1]]
-        else:
-            target[where[-1]] = data.draw(st.sampled_from(_REPLACEMENTS))
+    mutate(data, document, _REPLACEMENTS, times=2, may_delete=True)
     text = yaml.safe_dump(document, sort_keys=False)
     if not validator_errors(text):
         assert schema_errors(text) == []

@@ -1,4 +1,3 @@
-import copy
 import os
 import re
 import struct
@@ -8,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -947,28 +947,10 @@ _REPLACEMENTS = [
 ]
 
 
-def _paths(value, prefix=()):
-    yield prefix
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for k, v in items:
-        yield from _paths(v, (*prefix, k))
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_check_file_reports_instead_of_crashing_on_any_mutation(data):
     doc = yaml.safe_load(PRICING.read_text())
-    for _ in range(data.draw(st.integers(1, 3))):
-        path = data.draw(st.sampled_from([p for p in _paths(doc) if p]))
-        target = doc
-        for key in path[:-1]:
-            target = target[key]
-        target[path[-1]] = copy.deepcopy(data.draw(st.sampled_from(_REPLACEMENTS)))
+    mutate(data, doc, _REPLACEMENTS, times=3)
     for d in check_file("f.yaml", source=yaml.safe_dump(doc, sort_keys=False)):
         assert d.loc is not None and d.loc.line >= 1 and d.code
