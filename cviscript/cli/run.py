@@ -237,27 +237,21 @@ def _run_simulated(
 ):
     from ..clock import VirtualClock
     from ..live.target import tune_audio
-    from ..report.console import ConsolePrinter
     from ..runner import drive, pick_rehearsal, simulated_conversation
-    from ..transcript import TranscriptWriter
 
     try:
         case = pick_rehearsal(scenario, rehearsal)
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
-    subscribers = []
-    if not quiet and not as_json:
-        who = f"rehearsal {case.name!r}" if case else "a silent simulated user"
-        click.echo(f"{scenario.name}: simulated replica, {who}")
-        subscribers.append(ConsolePrinter(color=use_color))
-        settings = scenario.conversation
-        if settings.url is not None or settings.create is not None:
-            click.echo(
-                "  (the file has conversation: settings; add --live to run against them)", err=True
-            )
-    writer = TranscriptWriter(transcript) if transcript else None
-    if writer:
-        subscribers.append(writer)
+    who = f"rehearsal {case.name!r}" if case else "a silent simulated user"
+    subscribers, writer = _outputs(
+        f"{scenario.name}: simulated replica, {who}", quiet, as_json, use_color, transcript
+    )
+    settings = scenario.conversation
+    if subscribers and (settings.url is not None or settings.create is not None):
+        click.echo(
+            "  (the file has conversation: settings; add --live to run against them)", err=True
+        )
     try:
         clock = VirtualClock()
         conv = simulated_conversation(
@@ -277,19 +271,35 @@ def _run_simulated(
         if writer:
             writer.close()
     result = conv.result
-    if as_json:
-        click.echo(json.dumps(_result_json(scenario, result), default=str))
-    else:
-        click.echo(format_result(result, use_color))
-    if transcript and not as_json:
-        click.echo(f"  transcript: {transcript}")
+    _print_result(scenario, result, as_json, use_color, transcript)
     sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
-def format_result(result, use_color):
-    from ..report.console import format_result as fmt
+def _outputs(headline, quiet, as_json, use_color, transcript):
+    """(trace subscribers, transcript writer or None): the console transcript unless quiet or
+    --json (printing `headline` first), and the JSONL file when asked. Close the writer."""
+    from ..report.console import ConsolePrinter
+    from ..transcript import TranscriptWriter
 
-    return fmt(result, color=use_color)
+    subscribers = []
+    if not quiet and not as_json:
+        click.echo(headline)
+        subscribers.append(ConsolePrinter(color=use_color))
+    writer = TranscriptWriter(transcript) if transcript else None
+    if writer:
+        subscribers.append(writer)
+    return subscribers, writer
+
+
+def _print_result(scenario, result, as_json, use_color, transcript, **extra: Any) -> None:
+    from ..report.console import format_result
+
+    if as_json:
+        click.echo(json.dumps(_result_json(scenario, result, **extra), default=str))
+        return
+    click.echo(format_result(result, color=use_color))
+    if transcript:
+        click.echo(f"  transcript: {transcript}")
 
 
 def _result_json(scenario, result, **extra: Any) -> dict[str, Any]:
@@ -327,23 +337,15 @@ def _run_live(
     """Run live; returns (exit code, whether the Daily client was released)."""
     from ..live.runner import Interrupted, LiveRun
     from ..live.target import public_url
-    from ..report.console import ConsolePrinter
-    from ..transcript import TranscriptWriter
 
     try:
         daily = fake_daily()
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
-    subscribers = []
-    if not quiet and not as_json:
-        where = (
-            f"joining {public_url(target.url)}" if target.url else "creating a Tavus conversation"
-        )
-        click.echo(f"{scenario.name}: live, {where}")
-        subscribers.append(ConsolePrinter(color=use_color))
-    writer = TranscriptWriter(transcript) if transcript else None
-    if writer:
-        subscribers.append(writer)
+    where = f"joining {public_url(target.url)}" if target.url else "creating a Tavus conversation"
+    subscribers, writer = _outputs(
+        f"{scenario.name}: live, {where}", quiet, as_json, use_color, transcript
+    )
     live = LiveRun(
         scenario,
         url=target.url,
@@ -383,13 +385,10 @@ def _run_live(
             writer.close()
     if conv is not None:
         result = conv.result
-        if as_json:
-            extra = {"mode": "live", "conversation_id": live.conversation_id}
-            click.echo(json.dumps(_result_json(scenario, result, **extra), default=str))
-        else:
-            click.echo(format_result(result, use_color))
-            if transcript:
-                click.echo(f"  transcript: {transcript}")
+        _print_result(
+            scenario, result, as_json, use_color, transcript,
+            mode="live", conversation_id=live.conversation_id,
+        )  # fmt: skip
         if live.interrupted:
             from ..live.loop import signal_exit_status
 
