@@ -3,7 +3,8 @@
 Nothing else is reachable: no environment, no API key, no engine internals. `event` is a plain dict
 built from the normalised event that fired the transition (empty before the first event), so a
 template that reads a field the event does not have fails loudly under strict undefined instead of
-speaking an empty string.
+speaking an empty string. `Engine.template_context` puts the four names together (caching the
+event view, since a guard, a `do` and an `enter` often render for the same event).
 """
 
 from __future__ import annotations
@@ -44,15 +45,3 @@ def event_view(event: Event | None, groups: dict[str, Any] | None = None) -> dic
         view["interrupted"] = event.interrupted
         view["duration"] = event.duration
     return view
-
-
-def template_context(
-    engine: Any, event: Event | None, groups: dict[str, Any] | None
-) -> dict[str, Any]:
-    state = engine.state
-    return {
-        "vars": engine.vars,
-        "event": event_view(event, groups),
-        "state": state,
-        "visits": engine.visits.get(state, 0) if state else 0,
-    }
