@@ -68,7 +68,8 @@ Exit codes: 0 every case passed, 1 a case failed (or coverage is under --fail-un
     "json_file",
     type=click.Path(dir_okay=False, writable=True),
     metavar="FILE.json",
-    help="Write every result as JSON (with the transcripts of failing runs).",
+    help="Write every result as JSON (with the transcripts of failing runs; of every run with "
+    "--html).",
 )
 @click.option(
     "--html",

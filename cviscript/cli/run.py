@@ -236,7 +236,6 @@ def _run_simulated(
     audio,
 ):
     from ..clock import VirtualClock
-    from ..live.target import tune_audio
     from ..runner import drive, pick_rehearsal, simulated_conversation
 
     try:
@@ -263,7 +262,7 @@ def _run_simulated(
             clock=clock,
         )
         try:
-            tune_audio(conv, audio["chunk_ms"], audio["speed"])
+            conv.engine.actions.set_audio_pacing(audio["chunk_ms"], audio["speed"])
         except UsageError as err:
             fail(str(err), EXIT_INVALID)
         drive(conv, clock)

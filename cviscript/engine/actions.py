@@ -20,7 +20,7 @@ import logging
 import os
 from typing import Any
 
-from ..errors import CviscriptError
+from ..errors import CviscriptError, UsageError
 from ..model import (
     AppendContext,
     Echo,
@@ -115,6 +115,23 @@ class ActionRunner:
         self.streams: list[AudioStream] = []
         self.audio_chunk_ms = AUDIO_CHUNK_MS
         self.audio_speed = AUDIO_SPEED
+
+    def set_audio_pacing(self, chunk_ms: int | None = None, speed: float | None = None) -> None:
+        """Chunk length and speed (times real time) of `echo: {audio}` streams; None keeps it."""
+        from ..audio import max_chunk_ms
+
+        if chunk_ms is not None:
+            limit = max_chunk_ms()
+            if not 1 <= int(chunk_ms) <= limit:
+                raise UsageError(
+                    f"audio chunks must be 1-{limit} ms at 24 kHz to stay under the 4 KB message"
+                    f" limit, not {chunk_ms} ms"
+                )
+            self.audio_chunk_ms = int(chunk_ms)
+        if speed is not None:
+            if not float(speed) > 0:
+                raise UsageError(f"audio speed must be positive, not {speed}")
+            self.audio_speed = float(speed)
 
     def stop(self) -> None:
         for stream in self.streams:

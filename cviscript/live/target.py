@@ -146,19 +146,5 @@ def public_url(url: str) -> str:
 
 
 def tune_audio(conversation: Any, chunk_ms: int | None = None, speed: float | None = None) -> None:
-    """Set the audio echo pacing of a conversation's engine (see `cviscript.engine.actions`)."""
-    from ..audio import max_chunk_ms
-
-    actions = conversation.engine.actions
-    if chunk_ms is not None:
-        limit = max_chunk_ms()
-        if not 1 <= int(chunk_ms) <= limit:
-            raise errors.UsageError(
-                f"audio chunks must be 1-{limit} ms at 24 kHz to stay under the 4 KB message"
-                f" limit, not {chunk_ms} ms"
-            )
-        actions.audio_chunk_ms = int(chunk_ms)
-    if speed is not None:
-        if not float(speed) > 0:
-            raise errors.UsageError(f"audio speed must be positive, not {speed}")
-        actions.audio_speed = float(speed)
+    """Set the audio echo pacing of a conversation's engine (`ActionRunner.set_audio_pacing`)."""
+    conversation.engine.actions.set_audio_pacing(chunk_ms, speed)
