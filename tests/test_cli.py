@@ -188,3 +188,27 @@ def test_run_shows_warnings_on_stderr_but_still_runs(tmp_path):
     assert f"{path}:6:3: warning:" in res.stderr and "lonely" in res.stderr
     quiet = CliRunner().invoke(cli, ["run", str(path), "-q"])
     assert "warning" not in quiet.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--audio-chunk-ms", "100"), ("--audio-chunk-ms", "0"), ("--audio-speed", "0")],
+)
+def test_audio_pacing_out_of_bounds_is_a_usage_error(option, value):
+    res = CliRunner().invoke(cli, ["run", DEMO, "-q", option, value])
+    assert res.exit_code == 2
+    assert option in res.output and "range" in res.output
+
+
+def test_audio_pacing_is_checked_for_library_callers_too():
+    from cviscript.errors import UsageError
+    from cviscript.runner import simulated_conversation
+    from cviscript.validate import load_scenario
+
+    actions = simulated_conversation(load_scenario(DEMO), None).engine.actions
+    actions.set_audio_pacing(50, 3)
+    assert (actions.audio_chunk_ms, actions.audio_speed) == (50, 3.0)
+    with pytest.raises(UsageError, match="audio chunks must be 1-59 ms"):
+        actions.set_audio_pacing(chunk_ms=100)
+    with pytest.raises(UsageError, match="audio speed must be positive"):
+        actions.set_audio_pacing(speed=0)
