@@ -104,7 +104,7 @@ def machine() -> dict[str, str]:
 
 def scenario(name: str):
     """A scenario from `bench/scenarios/` or the repo's `scenarios/`, loaded and validated."""
-    from cviscript.validate import load_scenario
+    from cviscript.language.validate import load_scenario
 
     path = BENCH / "scenarios" / name
     if not path.exists():

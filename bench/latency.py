@@ -54,7 +54,7 @@ class _Session:
 
 def _conversation(sc: Any) -> tuple[Any, _Session]:
     from cviscript.clock import VirtualClock
-    from cviscript.conversation import Conversation
+    from cviscript.engine.conversation import Conversation
 
     session = _Session()
     conv = Conversation(sc, session, VirtualClock())  # the trace is kept, as in a real run

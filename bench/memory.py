@@ -33,9 +33,9 @@ def _rss() -> int:
 def measure(n: int, trace_memory: bool) -> dict:
     """In this process: create `n` conversations, run them together, check every outcome."""
     from cviscript.clock import VirtualClock
+    from cviscript.language.validate import load_scenario
     from cviscript.rehearsal.expectations import check
-    from cviscript.runner import run_simulated, simulated_conversation
-    from cviscript.validate import load_scenario
+    from cviscript.sessions.simulated.runner import run_simulated, simulated_conversation
 
     scenarios = [load_scenario(str(SCENARIOS / name)) for name in BASES]
     cases = [(sc, r) for sc in scenarios for r in sc.rehearsals]

@@ -17,7 +17,7 @@ from common import Row, fmt_s, scenario
 
 def run(quick: bool = False) -> list[Row]:
     from cviscript.rehearsal.expectations import check
-    from cviscript.runner import run_simulated
+    from cviscript.sessions.simulated.runner import run_simulated
 
     sc = scenario("ten-minutes.yaml")
     case = sc.rehearsals[0]

@@ -32,9 +32,9 @@ def _rss_kb() -> float:
 
 def rehearsals(n: int) -> dict:
     """In this process: run `n` rehearsals, sampling RSS."""
+    from cviscript.language.validate import load_scenario
     from cviscript.rehearsal.expectations import check
-    from cviscript.runner import run_simulated
-    from cviscript.validate import load_scenario
+    from cviscript.sessions.simulated.runner import run_simulated
 
     cases = [
         (sc, r) for sc in (load_scenario(str(SCENARIOS / b)) for b in BASES) for r in sc.rehearsals
@@ -64,7 +64,7 @@ def slope(points: list[tuple[int, float]]) -> float:
 
 def timer_hour() -> dict:
     from cviscript.clock import VirtualClock
-    from cviscript.runner import simulated_conversation
+    from cviscript.sessions.simulated.runner import simulated_conversation
 
     sc = scenario("timer-hour.yaml")
     clock = VirtualClock()

@@ -88,7 +88,7 @@ class _Session:
 
 def cviscript_round(sc: Any, stream: list[dict[str, Any]]) -> float:
     from cviscript.clock import VirtualClock
-    from cviscript.conversation import Conversation
+    from cviscript.engine.conversation import Conversation
 
     session = _Session()
     conv = Conversation(sc, session, VirtualClock())

@@ -18,14 +18,14 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_scenario": ("cviscript.validate", "load_scenario"),
-    "check_file": ("cviscript.validate", "check_file"),
-    "run_simulated": ("cviscript.runner", "run_simulated"),
-    "Conversation": ("cviscript.conversation", "Conversation"),
+    "load_scenario": ("cviscript.language.validate", "load_scenario"),
+    "check_file": ("cviscript.language.validate", "check_file"),
+    "run_simulated": ("cviscript.sessions.simulated.runner", "run_simulated"),
+    "Conversation": ("cviscript.engine.conversation", "Conversation"),
     "Engine": ("cviscript.engine", "Engine"),
     "RunResult": ("cviscript.engine", "RunResult"),
     "VirtualClock": ("cviscript.clock", "VirtualClock"),
-    "Session": ("cviscript.session", "Session"),
+    "Session": ("cviscript.sessions.base", "Session"),
     "ScenarioError": ("cviscript.errors", "ScenarioError"),
     "CviscriptError": ("cviscript.errors", "CviscriptError"),
     "TranscriptWriter": ("cviscript.transcript", "TranscriptWriter"),

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from .model import Location
+from .language.model import Location
 
 
 @dataclass(frozen=True, slots=True)

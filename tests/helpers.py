@@ -6,9 +6,9 @@ import textwrap
 from typing import Any
 
 from cviscript.clock import VirtualClock
-from cviscript.conversation import Conversation
-from cviscript.session import Session
-from cviscript.validate import load_scenario
+from cviscript.engine.conversation import Conversation
+from cviscript.language.validate import load_scenario
+from cviscript.sessions.base import Session
 
 CID = "c123"
 

@@ -202,8 +202,8 @@ def test_audio_pacing_out_of_bounds_is_a_usage_error(option, value):
 
 def test_audio_pacing_is_checked_for_library_callers_too():
     from cviscript.errors import UsageError
-    from cviscript.runner import simulated_conversation
-    from cviscript.validate import load_scenario
+    from cviscript.language.validate import load_scenario
+    from cviscript.sessions.simulated.runner import simulated_conversation
 
     actions = simulated_conversation(load_scenario(DEMO), None).engine.actions
     actions.set_audio_pacing(50, 3)

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from cviscript import errors
-from cviscript.live.daily_session import (
+from cviscript.sessions.live.daily_session import (
     CLIENT_SETTINGS,
     SUBSCRIPTION_PROFILES,
     DailySession,
     ensure_daily_init,
 )
-from cviscript.live.fake_daily import FakeDaily, LogLevel
+from cviscript.sessions.live.fake_daily import FakeDaily, LogLevel
 
 URL = "https://tavus.daily.co/c123"
 CID = "c123"
@@ -382,7 +382,7 @@ def test_send_completion_error_is_logged(fake, caplog):
     async def main():
         s = await connected(fake, Sink())
         fake.fail_send_completion("send failed: not connected")
-        with caplog.at_level(logging.ERROR, logger="cviscript.live.daily"):
+        with caplog.at_level(logging.ERROR, logger="cviscript.sessions.live.daily"):
             s.send({"event_type": "conversation.interrupt"})
             await until(lambda: "send failed: not connected" in caplog.text)
         await s.aclose()
@@ -519,8 +519,8 @@ def test_daily_init_happens_once_with_logging_off():
 
 def test_importing_the_live_modules_does_not_import_daily():
     code = (
-        "import sys, cviscript, cviscript.live, cviscript.live.daily_session,"
-        " cviscript.live.tavus_api, cviscript.live.fake_daily; print('daily' in sys.modules)"
+        "import sys, cviscript, cviscript.sessions.live, cviscript.sessions.live.daily_session,"
+        " cviscript.sessions.live.tavus_api, cviscript.sessions.live.fake_daily; print('daily' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from cviscript.durations import format_duration, parse_duration
+from cviscript.language.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -474,7 +474,7 @@ def test_a_send_that_fails_ends_the_run_as_error():
     from helpers import ScriptedSession
 
     from cviscript.clock import VirtualClock
-    from cviscript.conversation import Conversation
+    from cviscript.engine.conversation import Conversation
 
     clock = VirtualClock()
     session = ScriptedSession(clock)
@@ -501,7 +501,7 @@ def test_lost_connection_ends_the_run_as_error_and_closes_the_session():
     from helpers import ScriptedSession
 
     from cviscript.clock import VirtualClock
-    from cviscript.conversation import Conversation
+    from cviscript.engine.conversation import Conversation
 
     clock = VirtualClock()
     session = ScriptedSession(clock)

@@ -8,7 +8,7 @@ import pytest
 from helpers import scenario_from
 
 from cviscript.rehearsal.expectations import check, same_value
-from cviscript.runner import run_simulated
+from cviscript.sessions.simulated.runner import run_simulated
 
 SCENARIO = """\
 cviscript: 1

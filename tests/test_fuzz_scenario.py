@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from cviscript.clock import VirtualClock
 from cviscript.errors import ScenarioError
-from cviscript.model import Scenario
-from cviscript.runner import simulated_conversation
-from cviscript.validate import check_file, load_scenario
+from cviscript.language.model import Scenario
+from cviscript.language.validate import check_file, load_scenario
+from cviscript.sessions.simulated.runner import simulated_conversation
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = {
@@ -321,7 +321,7 @@ def _tree(node, seen=None):
 
 
 def _reference(source: str):
-    from cviscript.loader import _Limit, _Loader
+    from cviscript.language.loader import _Limit, _Loader
 
     try:
         loader = _Loader(source)
@@ -338,7 +338,7 @@ def _reference(source: str):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated() | st.text(alphabet=st.sampled_from("ab:- \n[]{}&*!|>'\"#,?%\t"), max_size=200))
 def test_libyaml_events_compose_exactly_what_the_reference_loader_does(source):
-    from cviscript.loader import _FALLBACK, _compose_fast
+    from cviscript.language.loader import _FALLBACK, _compose_fast
 
     expected = _reference(source)
     try:

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cviscript.clock import VirtualClock
-from cviscript.conversation import REORDER_WINDOW, Conversation
+from cviscript.engine.conversation import REORDER_WINDOW, Conversation
 from cviscript.protocol import _CANONICAL, _ROLE_AGNOSTIC, MAX_MESSAGE_CHARS, Event, Normalizer
 
 SETTINGS = settings(

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO
 
-from cviscript import graph as g
 from cviscript.cli.main import cli
 from cviscript.engine.engine import describe_trigger
-from cviscript.runner import run_simulated
+from cviscript.language.validate import load_scenario
+from cviscript.report import graph as g
+from cviscript.sessions.simulated.runner import run_simulated
 from cviscript.transcript import TranscriptWriter
-from cviscript.validate import load_scenario
 
 SHIPPED = sorted((REPO / "scenarios").glob("*.yaml")) + sorted((REPO / "examples").rglob("*.yaml"))
 HAS_DOT = shutil.which("dot") is not None

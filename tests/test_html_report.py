@@ -18,12 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cviscript.cli.main import cli
+from cviscript.language.validate import load_scenario
 from cviscript.rehearsal.excerpt import records_from_json
 from cviscript.rehearsal.suite import run_suite
 from cviscript.report.html import render_html, write_html
 from cviscript.report.svg_diagram import ANY, Edge, Graph, layout, render_diagram, scenario_graph
 from cviscript.report.svg_timeline import timeline_from_records
-from cviscript.validate import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"

@@ -10,10 +10,10 @@ from jsonschema import Draft202012Validator
 
 from cviscript.cli.init import TEMPLATES, starter_path
 from cviscript.cli.main import cli
-from cviscript.loader import compose
+from cviscript.language.loader import compose
+from cviscript.language.schema import SCHEMA_PATH, build_schema
+from cviscript.language.validate import check_file, load_scenario
 from cviscript.rehearsal import collect, run_case
-from cviscript.schema import SCHEMA_PATH, build_schema
-from cviscript.validate import check_file, load_scenario
 
 
 def init(*args: str):

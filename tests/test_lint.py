@@ -1,4 +1,4 @@
-"""Lint rules (cviscript.lint) and the validator's reference checks: one positive and one negative
+"""Lint rules (cviscript.language.lint) and the validator's reference checks: one positive and one negative
 case per rule, the locations they point at, and that lint stays quiet on broken or shipped files."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from conftest import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cviscript.lint import CODES, RULES, covers, lint, slow_regex
-from cviscript.validate import check_file, load_scenario
+from cviscript.language.lint import CODES, RULES, covers, lint, slow_regex
+from cviscript.language.validate import check_file, load_scenario
 
 
 def src(text: str) -> str:

@@ -9,11 +9,11 @@ import wave
 from array import array
 from pathlib import Path
 
-from cviscript.live.fake_daily import FakeDaily
-from cviscript.live.fake_replica import FakeReplica
-from cviscript.live.runner import LiveRun
+from cviscript.language.validate import load_scenario
 from cviscript.protocol import MAX_MESSAGE_CHARS
-from cviscript.validate import load_scenario
+from cviscript.sessions.live.fake_daily import FakeDaily
+from cviscript.sessions.live.fake_replica import FakeReplica
+from cviscript.sessions.live.runner import LiveRun
 
 URL = "https://tavus.daily.co/c-audio"
 

@@ -25,11 +25,11 @@ from conftest import REPO
 
 from cviscript import errors
 from cviscript.cli.main import cli
-from cviscript.live.fake_daily import FakeDaily
-from cviscript.live.fake_replica import FakeReplica
-from cviscript.live.runner import Interrupted, LiveRun
-from cviscript.live.tavus_api import TavusClient
-from cviscript.validate import load_scenario
+from cviscript.language.validate import load_scenario
+from cviscript.sessions.live.fake_daily import FakeDaily
+from cviscript.sessions.live.fake_replica import FakeReplica
+from cviscript.sessions.live.runner import Interrupted, LiveRun
+from cviscript.sessions.live.tavus_api import TavusClient
 
 KEY = "tvs-SECRET-key-4f1d2c9e"
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from cviscript import errors
-from cviscript.live.daily_session import DailySession
-from cviscript.live.fake_daily import FakeDaily
-from cviscript.live.fake_replica import FakeReplica, fake_daily_from_env
-from cviscript.live.runner import Interrupted, LiveRun, resolve_target
+from cviscript.language.validate import load_scenario
+from cviscript.sessions.live.daily_session import DailySession
+from cviscript.sessions.live.fake_daily import FakeDaily
+from cviscript.sessions.live.fake_replica import FakeReplica, fake_daily_from_env
+from cviscript.sessions.live.runner import Interrupted, LiveRun, resolve_target
 from cviscript.transcript import TranscriptWriter, read_transcript
-from cviscript.validate import load_scenario
 
 URL = "https://tavus.daily.co/c777"
 

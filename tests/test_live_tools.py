@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from cviscript.cli import send as send_cli
 from cviscript.cli.main import cli
-from cviscript.live.fake_daily import FakeDaily
-from cviscript.live.fake_replica import FakeReplica
+from cviscript.sessions.live.fake_daily import FakeDaily
+from cviscript.sessions.live.fake_replica import FakeReplica
 
 URL = "https://tavus.daily.co/c-tools"
 
@@ -168,7 +168,7 @@ def test_send_reports_an_undelivered_message(room):
 def test_listener_stops_cleanly_when_asked():
     import asyncio
 
-    from cviscript.live.tools import Listener
+    from cviscript.sessions.live.tools import Listener
 
     fake = FakeDaily()
     FakeReplica(fake)

@@ -1,8 +1,8 @@
 import pytest
 
-from cviscript import loader
-from cviscript.loader import MAX_BYTES, compose, read_source
-from cviscript.model import Location
+from cviscript.language import loader
+from cviscript.language.loader import MAX_BYTES, compose, read_source
+from cviscript.language.model import Location
 
 
 def load(text):

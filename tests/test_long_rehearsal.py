@@ -6,7 +6,7 @@ import time
 
 from helpers import scenario_from
 
-from cviscript.runner import run_simulated
+from cviscript.sessions.simulated.runner import run_simulated
 from cviscript.transcript import dumps
 
 CHATTER = """

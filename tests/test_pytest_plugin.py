@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+import cviscript.language.validate  # noqa: F401
+
 # Imported here so the inner (in-process) pytest runs find them loaded instead of importing them
 # again each time.
-import cviscript.pytest_plugin  # noqa: F401
+import cviscript.rehearsal.pytest_plugin  # noqa: F401
 import cviscript.rehearsal.text  # noqa: F401
-import cviscript.runner  # noqa: F401
-import cviscript.validate  # noqa: F401
+import cviscript.sessions.simulated.runner  # noqa: F401
 
 pytest_plugins = ["pytester"]
 

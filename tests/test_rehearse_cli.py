@@ -248,12 +248,12 @@ def test_rehearsing_the_shipped_scenarios_takes_seconds():
 
 
 def test_a_crash_inside_cviscript_fails_only_that_case(suite_dir: Path, monkeypatch):
-    import cviscript.runner
+    import cviscript.sessions.simulated.runner
 
     def boom(*_a, **_kw):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(cviscript.runner, "run_simulated", boom)
+    monkeypatch.setattr(cviscript.sessions.simulated.runner, "run_simulated", boom)
     run = run_case(str(suite_dir / "scenarios" / "greeter.yaml"), "says hello")
     assert not run.passed
     (f,) = run.failures

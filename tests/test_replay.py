@@ -13,12 +13,12 @@ from helpers import ScriptedSession, replica_says, started, stopped, user_says
 
 from cviscript.cli.main import cli
 from cviscript.clock import VirtualClock
-from cviscript.conversation import Conversation
+from cviscript.engine.conversation import Conversation
+from cviscript.language.validate import load_scenario
 from cviscript.rehearsal.suite import run_case
-from cviscript.replay import comparable, replay
-from cviscript.runner import run_simulated
+from cviscript.sessions.replay import comparable, replay
+from cviscript.sessions.simulated.runner import run_simulated
 from cviscript.transcript import TranscriptWriter
-from cviscript.validate import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 KIOSK = REPO / "scenarios" / "kiosk.yaml"

@@ -16,9 +16,9 @@ import pytest
 from helpers import ScriptedSession, scenario_from, user_says
 
 from cviscript.clock import VirtualClock
-from cviscript.conversation import Conversation
+from cviscript.engine.conversation import Conversation
 from cviscript.errors import TemplateRenderError
-from cviscript.templates import (
+from cviscript.language.templates import (
     _FAST_ATTR,
     CONTEXT_NAMES,
     MAX_OUTPUT,
@@ -28,7 +28,7 @@ from cviscript.templates import (
     evaluate,
     render,
 )
-from cviscript.validate import check_file
+from cviscript.language.validate import check_file
 
 SECRET = "tvs-sk-3f9c0ffee-do-not-leak"
 
@@ -164,7 +164,7 @@ def test_nothing_reachable_from_a_template_holds_the_secret():
         elif isinstance(value, list | tuple):
             for i, v in enumerate(value):
                 walk(v, f"{path}[{i}]", depth + 1)
-        from cviscript.templates import ENV
+        from cviscript.language.templates import ENV
 
         for name in dir(value):
             try:
@@ -174,7 +174,7 @@ def test_nothing_reachable_from_a_template_holds_the_secret():
             if ENV.is_safe_attribute(value, name, attr):
                 walk(attr, f"{path}.{name}", depth + 1)
 
-    from cviscript.templates import ENV
+    from cviscript.language.templates import ENV
 
     for name, value in {**ENV.globals, **ctx()}.items():
         walk(value, name, 0)

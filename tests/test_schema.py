@@ -1,4 +1,4 @@
-"""The JSON Schema: generated from cviscript.spec, shipped, and in agreement with the validator —
+"""The JSON Schema: generated from cviscript.language.spec, shipped, and in agreement with the validator —
 checked with a third-party validator (jsonschema, Draft 2020-12)."""
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from cviscript.cli.main import cli
-from cviscript.durations import parse_duration
-from cviscript.loader import compose
-from cviscript.schema import (
+from cviscript.language.durations import parse_duration
+from cviscript.language.loader import compose
+from cviscript.language.schema import (
     DURATION_PATTERN,
     SCHEMA_PATH,
     build_schema,
     schema_json,
     shipped_schema_json,
 )
-from cviscript.validate import check_file
+from cviscript.language.validate import check_file
 
 VALIDATOR = Draft202012Validator(build_schema())
 SHIPPED = sorted((REPO / "scenarios").glob("*.yaml")) + sorted((REPO / "examples").rglob("*.yaml"))
@@ -67,7 +67,7 @@ def test_schema_is_valid_draft_2020_12():
 
 
 def test_shipped_copy_equals_the_generated_schema():
-    """Regenerate with: cviscript schema -o cviscript/scenario.schema.json"""
+    """Regenerate with: cviscript schema -o cviscript/language/scenario.schema.json"""
     assert SCHEMA_PATH.is_file()
     assert shipped_schema_json() == schema_json()
 
@@ -353,4 +353,4 @@ def test_duration_pattern_reads_what_parse_duration_reads(text):
 
 def test_schema_file_is_package_data():
     pyproject = (REPO / "pyproject.toml").read_text()
-    assert '"*.json"' in pyproject and Path(SCHEMA_PATH).parent.name == "cviscript"
+    assert '"language/*.json"' in pyproject and Path(SCHEMA_PATH).parent.name == "language"

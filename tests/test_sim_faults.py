@@ -8,7 +8,7 @@ import re
 import pytest
 
 from cviscript.clock import VIRTUAL_EPOCH, VirtualClock
-from cviscript.model import (
+from cviscript.language.model import (
     AtTrigger,
     EventTrigger,
     Faults,
@@ -19,10 +19,10 @@ from cviscript.model import (
     ToolCallSpec,
     UserRule,
 )
+from cviscript.language.templates import compile_text
 from cviscript.protocol import Interactions
-from cviscript.sim import SimulatedReplica
-from cviscript.sim.faults import REORDER_MAX_HOLD
-from cviscript.templates import compile_text
+from cviscript.sessions.simulated import SimulatedReplica
+from cviscript.sessions.simulated.faults import REORDER_MAX_HOLD
 from cviscript.trace import TraceRecord
 
 IA = Interactions("c-sim")

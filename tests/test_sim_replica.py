@@ -9,10 +9,10 @@ import re
 import pytest
 
 from cviscript.clock import VIRTUAL_EPOCH, VirtualClock
-from cviscript.model import PersonaRule, Rehearsal, ReplicaSettings, Text, ToolCallSpec
+from cviscript.language.model import PersonaRule, Rehearsal, ReplicaSettings, Text, ToolCallSpec
+from cviscript.language.templates import compile_text
 from cviscript.protocol import Interactions
-from cviscript.sim import SimulatedReplica
-from cviscript.templates import compile_text
+from cviscript.sessions.simulated import SimulatedReplica
 from cviscript.trace import TraceRecord
 
 IA = Interactions("c-sim")

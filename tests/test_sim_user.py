@@ -8,7 +8,7 @@ import re
 import pytest
 
 from cviscript.clock import VirtualClock
-from cviscript.model import (
+from cviscript.language.model import (
     AfterTrigger,
     AtTrigger,
     EventTrigger,
@@ -23,9 +23,9 @@ from cviscript.model import (
     UserRule,
     UtteranceTrigger,
 )
+from cviscript.language.templates import compile_text
 from cviscript.protocol import Interactions
-from cviscript.sim import SimulatedReplica
-from cviscript.templates import compile_text
+from cviscript.sessions.simulated import SimulatedReplica
 from cviscript.trace import TraceRecord
 
 IA = Interactions("c-sim")

@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cviscript.clock import VirtualClock
+from cviscript.language.validate import load_scenario
 from cviscript.rehearsal.expectations import check
-from cviscript.runner import run_simulated, simulated_conversation
-from cviscript.validate import load_scenario
+from cviscript.sessions.simulated.runner import run_simulated, simulated_conversation
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = [

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cviscript import errors
-from cviscript.live.tavus_api import (
+from cviscript.sessions.live.tavus_api import (
     TavusAuthError,
     TavusClient,
     TavusError,

@@ -1,8 +1,8 @@
 import pytest
 
 from cviscript.errors import TemplateRenderError
-from cviscript.model import Location, Text
-from cviscript.templates import (
+from cviscript.language.model import Location, Text
+from cviscript.language.templates import (
     CONTEXT_NAMES,
     ENV,
     MAX_OUTPUT,

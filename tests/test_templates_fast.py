@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cviscript.errors import TemplateRenderError
-from cviscript.templates import _FAST_ATTR, compile_expr, compile_text, evaluate, render
+from cviscript.language.templates import _FAST_ATTR, compile_expr, compile_text, evaluate, render
 
 CTX = {
     "vars": {

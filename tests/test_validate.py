@@ -11,11 +11,11 @@ from helpers import mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cviscript import model as m
 from cviscript.errors import ScenarioError
-from cviscript.model import Location
-from cviscript.templates import render
-from cviscript.validate import check_file, load_scenario
+from cviscript.language import model as m
+from cviscript.language.model import Location
+from cviscript.language.templates import render
+from cviscript.language.validate import check_file, load_scenario
 
 DATA = Path(__file__).parent / "data"
 PRICING = DATA / "good" / "pricing-demo.yaml"

@@ -27,7 +27,7 @@ def print_diagnostics(err: ScenarioError) -> None:
 
 def load_or_exit(path: str, *, show_warnings: bool = False) -> Any:
     """The scenario, or exit 2 printing every problem. Warnings go to stderr when asked."""
-    from ..validate import load_scenario
+    from ..language.validate import load_scenario
 
     warnings: list[Any] = []
     try:
@@ -43,7 +43,7 @@ def load_or_exit(path: str, *, show_warnings: bool = False) -> Any:
 
 
 def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
-    from ..templates import parse_scalar
+    from ..language.templates import parse_scalar
 
     out: dict[str, Any] = {}
     for pair in pairs:

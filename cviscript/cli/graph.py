@@ -53,7 +53,7 @@ def command(file, fmt, output, highlight):
     "(any state)" node; a transition without goto is a loop marked (stay).
     """
     from ..errors import CviscriptError
-    from ..graph import Highlight, draw
+    from ..report.graph import Highlight, draw
 
     scenario = load_or_exit(file)
     marks = None

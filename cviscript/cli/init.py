@@ -34,7 +34,7 @@ def target_path(name: str) -> Path:
 
 def schema_ref(target: Path) -> str:
     """The shipped schema's path as the modeline should give it, relative to `target`'s folder."""
-    from ..schema import SCHEMA_PATH
+    from ..language.schema import SCHEMA_PATH
 
     try:
         return Path(os.path.relpath(SCHEMA_PATH, target.resolve().parent)).as_posix()

@@ -58,8 +58,8 @@ def command(
 
     Messages from other participants are shown as dropped: only the replica speaks for Tavus.
     """
-    from ..live.tools import Listener
     from ..report.console import ConsolePrinter
+    from ..sessions.live.tools import Listener
 
     try:
         daily = fake_daily()

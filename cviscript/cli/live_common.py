@@ -10,7 +10,7 @@
   Python's `sys.stderr` writes to a duplicate of the real stderr, so cviscript's own messages
   still show. (Anything else writing to fd 2 directly — a crash report — is hidden too.)
 * The testing aid ``CVISCRIPT_FAKE_DAILY``: when set (``1``, or a JSON object of settings, see
-  `cviscript.live.fake_replica.fake_daily_from_env`), the live commands use an in-process fake
+  `cviscript.sessions.live.fake_replica.fake_daily_from_env`), the live commands use an in-process fake
   Daily room with a scripted replica instead of daily-python. Nothing real is joined; Tavus REST
   calls still go to the API URL. It exists so that the whole command line can be tested offline.
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 import click
 
-FAKE_DAILY_ENV = "CVISCRIPT_FAKE_DAILY"  # = cviscript.live.fake_replica.FAKE_DAILY_ENV
+FAKE_DAILY_ENV = "CVISCRIPT_FAKE_DAILY"  # = cviscript.sessions.live.fake_replica.FAKE_DAILY_ENV
 
 _F = Callable[..., Any]
 
@@ -79,7 +79,7 @@ def fake_daily() -> Any:
     spec = os.environ.get(FAKE_DAILY_ENV, "")
     if not spec.strip():
         return None
-    from ..live.fake_replica import fake_daily_from_env
+    from ..sessions.live.fake_replica import fake_daily_from_env
 
     return fake_daily_from_env(spec)
 
@@ -92,7 +92,7 @@ class _EchoHandler(logging.Handler):
         self.verbose = verbose
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.verbose and record.name.startswith("cviscript.conversation"):
+        if not self.verbose and record.name.startswith("cviscript.engine.conversation"):
             return record.levelno >= logging.ERROR  # dropped/ignored: already transcript lines
         return super().filter(record)
 

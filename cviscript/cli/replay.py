@@ -48,7 +48,7 @@ def command(trace, scenario, variables, transcript, quiet):
     diff of the two sequences.
     """
     from ..rehearsal.excerpt import excerpt
-    from ..replay import as_line, replay
+    from ..sessions.replay import as_line, replay
     from ..transcript import TranscriptWriter
 
     vars_override = parse_vars(variables)

@@ -3,7 +3,7 @@
 The live path is taken only with `--url` (join an existing conversation), `--create` (create one
 from the file's ``conversation.create``) or `--live` (whatever the file's ``conversation:`` says):
 a file's ``conversation:`` section alone never makes a plain `cviscript run` create a billed
-conversation. The live work is `cviscript.live.runner.LiveRun`; this module maps its outcome to
+conversation. The live work is `cviscript.sessions.live.runner.LiveRun`; this module maps its outcome to
 exit codes and prints it.
 """
 
@@ -162,7 +162,7 @@ def command(
     clock: minutes of conversation take milliseconds, and the same file gives the same transcript
     every time. With --url, --create or --live it drives a real Tavus conversation.
     """
-    from ..live.target import resolve_target
+    from ..sessions.live.target import resolve_target
 
     scenario = load_or_exit(file, show_warnings=not quiet)
     vars_override = parse_vars(variables)
@@ -236,7 +236,7 @@ def _run_simulated(
     audio,
 ):
     from ..clock import VirtualClock
-    from ..runner import drive, pick_rehearsal, simulated_conversation
+    from ..sessions.simulated.runner import drive, pick_rehearsal, simulated_conversation
 
     try:
         case = pick_rehearsal(scenario, rehearsal)
@@ -334,8 +334,8 @@ def _run_live(
     audio,
 ) -> tuple[int, bool]:
     """Run live; returns (exit code, whether the Daily client was released)."""
-    from ..live.runner import Interrupted, LiveRun
-    from ..live.target import public_url
+    from ..sessions.live.runner import Interrupted, LiveRun
+    from ..sessions.live.target import public_url
 
     try:
         daily = fake_daily()
@@ -389,7 +389,7 @@ def _run_live(
             mode="live", conversation_id=live.conversation_id,
         )  # fmt: skip
         if live.interrupted:
-            from ..live.loop import signal_exit_status
+            from ..sessions.live.loop import signal_exit_status
 
             code = signal_exit_status(live.interrupted)
         else:

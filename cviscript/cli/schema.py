@@ -31,7 +31,7 @@ def command(output):
     keys. What a schema cannot check (a goto naming a state that exists, regexes and templates
     that compile) only `cviscript validate` does.
     """
-    from ..schema import schema_json
+    from ..language.schema import schema_json
 
     text = schema_json()
     if output is None:

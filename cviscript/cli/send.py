@@ -65,7 +65,7 @@ def command(ctx, **options):
 
 
 def _send(build) -> None:
-    from ..live.tools import Sender
+    from ..sessions.live.tools import Sender
 
     options = click.get_current_context().obj
     try:

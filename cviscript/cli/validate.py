@@ -1,8 +1,8 @@
 """`cviscript validate FILE...` — load and check scenario files, reporting every problem found.
 
-Errors (the file is not a valid scenario: it will not run) come from `cviscript.validate`; warnings
+Errors (the file is not a valid scenario: it will not run) come from `cviscript.language.validate`; warnings
 (it runs, but something can never behave as written) from the validator's own checks and the lint
-rules of `cviscript.lint`. Human output is one ``FILE:LINE:COL: severity: message [code]`` line per
+rules of `cviscript.language.lint`. Human output is one ``FILE:LINE:COL: severity: message [code]`` line per
 problem, errors before warnings, so editors and CI annotate the right line; ``--format json`` prints
 one stable JSON document for tools (`report`).
 """
@@ -51,7 +51,7 @@ def command(files, quiet, fmt, strict):
     Every problem is printed as FILE:LINE:COL: severity: message [code]; errors first, then
     warnings.
     """
-    from ..validate import check_file
+    from ..language.validate import check_file
 
     results = [(path, check_file(path)) for path in files]
     doc = report(results)

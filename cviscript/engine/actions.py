@@ -1,7 +1,7 @@
 """Running a state's or a transition's actions: render templates, build interactions, send.
 
 Each action becomes zero or more wire messages built by `cviscript.protocol.Interactions` (the
-context spelling is chosen once, per run). Text is rendered from `cviscript.templates` with the
+context spelling is chosen once, per run). Text is rendered from `cviscript.language.templates` with the
 engine's context; a rendering error ends the run as `error` with file, line and state, so nothing
 half-rendered is ever spoken.
 
@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from ..errors import CviscriptError, UsageError
-from ..model import (
+from ..language.model import (
     AppendContext,
     Echo,
     EchoAudio,
@@ -37,8 +37,8 @@ from ..model import (
     Text,
     ToolResult,
 )
+from ..language.templates import parse_scalar, render, render_value
 from ..protocol import Interactions
-from ..templates import parse_scalar, render, render_value
 
 log = logging.getLogger("cviscript.engine")
 

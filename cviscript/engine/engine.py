@@ -37,9 +37,9 @@ from transitions import Machine
 
 from ..clock import Clock
 from ..errors import CviscriptError, TemplateRenderError
-from ..model import AfterTrigger, Scenario, Transition
+from ..language.model import AfterTrigger, Scenario, Transition
+from ..language.templates import evaluate
 from ..protocol import Event, Interactions
-from ..templates import evaluate
 from ..trace import Trace
 from . import matchers
 from .actions import ActionRunner, EndRun
@@ -484,7 +484,7 @@ class Engine:
 
 def describe_trigger(t: Transition) -> str:
     """A short human description of a transition's trigger, for transcripts and diagrams."""
-    from ..model import EventTrigger, PerceptionTrigger, ToolCallTrigger, UtteranceTrigger
+    from ..language.model import EventTrigger, PerceptionTrigger, ToolCallTrigger, UtteranceTrigger
 
     trig = t.trigger
     if isinstance(trig, UtteranceTrigger):

@@ -14,12 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import (
-    EventTrigger,
-    PerceptionTrigger,
-    ToolCallTrigger,
-    UtteranceTrigger,
-)
+from ..language.model import EventTrigger, PerceptionTrigger, ToolCallTrigger, UtteranceTrigger
 from ..protocol import Event
 
 _NO_GROUPS: dict[str, Any] = {}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.engine import describe_trigger
-from ..model import Scenario
+from ..language.model import Scenario
 from .results import CaseResult
 
 

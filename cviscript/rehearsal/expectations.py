@@ -18,7 +18,7 @@ results (`results.Failure`); it runs nothing itself. The semantics are the contr
 
 A case without an `outcome` expectation still fails when the run ended in `error` (a template that
 cannot render, an interaction too big to send): an error is never a pass. A replay case without
-one must end with the recorded outcome instead (see `cviscript.replay`).
+one must end with the recorded outcome instead (see `cviscript.sessions.replay`).
 
 Every failure carries the expectation, what was expected, what happened, and the transcript lines
 around the place it went wrong (`excerpt`).
@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..engine import RunResult
-from ..model import Expect
+from ..language.model import Expect
 from ..trace import TraceRecord
 from .excerpt import excerpt, first_at_or_after
 from .results import Failure

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import CviscriptError, ScenarioError, UsageError
-from ..model import Scenario
+from ..language.model import Scenario
 from ..trace import TraceRecord
 from .excerpt import excerpt
 from .expectations import check, replica_speech
@@ -91,7 +91,7 @@ _CACHE: dict[tuple[str, int, int], Scenario] = {}
 
 def load(file: str) -> Scenario:
     """The scenario in `file`, loaded once per process while the file is unchanged."""
-    from ..validate import load_scenario
+    from ..language.validate import load_scenario
 
     st = os.stat(file)
     key = (os.path.realpath(file), st.st_mtime_ns, st.st_size)
@@ -189,7 +189,7 @@ def run_case(
     try:
         failures: list[Failure] = []
         if reh.replay:
-            from ..replay import replay
+            from ..sessions.replay import replay
 
             rr = replay(reh.replay, sc, vars_override=reh.vars)
             result, records = rr.conversation.result, rr.records
@@ -197,7 +197,7 @@ def run_case(
                 failures.append(_diverged(rr, reh.loc))
             failures += check(reh.expect, result, records, recorded_outcome=rr.recorded_outcome)
         else:
-            from ..runner import run_simulated
+            from ..sessions.simulated.runner import run_simulated
 
             conv = run_simulated(sc, rehearsal=reh, seed=run_seed)
             result, records = conv.result, conv.trace.records

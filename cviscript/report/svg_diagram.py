@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from ..engine.engine import describe_trigger
-from ..model import Scenario
+from ..language.model import Scenario
 
 ANY = "\x00any"  # the pseudo-state `any:` transitions leave (cannot clash with a state name)
 ANY_LABEL = "any state"

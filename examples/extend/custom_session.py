@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from cviscript.clock import VirtualClock
-from cviscript.conversation import Conversation
-from cviscript.session import Session
-from cviscript.validate import load_scenario
+from cviscript.engine.conversation import Conversation
+from cviscript.language.validate import load_scenario
+from cviscript.sessions.base import Session
 
 SCENARIO = Path(__file__).with_name("doorbell.yaml")
 

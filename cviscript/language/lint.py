@@ -1,0 +1,441 @@
+"""Graph and template lint rules: what a valid scenario may still get wrong.
+
+The validator (`cviscript.language.validate`) decides whether a file *is* a scenario; these rules look at the
+finished model for mistakes that load fine but can never behave as written: states nothing enters,
+states nothing leaves, transitions that can never fire, variables a template reads but nothing
+defines, raw event types no server sends. They only warn (``--strict`` makes warnings fail CI), and
+`check_file` runs them once a file has no errors, so this module is the one place that decides.
+
+Each rule has a stable `code` (listed in `RULES`) used in ``--format json`` and in docs. One,
+`slow-regex`, looks at a regular expression alone: the validator applies it (`slow_regex`) where it
+compiles each regex, the one place that knows where the regex is written.
+
+Facts about the engine the rules rely on (see `cviscript.engine.engine`):
+
+* transitions are tried in order, `any:` first, then the state's own `on:`; the first whose trigger
+  matches and whose `when` holds fires and the rest are not evaluated: an unguarded transition
+  hides every later one whose events it always matches as well;
+* `after:` timers are armed on every entry, one per transition, in that same order, and all are
+  cancelled when the state is left (a `goto`, also back to the same state); timers due at the same
+  time fire in the order they were armed; the run's `timeout:` counts from the start of the run;
+* once a final state is entered, events and timers are ignored: its transitions never fire.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.exceptions import TemplateSyntaxError
+from jinja2.parser import Parser
+
+from ..errors import Diagnostic, did_you_mean
+from ..protocol import KNOWN_EVENT_TYPES
+from . import model as m
+from .durations import format_duration
+from .regex_safety import ADVICE, backtracking_risk
+from .spec import RAW_EVENT_PREFIXES
+from .templates import ENV
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    summary: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("unreachable-state", "no transition ever enters the state"),
+    Rule(
+        "dead-end",
+        "a non-final state with no way out: no transition (its own or `any:`) leaves it and "
+        "nothing ends the run, so only the run timeout does",
+    ),
+    Rule(
+        "shadowed-transition",
+        "an earlier transition without `when` always matches the same events, so this one never fires",
+    ),
+    Rule(
+        "timer-never-fires",
+        "an `after:` that cannot fire: a shorter (or equal, earlier) unguarded timer leaves the "
+        "state first, or it is not shorter than the run's `timeout:`",
+    ),
+    Rule("final-state-transition", "transitions of a final state never fire"),
+    Rule(
+        "undefined-var",
+        "a template, `when:` or `expect.vars` names a variable that neither `vars:` nor any `set:` defines",
+    ),
+    Rule(
+        "unknown-event-type",
+        "a raw event type (conversation.* / system.*) that no Tavus server is known to send",
+    ),
+    Rule(
+        "slow-regex",
+        "a regex whose backtracking can take exponential time: an unbounded repetition of "
+        "something that can match the same text in more than one way",
+    ),
+)
+CODES = frozenset(r.code for r in RULES)
+
+_ENDS = (m.End, m.Fail)
+# `event:` names (canonical and raw) that answer every event a typed trigger matches
+_EVENT_COVERS: dict[type, frozenset[str]] = {
+    m.UtteranceTrigger: frozenset({"utterance", "conversation.utterance"}),
+    m.ToolCallTrigger: frozenset({"tool_call", "conversation.tool_call"}),
+    m.PerceptionTrigger: frozenset({"perception_analysis", "conversation.perception_analysis"}),
+}
+
+
+def lint(sc: m.Scenario) -> list[Diagnostic]:
+    """Every lint warning for a valid scenario, in file order."""
+    out: list[Diagnostic] = []
+    out += _reachability(sc)
+    out += _shadowed(sc)
+    out += _timers(sc)
+    out += _final_transitions(sc)
+    out += _undefined_vars(sc)
+    out += _event_types(sc)
+    out.sort(key=lambda d: (d.loc.line, d.loc.column) if d.loc else (0, 0))
+    return out
+
+
+def _warn(loc: m.Location | None, code: str, message: str) -> Diagnostic:
+    assert code in CODES, code
+    return Diagnostic(message, loc, "warning", code)
+
+
+def _fmt(seconds: float) -> str:
+    return format_duration(seconds)
+
+
+# ------------------------------------------------------------------------- states: in and out
+
+
+def reachable_states(sc: m.Scenario) -> set[str]:
+    """States some path of transitions from `initial` enters (ignoring guards)."""
+    any_targets = {t.goto for t in sc.any if t.goto}
+    reached, todo = {sc.initial}, [sc.initial]
+    while todo:
+        state = sc.states.get(todo.pop())
+        if state is None:
+            continue
+        targets = {t.goto for t in state.on if t.goto}
+        if not state.final:
+            targets |= any_targets
+        for target in targets - reached:
+            reached.add(target)
+            todo.append(target)
+    return reached
+
+
+def _leaves(t: m.Transition, state: str) -> bool:
+    return (t.goto is not None and t.goto != state) or any(isinstance(a, _ENDS) for a in t.do)
+
+
+def _reachability(sc: m.Scenario) -> Iterator[Diagnostic]:
+    reached = reachable_states(sc)
+    for state in sc.states.values():
+        if state.name not in reached:
+            yield _warn(
+                state.loc,
+                "unreachable-state",
+                f"state '{state.name}' is never entered: no transition goes to it",
+            )
+            continue
+        if state.final or any(isinstance(a, _ENDS) for a in state.enter):
+            continue
+        transitions = [*sc.any, *state.on]
+        if any(_leaves(t, state.name) for t in transitions):
+            continue
+        if any(t.goto is None and not t.do for t in state.on):
+            continue  # a transition that does nothing: reported as no-effect, once is enough
+        if transitions:
+            why = "none of its transitions leaves it or ends the run"
+        else:
+            why = "it has no transitions"
+        yield _warn(
+            state.loc,
+            "dead-end",
+            f"state '{state.name}' is a dead end: {why} and it is not final, so the run can only "
+            f"end by its timeout ({_fmt(sc.timeout)})",
+        )
+
+
+# ------------------------------------------------------------------------------------ shadowing
+
+
+def covers(a: m.Trigger, b: m.Trigger) -> bool:
+    """Does trigger `a` match every event trigger `b` matches? (Timers never cover: a timer
+    tick only fires its own transition.)"""
+    if isinstance(a, m.AfterTrigger) or isinstance(b, m.AfterTrigger):
+        return False
+    if isinstance(a, m.EventTrigger) and not isinstance(b, m.EventTrigger):
+        return not a.where and a.name in _EVENT_COVERS.get(type(b), ())
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, m.UtteranceTrigger):
+        assert isinstance(b, m.UtteranceTrigger)
+        return (
+            a.role in ("any", b.role)
+            and (a.match is None or _same_pattern(a.match, b.match))
+            and (not a.contains or bool(b.contains) and set(b.contains) <= set(a.contains))
+            and (a.equals is None or a.equals == b.equals)
+        )
+    if isinstance(a, m.EventTrigger):
+        assert isinstance(b, m.EventTrigger)
+        return a.name == b.name and _subset(a.where, b.where)
+    if isinstance(a, m.ToolCallTrigger):
+        assert isinstance(b, m.ToolCallTrigger)
+        return a.name == b.name and _subset(a.arguments, b.arguments)
+    if isinstance(a, m.PerceptionTrigger):
+        assert isinstance(b, m.PerceptionTrigger)
+        return a.match is None or _same_pattern(a.match, b.match)
+    return False
+
+
+def _same_pattern(a: Any, b: Any) -> bool:
+    return b is not None and a.pattern == b.pattern and a.flags == b.flags
+
+
+def _subset(small: dict[str, Any], big: dict[str, Any]) -> bool:
+    return all(k in big and big[k] == v for k, v in small.items())
+
+
+def _first_cover(earlier: list[m.Transition], t: m.Transition) -> m.Transition | None:
+    return next((a for a in earlier if a.when is None and covers(a.trigger, t.trigger)), None)
+
+
+def _shadowed(sc: m.Scenario) -> Iterator[Diagnostic]:
+    for i, t in enumerate(sc.any):
+        if (a := _first_cover(sc.any[:i], t)) is not None:
+            yield _shadow_warning(t, a)
+    for state in sc.states.values():
+        if state.final:
+            continue  # reported as final-state-transition
+        order = [*sc.any, *state.on]
+        for i, t in enumerate(state.on, start=len(sc.any)):
+            if (a := _first_cover(order[:i], t)) is not None:
+                yield _shadow_warning(t, a)
+
+
+def _shadow_warning(t: m.Transition, by: m.Transition) -> Diagnostic:
+    line = f" (line {by.loc.line})" if by.loc else ""
+    return _warn(
+        t.loc,
+        "shadowed-transition",
+        f"transition {t.id} never fires: {by.id}{line} comes first, has no `when`, and matches "
+        f"every event this one matches; reorder them or add a `when`",
+    )
+
+
+# ---------------------------------------------------------------------------------------- timers
+
+
+def _timers(sc: m.Scenario) -> Iterator[Diagnostic]:
+    seen: set[str] = set()  # an `any:` timer is reported once, not once per state
+    scopes: list[tuple[str | None, list[m.Transition]]] = [(None, list(sc.any))]
+    scopes += [(s.name, [*sc.any, *s.on]) for s in sc.states.values() if not s.final]
+    for state, order in scopes:
+        timers = [(i, t) for i, t in enumerate(order) if isinstance(t.trigger, m.AfterTrigger)]
+        for j, b in timers:
+            if b.id in seen or (state is not None and b.id.startswith("any[")):
+                continue
+            seconds = b.trigger.seconds  # type: ignore[union-attr]
+            why = None
+            if seconds >= sc.timeout:
+                why = f"it is not shorter than the run's timeout ({_fmt(sc.timeout)})"
+            else:
+                for i, a in timers:
+                    a_seconds = a.trigger.seconds  # type: ignore[union-attr]
+                    first = a_seconds < seconds or (a_seconds == seconds and i < j)
+                    if a is not b and first and a.when is None and _leaves_or_reenters(a):
+                        line = f" (line {a.loc.line})" if a.loc else ""
+                        why = (
+                            f"{a.id}{line} fires first (after {_fmt(a_seconds)}, no `when`) and "
+                            f"leaves the state, which cancels this timer"
+                        )
+                        break
+            if why is not None:
+                seen.add(b.id)
+                where = "" if state is None else f" in state '{state}'"
+                yield _warn(
+                    b.trigger.loc or b.loc,
+                    "timer-never-fires",
+                    f"after {_fmt(seconds)} ({b.id}) never fires{where}: {why}",
+                )
+
+
+def _leaves_or_reenters(t: m.Transition) -> bool:
+    return t.goto is not None or any(isinstance(a, _ENDS) for a in t.do)
+
+
+def _final_transitions(sc: m.Scenario) -> Iterator[Diagnostic]:
+    for state in sc.states.values():
+        if state.final and state.on:
+            yield _warn(
+                state.on[0].loc,
+                "final-state-transition",
+                f"state '{state.name}' is final: its transitions never fire (entering a final "
+                f"state ends the run once the replica has finished speaking)",
+            )
+
+
+# ------------------------------------------------------------------------------------- variables
+
+
+def _action_values(action: m.Action) -> Iterator[Any]:
+    for f in dataclasses.fields(action):  # type: ignore[arg-type]
+        if f.name != "loc":
+            yield getattr(action, f.name)
+
+
+def _texts(value: Any) -> Iterator[m.Text]:
+    """Every template `Text` in a value tree (dicts, lists, actions)."""
+    if isinstance(value, m.Text):
+        if value.is_template:
+            yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _texts(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _texts(v)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for v in _action_values(value):  # type: ignore[arg-type]
+            yield from _texts(v)
+
+
+def all_actions(sc: m.Scenario) -> Iterator[m.Action]:
+    for state in sc.states.values():
+        yield from state.enter
+        yield from state.exit
+    for t in sc.transitions():
+        yield from t.do
+
+
+def defined_vars(sc: m.Scenario) -> set[str]:
+    """Variable names `vars:` or some `set:` action defines."""
+    names = set(sc.vars)
+    for action in all_actions(sc):
+        if isinstance(action, m.SetVars):
+            names.update(action.values)
+    return names
+
+
+def vars_read(ast: nodes.Node) -> Iterator[tuple[str, int]]:
+    """(name, template line) of each ``vars.NAME`` / ``vars['NAME']`` in a Jinja2 AST."""
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if not (isinstance(target, nodes.Name) and target.name == "vars"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            if hasattr(dict, node.attr):  # vars.get(...), vars.items() ...
+                continue
+            yield node.attr, node.lineno
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            yield node.arg.value, node.lineno
+
+
+def _parse_text(text: m.Text) -> nodes.Node | None:
+    try:
+        return ENV.parse(text.source)
+    except TemplateSyntaxError:  # cannot happen for a loaded scenario; never crash a lint
+        return None
+
+
+def _parse_expr(expr: m.Expr) -> nodes.Node | None:
+    try:
+        return Parser(ENV, expr.source, state="variable").parse_expression()
+    except TemplateSyntaxError:
+        return None
+
+
+def _reads(sc: m.Scenario) -> Iterator[tuple[str, m.Location | None]]:
+    sources: list[tuple[nodes.Node | None, m.Location | None]] = []
+    conv = sc.conversation
+    for text in _texts([conv.url, conv.id, conv.token, conv.create]):
+        sources.append((_parse_text(text), text.loc))
+    for action in all_actions(sc):
+        for text in _texts(action):
+            sources.append((_parse_text(text), text.loc))
+    for t in sc.transitions():
+        if t.when is not None:
+            sources.append((_parse_expr(t.when), t.when.loc))
+    for ast, loc in sources:
+        if ast is None:
+            continue
+        for name, lineno in vars_read(ast):
+            if loc is not None and lineno > 1:
+                yield name, m.Location(loc.file, loc.line + lineno - 1, loc.column)
+            else:
+                yield name, loc
+
+
+def _undefined_vars(sc: m.Scenario) -> Iterator[Diagnostic]:
+    defined = defined_vars(sc)
+    seen: set[tuple[str, m.Location | None]] = set()
+    for name, loc in _reads(sc):
+        if name in defined or (name, loc) in seen:
+            continue
+        seen.add((name, loc))
+        hint = did_you_mean(name, sorted(defined))
+        yield _warn(
+            loc,
+            "undefined-var",
+            f"vars.{name} is read here but never defined: add it to `vars:` or set it with "
+            f"`set:`{hint}",
+        )
+    for r in sc.rehearsals:
+        for name in r.expect.vars or {}:
+            if name not in defined:
+                yield _warn(
+                    r.expect.locs.get("vars", r.expect.loc),
+                    "undefined-var",
+                    f"rehearsal '{r.name}' expects vars.{name}, which neither `vars:` nor any "
+                    f"`set:` defines{did_you_mean(name, sorted(defined))}",
+                )
+
+
+# ---------------------------------------------------------------------------------------- events
+
+
+def _event_types(sc: m.Scenario) -> Iterator[Diagnostic]:
+    found: list[tuple[str, m.Location | None, str]] = []
+    for t in sc.transitions():
+        if isinstance(t.trigger, m.EventTrigger):
+            found.append((t.trigger.name, t.trigger.loc, f"transition {t.id}"))
+    for r in sc.rehearsals:
+        for i, rule in enumerate(r.user):
+            if isinstance(rule.on, m.EventTrigger):
+                found.append((rule.on.name, rule.on.loc, f"rehearsal '{r.name}' user[{i}]"))
+        for name in r.faults.only:
+            found.append((name, r.faults.loc, f"rehearsal '{r.name}' faults.only"))
+    for name, loc, what in found:
+        if not name.startswith(RAW_EVENT_PREFIXES) or name in KNOWN_EVENT_TYPES:
+            continue
+        hint = did_you_mean(name, sorted(KNOWN_EVENT_TYPES))
+        yield _warn(
+            loc,
+            "unknown-event-type",
+            f"{what}: no Tavus server is known to send '{name}'{hint}; a typo here never fires "
+            f"(a newer server event is fine)",
+        )
+
+
+# ----------------------------------------------------------------------------------------- regexes
+
+
+def slow_regex(source: str, loc: m.Location | None) -> Diagnostic | None:
+    """The `slow-regex` warning for one regex (None when it is safe or does not compile). The
+    validator applies it where it compiles each regex, the one place that knows where it is."""
+    why = backtracking_risk(source)
+    if why is None:
+        return None
+    return _warn(
+        loc,
+        "slow-regex",
+        f"regex {source!r} can take exponential time on some inputs: {why}; {ADVICE}",
+    )

@@ -1,0 +1,414 @@
+"""YAML in, a tree of located nodes out — safely, with every problem pointing at file:line:col.
+
+Why not ``yaml.safe_load``: it forgets where things were written, silently keeps the last of two
+duplicate keys, and expands aliases without limit (a "billion laughs" file of a few hundred bytes
+becomes gigabytes). So we only *compose* with PyYAML's safe machinery (`yaml.SafeLoader`: no
+arbitrary Python objects, ever) and convert the composed node graph ourselves into `Node` values:
+
+* every node keeps its `Location` (1-based line and column), every mapping keeps where each key is;
+* duplicate keys are reported with both places; merge keys (``<<: *defaults``) work as in YAML;
+* alias expansion is bounded by a node budget (`MAX_NODES`), nesting by `MAX_DEPTH`, and the file by
+  `MAX_BYTES`, each with a clear error;
+* mapping keys are always the strings as written (YAML 1.1 would turn the key ``on:`` — which
+  the scenario language uses — into ``True``); values get the usual YAML types (int, float, bool,
+  null, str). Timestamps stay strings; explicit application tags (``!foo``) are refused.
+
+Speed: PyYAML's pure-Python scanner and parser made loading a scenario slow (35 ms for the kiosk
+example). When PyYAML has libyaml, its C event parser feeds the same Python composer
+(`_FastLoader`), ten times faster, with the same nodes; texts where the two parsers are known to
+differ, and any problem at all, go through the pure-Python `_Loader`, which makes every diagnostic.
+
+`compose` returns the root `Node` plus diagnostics; it never raises for a problem in the file.
+The validator walks `Node`s and calls `Node.plain()` where it wants ordinary Python values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
+
+try:
+    from yaml._yaml import CParser
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    CParser = None
+
+from ..errors import Diagnostic
+from .model import Location
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 100
+MAX_NODES = 100_000
+
+_TAG = "tag:yaml.org,2002:"
+_MERGE = _TAG + "merge"
+_SCALAR_TAGS = {_TAG + t for t in ("str", "null", "bool", "int", "float", "timestamp")}
+_BUILD = SafeConstructor()
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """A YAML node with its location.
+
+    `value` is ``dict[str, Node]`` for a mapping, ``list[Node]`` for a sequence, and a plain Python
+    scalar (str, int, float, bool, None) otherwise. `keys` holds where each mapping key is written.
+    `text` is a scalar's source text (``yes`` for the bool True written as ``yes``).
+    """
+
+    kind: Literal["map", "seq", "scalar"]
+    value: Any
+    loc: Location
+    keys: dict[str, Location] = field(default_factory=dict)
+    text: str | None = None
+    style: str | None = None  # scalar style: None (plain), "'", '"', "|", ">"
+
+    @property
+    def is_map(self) -> bool:
+        return self.kind == "map"
+
+    @property
+    def is_seq(self) -> bool:
+        return self.kind == "seq"
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.kind == "scalar"
+
+    @property
+    def is_null(self) -> bool:
+        return self.kind == "scalar" and self.value is None
+
+    def get(self, key: str) -> Node | None:
+        return self.value.get(key) if self.kind == "map" else None
+
+    def key_loc(self, key: str) -> Location:
+        return self.keys.get(key, self.loc)
+
+    def plain(self) -> Any:
+        """The node as ordinary Python data (dicts, lists, scalars)."""
+        if self.kind == "map":
+            return {k: v.plain() for k, v in self.value.items()}
+        if self.kind == "seq":
+            return [v.plain() for v in self.value]
+        return self.value
+
+    def describe(self) -> str:
+        """A short name of what this node is, for "expected X, got Y" messages."""
+        if self.kind == "map":
+            return "a mapping"
+        if self.kind == "seq":
+            return "a list"
+        v = self.value
+        if v is None:
+            return "nothing (null)"
+        if isinstance(v, bool):
+            return f"the boolean {self.text}"
+        if isinstance(v, int | float):
+            return f"the number {self.text}"
+        return f"the string {v!r}"
+
+
+class _Limit(Exception):
+    def __init__(self, message: str, mark: Any, code: str):
+        super().__init__(message)
+        self.message, self.mark, self.code = message, mark, code
+
+
+class _DepthLimited:
+    """A composer that refuses to nest deeper than MAX_DEPTH (before Python's stack does)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[attr-defined]
+                raise _Limit(f"nesting is deeper than {MAX_DEPTH} levels", mark, "too-deep")
+            return super().compose_node(parent, index)  # type: ignore[misc]
+        finally:
+            self._depth -= 1
+
+
+class _Loader(_DepthLimited, yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader, depth-limited: the reference for every diagnostic."""
+
+
+if CParser is not None:
+
+    class _FastLoader(_DepthLimited, Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc, valid-type]
+        """libyaml's parser (C, iterative) feeding PyYAML's own Python composer, depth-limited.
+
+        The pure-Python scanner and parser were most of the time a scenario took to load (35 ms
+        for the kiosk example, far more for a large file); libyaml gives the same events ten
+        times faster. Its C *composer* (`yaml.CSafeLoader`) is not used: it recurses in C and
+        crashes the interpreter on a deeply nested file, where this one stops at MAX_DEPTH.
+        Nodes come out the same as `_Loader`'s; anything unusual goes to `_Loader` instead."""
+
+        def __init__(self, stream: str):
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+else:  # pragma: no cover - PyYAML built without libyaml
+    _FastLoader = None  # type: ignore[assignment, misc]
+
+# Where libyaml and PyYAML's Python parser are known to differ, the reference path decides: tabs
+# (libyaml accepts some that PyYAML refuses, and the refusal has its own message), line breaks
+# other than "\n" (counted differently), a block scalar header run into a comment (`>#`, which
+# only libyaml accepts), and empty values (placed at a different mark). Found by the equivalence
+# fuzz test in tests/test_fuzz_scenario.py.
+_UNUSUAL = re.compile("[\t\r\x85\u2028\u2029]|[|>][-+0-9]*#")
+
+
+def _compose_fast(text: str) -> Any:
+    """The root node through `_FastLoader`, or `_FALLBACK` (not available, an unusual text, or any
+    problem: the reference loader then reports it exactly)."""
+    if _FastLoader is None or _UNUSUAL.search(text):
+        return _FALLBACK
+    loader = _FastLoader(text)
+    try:
+        root = loader.get_single_node()
+    except Exception:
+        return _FALLBACK
+    finally:
+        loader.dispose()
+    return _FALLBACK if _has_empty_value(root) else root
+
+
+def _has_empty_value(root: Any) -> bool:
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ScalarNode):
+            if node.value == "" and not node.style:
+                return True
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+        else:
+            for key, value in node.value:
+                stack.append(key)
+                stack.append(value)
+    return False
+
+
+_FALLBACK = object()
+
+
+def read_source(path: str) -> tuple[str | None, list[Diagnostic]]:
+    """The file's text, or a diagnostic (missing, unreadable, too large, not UTF-8)."""
+    where = Location(str(path), 1, 1)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        return None, [
+            Diagnostic(f"cannot read scenario file: {e.strerror or e}", where, code="io-error")
+        ]
+    if len(data) > MAX_BYTES:
+        return None, [_too_large(where)]
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        msg = f"the file is not UTF-8 text (invalid byte at offset {e.start})"
+        return None, [Diagnostic(msg, Location(str(path), line, 1), code="encoding")]
+
+
+def _too_large(where: Location) -> Diagnostic:
+    return Diagnostic(
+        f"scenario file is larger than {MAX_BYTES // (1024 * 1024)} MiB", where, code="too-large"
+    )
+
+
+def compose(text: str, filename: str) -> tuple[Node | None, list[Diagnostic]]:
+    """Parse `text` (shown as `filename`) into a `Node` tree. Problems come back as diagnostics;
+    the node is None when nothing usable could be built."""
+    start = Location(filename, 1, 1)
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        return None, [_too_large(start)]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as e:  # control characters, checked before parsing
+        line = text.count("\n", 0, e.position) + 1
+        column = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        message = f"character #x{e.character:04x} is not allowed in YAML"
+        return None, [Diagnostic(message, Location(filename, line, column), code="yaml-syntax")]
+    try:
+        root = _compose_fast(text)
+        if root is _FALLBACK:
+            root = loader.get_single_node()
+    except _Limit as e:
+        return None, [Diagnostic(e.message, _loc(filename, e.mark), code=e.code)]
+    except yaml.MarkedYAMLError as e:
+        return None, [_syntax_diagnostic(e, filename)]
+    except yaml.YAMLError as e:
+        return None, [Diagnostic(f"invalid YAML: {e}", start, code="yaml-syntax")]
+    finally:
+        loader.dispose()
+    if root is None or (isinstance(root, ScalarNode) and root.tag == _TAG + "null"):
+        return None, [Diagnostic("the scenario file is empty", start, code="empty")]
+    converter = _Converter(filename, text)
+    try:
+        node = converter.convert(root, 0)
+    except _Limit as e:
+        return None, [
+            *converter.diagnostics,
+            Diagnostic(e.message, _loc(filename, e.mark), code=e.code),
+        ]
+    return node, converter.diagnostics
+
+
+def _loc(filename: str, mark: Any) -> Location:
+    return Location(filename, mark.line + 1, mark.column + 1)
+
+
+def _syntax_diagnostic(e: yaml.MarkedYAMLError, filename: str) -> Diagnostic:
+    mark = e.problem_mark or e.context_mark
+    loc = _loc(filename, mark) if mark else Location(filename, 1, 1)
+    problem = e.problem or "invalid YAML"
+    if "'\\t'" in problem:
+        message = "tab character: YAML does not allow tabs for indentation, use spaces"
+    elif "expected a single document" in (e.context or ""):
+        message = (
+            "the file holds more than one YAML document (a '---' line); a scenario is one document"
+        )
+    else:
+        message = f"invalid YAML: {problem}"
+        if e.context and e.context_mark and mark and e.context_mark.line != mark.line:
+            message += f" ({e.context} at line {e.context_mark.line + 1})"
+        elif e.context:
+            message += f" ({e.context})"
+    return Diagnostic(message, loc, code="yaml-syntax")
+
+
+class _Converter:
+    """Composed yaml nodes -> `Node`s; expands aliases within the node budget."""
+
+    def __init__(self, filename: str, text: str):
+        self.filename = filename
+        self.lines = text.splitlines()
+        self.count = 0
+        self.diagnostics: list[Diagnostic] = []
+
+    def loc(self, node: Any) -> Location:
+        return _loc(self.filename, node.start_mark)
+
+    def convert(self, node: Any, depth: int) -> Node:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _Limit(
+                f"the document has more than {MAX_NODES} nodes once its aliases are expanded "
+                f"(too many aliases, or simply too big)",
+                node.start_mark,
+                "too-large",
+            )
+        if depth > MAX_DEPTH:  # reached through aliases, including recursive ones
+            raise _Limit(f"nesting is deeper than {MAX_DEPTH} levels", node.start_mark, "too-deep")
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        if isinstance(node, SequenceNode):
+            self.check_tag(node, _TAG + "seq")
+            items = [self.convert(child, depth + 1) for child in node.value]
+            return Node("seq", items, self.loc(node))
+        assert isinstance(node, MappingNode)
+        self.check_tag(node, _TAG + "map")
+        return self.mapping(node, depth)
+
+    def check_tag(self, node: Any, expected: str) -> None:
+        if node.tag != expected:
+            self.diagnostics.append(
+                Diagnostic(f"unsupported YAML tag {node.tag!r}", self.loc(node), code="yaml-tag")
+            )
+
+    def scalar(self, node: ScalarNode) -> Node:
+        loc = self.loc(node)
+        if node.style in ("|", ">"):
+            loc = self.block_content_loc(node) or loc
+        if node.tag not in _SCALAR_TAGS:
+            self.diagnostics.append(
+                Diagnostic(f"unsupported YAML tag {node.tag!r}", loc, code="yaml-tag")
+            )
+            value: Any = node.value
+        elif node.tag in (_TAG + "str", _TAG + "timestamp"):
+            value = node.value
+        else:
+            try:
+                value = _BUILD.construct_object(node, deep=True)
+            except (yaml.YAMLError, ValueError):
+                msg = f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}"
+                self.diagnostics.append(Diagnostic(msg, loc, code="wrong-type"))
+                value = node.value
+        # libyaml reports a plain scalar's style as "", PyYAML's Python parser as None
+        return Node("scalar", value, loc, text=node.value, style=node.style or None)
+
+    def block_content_loc(self, node: ScalarNode) -> Location | None:
+        """A block scalar (``|``) starts on the line after its indicator: point there."""
+        for i in range(node.start_mark.line + 1, min(node.end_mark.line + 1, len(self.lines))):
+            line = self.lines[i]
+            if line.strip():
+                return Location(self.filename, i + 1, len(line) - len(line.lstrip()) + 1)
+        return None
+
+    def mapping(self, node: MappingNode, depth: int) -> Node:
+        value: dict[str, Node] = {}
+        keys: dict[str, Location] = {}
+        explicit: set[str] = set()
+        merges: list[Any] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merges.append(value_node)
+                continue
+            key_loc = self.loc(key_node)
+            if not isinstance(key_node, ScalarNode):
+                self.diagnostics.append(
+                    Diagnostic(
+                        "a mapping key must be a plain word or string", key_loc, code="bad-key"
+                    )
+                )
+                continue
+            key = key_node.value
+            if key in explicit:
+                first = keys[key]
+                self.diagnostics.append(
+                    Diagnostic(
+                        f"duplicate key {key!r} (first defined at line {first.line}, column "
+                        f"{first.column}; YAML would silently keep only the last one)",
+                        key_loc,
+                        code="duplicate-key",
+                    )
+                )
+                continue
+            explicit.add(key)
+            keys[key] = key_loc
+            value[key] = self.convert(value_node, depth + 1)
+        for merge in merges:
+            self.merge_into(value, keys, merge, depth)
+        return Node("map", value, self.loc(node), keys=keys)
+
+    def merge_into(
+        self, value: dict[str, Node], keys: dict[str, Location], merge: Any, depth: int
+    ) -> None:
+        """``<<: *a`` or ``<<: [*a, *b]``: copy keys not already present (explicit keys win)."""
+        sources = merge.value if isinstance(merge, SequenceNode) else [merge]
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                msg = "a merge key '<<' takes a mapping or a list of mappings"
+                self.diagnostics.append(Diagnostic(msg, self.loc(source), code="wrong-type"))
+                continue
+            merged = self.convert(source, depth + 1)
+            for k, v in merged.value.items():
+                if k not in value:
+                    value[k] = v
+                    keys[k] = merged.keys[k]

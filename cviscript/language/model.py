@@ -1,0 +1,388 @@
+"""The scenario as plain data.
+
+This is what `validate` produces and what the engine, the simulated replica and the reports read.
+It knows nothing of YAML (locations are plain `Location` values) and nothing of the engine.
+
+Conventions shared by every consumer:
+
+* Durations are floats in seconds (``"250ms"`` is ``0.25``).
+* Every string that is rendered at run time is a `Text` (a Jinja2 template, compiled once at load
+  time by `cviscript.language.templates`); nested values (``set``, ``send.properties``, ``tool_result.output``,
+  ``conversation.create``) are plain JSON-like structures whose string leaves are `Text`.
+* Regular expressions are compiled once at load time (`re.Pattern`).
+* Every node that an error message may point at carries a `Location` (``loc``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["user", "replica", "any"]
+Level = Literal["low", "medium", "high"]
+Outcome = Literal["completed", "failed", "timed_out", "error"]
+ContextSpelling = Literal["llm_context", "context"]
+
+DEFAULT_RUN_TIMEOUT = 600.0  # `timeout:` default, 10m
+DEFAULT_FINAL_WAIT = 30.0  # bounded wait for the replica to finish speaking in a final state
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place in a scenario file; lines and columns are 1-based."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(slots=True)
+class Text:
+    """A string rendered at run time. `compiled` is the Jinja2 template, or None for plain text."""
+
+    source: str
+    loc: Location | None = None
+    compiled: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_template(self) -> bool:
+        return self.compiled is not None
+
+
+@dataclass(slots=True)
+class Expr:
+    """A Jinja2 expression (`when:` guards). `compiled` is jinja2's compiled expression callable."""
+
+    source: str
+    loc: Location | None = None
+    compiled: Any = field(default=None, compare=False, repr=False)
+
+
+# --------------------------------------------------------------------------------------- triggers
+
+
+@dataclass(slots=True)
+class UtteranceTrigger:
+    """`utterance:` — a `conversation.utterance` by role, matched by regex / contains / equals."""
+
+    role: Role = "user"
+    match: re.Pattern[str] | None = None
+    contains: tuple[str, ...] = ()  # lower-cased; any of them
+    equals: str | None = None  # lower-cased and trimmed
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class EventTrigger:
+    """`event: NAME` (+ `where:`). `name` is canonical (see protocol.EVENT_NAMES) or a raw event_type."""
+
+    name: str
+    where: dict[str, Any] = field(default_factory=dict)
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class ToolCallTrigger:
+    """`tool_call: NAME` or `{name, arguments}`; `arguments` must all be equal in the call."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class PerceptionTrigger:
+    """`perception: {match}` — a `conversation.perception_analysis` whose text matches."""
+
+    match: re.Pattern[str] | None = None
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class AfterTrigger:
+    """`after: DURATION` — time since the state was (re-)entered."""
+
+    seconds: float
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class StateTrigger:
+    """Rehearsal-only (`user.on`): the scenario entered this state."""
+
+    state: str
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class AtTrigger:
+    """Rehearsal-only (`user.on`): this long after the run started."""
+
+    seconds: float
+    loc: Location | None = None
+
+
+Trigger = UtteranceTrigger | EventTrigger | ToolCallTrigger | PerceptionTrigger | AfterTrigger
+UserTrigger = Trigger | StateTrigger | AtTrigger
+
+
+# ---------------------------------------------------------------------------------------- actions
+
+
+@dataclass(slots=True)
+class Echo:
+    text: Text
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class EchoAudio:
+    path: str  # resolved against the scenario file's folder
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class Respond:
+    text: Text
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class Interrupt:
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class OverwriteContext:
+    text: Text
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class AppendContext:
+    text: Text
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class Sensitivity:
+    pause: Level | None = None
+    interrupt: Level | None = None
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class ToolResult:
+    output: Any  # Text or a JSON-like structure with Text leaves
+    status: Text | None = None  # renders to "success" / "error"; None means "success"
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class SetVars:
+    values: dict[str, Any]  # name -> value; Text leaves are rendered then parsed back to scalars
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class Log:
+    text: Text
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class Send:
+    event_type: str
+    properties: dict[str, Any] = field(default_factory=dict)
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class End:
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class Fail:
+    reason: Text
+    loc: Location | None = None
+
+
+Action = (
+    Echo
+    | EchoAudio
+    | Respond
+    | Interrupt
+    | OverwriteContext
+    | AppendContext
+    | Sensitivity
+    | ToolResult
+    | SetVars
+    | Log
+    | Send
+    | End
+    | Fail
+)
+
+
+# ------------------------------------------------------------------------------ states, scenario
+
+
+@dataclass(slots=True)
+class Transition:
+    """One entry of `on:` or `any:`. `id` is stable and readable: ``"ask.on[2]"`` or ``"any[0]"``."""
+
+    id: str
+    trigger: Trigger
+    when: Expr | None = None
+    do: list[Action] = field(default_factory=list)
+    goto: str | None = None  # None: stay without re-entering
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class State:
+    name: str
+    enter: list[Action] = field(default_factory=list)
+    exit: list[Action] = field(default_factory=list)
+    on: list[Transition] = field(default_factory=list)
+    final: bool = False
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class ConversationSettings:
+    """`conversation:` — how to reach a live conversation. Values may be overridden by the CLI."""
+
+    url: Text | None = None
+    id: Text | None = None
+    token: Text | None = None
+    create: dict[str, Any] | None = None  # Create Conversation body, Text leaves
+    context_spelling: ContextSpelling = "llm_context"
+    loc: Location | None = None
+
+
+# ------------------------------------------------------------------------------------- rehearsals
+
+
+@dataclass(slots=True)
+class ToolCallSpec:
+    """A tool call the simulated side makes: `{name, arguments}`."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)  # Text leaves
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class UserRule:
+    """`user:` rule — when `on` happens, the simulated user does one thing."""
+
+    on: UserTrigger
+    say: Text | None = None
+    perceive: Text | None = None  # emits conversation.perception_analysis with this text
+    interrupt: bool = False  # the user cuts the replica off (no words)
+    tool_call: ToolCallSpec | None = None
+    barge_in: bool = False  # `say` without waiting for the replica to be silent
+    times: int = 1  # how many times the rule may fire; 0 = unlimited
+    delay: float = 0.0  # extra thinking time before acting
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class PersonaRule:
+    """`persona:` rule — the stand-in LLM. First matching rule answers user speech and `respond`."""
+
+    match: re.Pattern[str]
+    say: Text | None = None  # may use {{ groups.x }} and, after a tool call, {{ result }}
+    tool_call: ToolCallSpec | None = None  # the reply waits for the tool_result
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class ReplicaSettings:
+    """`replica:` — the simulated replica's timing."""
+
+    words_per_minute: float = 160.0  # replica speaking rate
+    user_words_per_minute: float = 150.0  # simulated user speaking rate
+    echo_latency: float = 0.3  # echo received -> replica.started_speaking
+    reply_latency: float = 0.9  # user speech / respond -> persona reply starts speaking
+    join_delay: float = 0.0  # run start -> system.replica_joined
+    pipeline: Literal["full", "echo"] = "full"  # echo: user speech gets no persona reply
+    default_reply: str | None = None  # said when no persona rule matches (None: stay silent)
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class Faults:
+    """`faults:` — seeded network misbehaviour between the simulated replica and the runner."""
+
+    delay: float = 0.0  # added to every event
+    jitter: float = 0.0  # plus uniform random 0..jitter
+    duplicate: float = 0.0  # probability an event is delivered twice
+    reorder: float = 0.0  # probability an event is held back behind the next one
+    drop: float = 0.0  # probability an event is lost
+    only: tuple[str, ...] = ()  # restrict faults to these canonical event names (empty: all)
+    disconnect: float | None = None  # the connection drops this long after the start
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class Expect:
+    path: list[str] | None = None
+    final: str | None = None
+    outcome: Outcome | None = None
+    said: list[str] | None = None
+    sent: list[str] | None = None  # full event_type names
+    not_sent: list[str] | None = None
+    vars: dict[str, Any] | None = None
+    duration_max: float | None = None
+    locs: dict[str, Location] = field(
+        default_factory=dict
+    )  # expectation key -> where it is written
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class Rehearsal:
+    name: str
+    user: list[UserRule] = field(default_factory=list)
+    persona: list[PersonaRule] = field(default_factory=list)
+    replica: ReplicaSettings = field(default_factory=ReplicaSettings)
+    faults: Faults = field(default_factory=Faults)
+    seed: int = 0
+    expect: Expect = field(default_factory=Expect)
+    vars: dict[str, Any] = field(default_factory=dict)  # overrides of the scenario's vars
+    replay: str | None = None  # a recorded transcript to replay instead of simulating
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class Scenario:
+    name: str
+    initial: str
+    states: dict[str, State]
+    version: int = 1
+    description: str | None = None
+    conversation: ConversationSettings = field(default_factory=ConversationSettings)
+    vars: dict[str, Any] = field(default_factory=dict)  # plain values (not templates)
+    any: list[Transition] = field(default_factory=list)
+    timeout: float = DEFAULT_RUN_TIMEOUT
+    final_wait: float = DEFAULT_FINAL_WAIT
+    rehearsals: list[Rehearsal] = field(default_factory=list)
+    path: str = "<string>"  # the file it was loaded from
+    loc: Location | None = None
+
+    def transitions(self) -> list[Transition]:
+        """Every transition, `any` first, then each state's in file order."""
+        out = list(self.any)
+        for state in self.states.values():
+            out.extend(state.on)
+        return out
+
+    def rehearsal(self, name: str) -> Rehearsal | None:
+        return next((r for r in self.rehearsals if r.name == name), None)

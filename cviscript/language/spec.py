@@ -1,0 +1,562 @@
+"""The shape of a scenario file, declared once: which keys each mapping takes, which are required,
+their types, the enumerations, action / trigger / event names, and the shorthand forms.
+
+Two readers, so the rules can never drift apart:
+
+* `cviscript.language.validate` walks a file against these definitions (allowed and required keys, "exactly
+  one trigger", enumerations, scalar types) and adds what a schema cannot say: references between
+  states, regexes and templates that must compile, files that must exist, helpful messages;
+* `cviscript.language.schema` turns them into a JSON Schema (draft 2020-12) for editors and other tools.
+
+The schema is therefore never stricter than the validator on a shape the validator accepts, and
+every unknown key is rejected by both (``additionalProperties: false``). The types here are small
+frozen dataclasses; `DEFS` names the definitions the schema emits under ``$defs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..protocol import EVENT_NAMES as EVENT_NAMES
+
+# ------------------------------------------------------------------------------- enumerations
+
+VERSIONS: tuple[Any, ...] = (1, "1")
+LEVELS = ("low", "medium", "high")
+ROLES = ("user", "replica", "any")
+OUTCOMES = ("completed", "failed", "timed_out", "error")
+PIPELINES = ("full", "echo")
+CONTEXT_SPELLINGS = ("llm_context", "context")
+TOOL_RESULT_STATUSES = ("success", "error")
+RAW_EVENT_PREFIXES = ("conversation.", "system.")
+
+# ------------------------------------------------------------------------------------- leaf types
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A string (a template where the scenario renders it). A number or boolean is taken as
+    written, as YAML authors expect (``echo: 42`` says "42")."""
+
+    doc: str = ""
+    nonempty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Str:
+    """A string and nothing else (shorthand forms, where a mapping is the alternative)."""
+
+    doc: str = ""
+    nonempty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Bool:
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Int:
+    doc: str = ""
+    minimum: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    doc: str = ""
+    minimum: float = 0.0
+    maximum: float | None = None
+    positive: bool = False  # strictly above 0
+    noun: str = ""  # what the number is, for messages ("a probability")
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """``250ms``, ``2s``, ``1.5s``, ``3m``, ``1h``, chained (``1m30s``), or a number of seconds."""
+
+    doc: str = ""
+    positive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Enum:
+    values: tuple[Any, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventName:
+    """One of `EVENT_NAMES`, or a raw event_type starting with one of `RAW_EVENT_PREFIXES`."""
+
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AnyValue:
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateOr:
+    """One of `values`, or a string that is a template choosing one at run time."""
+
+    values: tuple[str, ...]
+    doc: str = ""
+
+
+# -------------------------------------------------------------------------------- composite types
+
+
+@dataclass(frozen=True, slots=True)
+class ListOf:
+    item: Spec
+    doc: str = ""
+    single: bool = False  # one item may be written without the list
+    min_items: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MapOf:
+    """A mapping with keys of the author's choosing (vars, states, event fields)."""
+
+    value: Spec
+    doc: str = ""
+    min_properties: int = 0
+    nullable: bool = False  # a value may be left empty (null)
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    spec: Spec
+    required: bool = False
+    nullable: bool = False  # `key:` with no value (null) means "not given"
+
+
+@dataclass(frozen=True, slots=True)
+class Obj:
+    """A mapping with a fixed set of keys; any other key is an error."""
+
+    fields: dict[str, Field]
+    doc: str = ""
+    exactly_one: tuple[str, ...] = ()  # exactly one of these keys (triggers, what a user does)
+    counts_if_true: tuple[str, ...] = ()  # ... where these keys count only when `true`
+    at_least_one: tuple[str, ...] = ()
+    exclusive: tuple[tuple[str, str], ...] = ()  # pairs that must not both be given
+    requires: dict[str, str] = field(default_factory=dict)  # key -> key it needs
+    min_properties: int = 0
+    max_properties: int | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.fields)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(k for k, f in self.fields.items() if f.required)
+
+
+@dataclass(frozen=True, slots=True)
+class OneOf:
+    """Alternative forms (a shorthand and the full mapping)."""
+
+    options: tuple[Spec, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A named definition of `DEFS` (emitted once in the schema's ``$defs``)."""
+
+    name: str
+
+    @property
+    def target(self) -> Spec:
+        return DEFS[self.name]
+
+
+Spec = (
+    Text
+    | Str
+    | Bool
+    | Int
+    | Number
+    | Duration
+    | Enum
+    | EventName
+    | AnyValue
+    | TemplateOr
+    | ListOf
+    | MapOf
+    | Obj
+    | OneOf
+    | Ref
+)
+
+
+def f(spec: Spec, *, required: bool = False, nullable: bool = False) -> Field:
+    return Field(spec, required=required, nullable=nullable)
+
+
+# ------------------------------------------------------------------------------------------ values
+
+ANY_MAP = MapOf(AnyValue())
+STATE_NAME = Text("The name of a state of this scenario.", nonempty=True)
+
+# --------------------------------------------------------------------------------------- triggers
+
+UTTERANCE = Obj(
+    {
+        "role": f(Enum(ROLES, "Who spoke: user (default), replica or any.")),
+        "match": f(
+            Text("A regular expression searched in the text; named groups become event.groups.")
+        ),
+        "contains": f(
+            ListOf(
+                Text(nonempty=True),
+                "A string or a list: any of them, case-insensitive.",
+                single=True,
+                min_items=1,
+            )
+        ),
+        "equals": f(Text("The whole text, case-insensitive, trimmed.")),
+    },
+    "A conversation.utterance. With none of match/contains/equals it fires on any utterance of "
+    "that role; with several, all must hold.",
+)
+TOOL_CALL = Obj(
+    {
+        "name": f(Text("The tool's name.", nonempty=True), required=True),
+        "arguments": f(MapOf(AnyValue(), "Argument values that must be equal."), nullable=True),
+    },
+    "A tool call: its name and arguments.",
+)
+PERCEPTION = Obj(
+    {"match": f(Text("A regular expression searched in the analysis text."))},
+    "A conversation.perception_analysis (any, or one whose text matches).",
+)
+
+TRIGGER_SPECS: dict[str, Spec] = {
+    "utterance": OneOf(
+        (Str("Shorthand: a regular expression a user utterance must match."), Ref("utterance")),
+        "Fires on a conversation.utterance.",
+    ),
+    "event": EventName("Fires on an event by name, or any raw event_type."),
+    "tool_call": OneOf(
+        (Str("The tool's name."), Ref("tool_call")), "Fires on a conversation.tool_call."
+    ),
+    "perception": OneOf(
+        (Str("Shorthand: a regular expression the analysis must match."), Ref("perception")),
+        "Fires on a conversation.perception_analysis.",
+    ),
+    "after": Duration("Fires when the state has been active this long (restarts on every entry)."),
+}
+TRIGGERS = tuple(TRIGGER_SPECS)
+USER_TRIGGER_SPECS: dict[str, Spec] = {
+    **TRIGGER_SPECS,
+    "state": Text("The scenario entered this state.", nonempty=True),
+    "at": Duration("This long after the run started."),
+}
+USER_TRIGGERS = tuple(USER_TRIGGER_SPECS)
+WHERE = Field(
+    MapOf(AnyValue(), "With an event trigger: event fields that must be equal."), nullable=True
+)
+
+# ---------------------------------------------------------------------------------------- actions
+
+ECHO = Obj(
+    {
+        "text": f(Text("Text the replica says word for word.")),
+        "audio": f(Text("A 16-bit mono PCM WAV file, relative to the scenario.", nonempty=True)),
+    },
+    "echo: either {text: TEXT} or {audio: PATH}.",
+    exactly_one=("text", "audio"),
+)
+SENSITIVITY = Obj(
+    {
+        "pause": f(Enum(LEVELS, "Pause sensitivity.")),
+        "interrupt": f(Enum(LEVELS, "Interrupt sensitivity.")),
+    },
+    "conversation.sensitivity, one message per key given.",
+    min_properties=1,
+)
+TOOL_RESULT = Obj(
+    {
+        "output": f(AnyValue("The result; strings are templates."), required=True),
+        "status": f(TemplateOr(TOOL_RESULT_STATUSES, "success (default) or error."), nullable=True),
+    },
+    "conversation.tool_result answering the tool call that fired the transition.",
+)
+SEND = Obj(
+    {
+        "event_type": f(
+            Text(
+                "The interaction's event_type ('conversation.' is added when no dot).",
+                nonempty=True,
+            ),
+            required=True,
+        ),
+        "properties": f(MapOf(AnyValue(), "The interaction's properties."), nullable=True),
+    },
+    "Any other interaction (envelope and conversation_id filled in).",
+)
+ACTION_SPECS: dict[str, Spec] = {
+    "echo": OneOf(
+        (Text("Text the replica says word for word (conversation.echo)."), ECHO),
+        "conversation.echo: text, or {audio: PATH}.",
+    ),
+    "respond": Text("conversation.respond: text the LLM answers as if the user said it."),
+    "interrupt": Enum((None, True), "conversation.interrupt (written just '- interrupt')."),
+    "overwrite_context": Text("conversation.overwrite_llm_context."),
+    "append_context": Text("conversation.append_llm_context."),
+    "sensitivity": SENSITIVITY,
+    "tool_result": OneOf((Text("The output (status success)."), TOOL_RESULT), TOOL_RESULT.doc),
+    "set": MapOf(
+        AnyValue(),
+        "Assign variables; template values are rendered, then parsed back to numbers/booleans.",
+        min_properties=1,
+    ),
+    "log": Text("A line in the run's log and transcript."),
+    "send": SEND,
+    "end": Enum((None, True), "End the run as completed."),
+    "fail": Text("End the run as failed, with this reason."),
+}
+ACTIONS = tuple(ACTION_SPECS)
+BARE_ACTIONS = ("interrupt", "end", "fail")  # written as a bare word, no value
+NULLABLE_ACTIONS = ("fail",)  # `fail:` with no value fails with "failed"
+ACTION = OneOf(
+    (
+        Enum(BARE_ACTIONS, "An action without a value."),
+        Obj(
+            {k: Field(v, nullable=k in NULLABLE_ACTIONS) for k, v in ACTION_SPECS.items()},
+            "An action: a one-key mapping.",
+            min_properties=1,
+            max_properties=1,
+        ),
+    ),
+    "An action: a bare word (interrupt, end, fail) or a one-key mapping like 'echo: TEXT'.",
+)
+ACTIONS_FIELD = Field(
+    ListOf(
+        Ref("action"),
+        "Actions run in order (one action may be written without a list).",
+        single=True,
+    ),
+    nullable=True,
+)
+
+# ------------------------------------------------------------------------------ states, scenario
+
+TRANSITION = Obj(
+    {
+        **{k: f(v) for k, v in TRIGGER_SPECS.items()},
+        "where": WHERE,
+        "when": f(
+            Text("A guard: a Jinja2 expression over vars, event, state, visits.", nonempty=True)
+        ),
+        "do": ACTIONS_FIELD,
+        "goto": f(STATE_NAME, nullable=True),
+    },
+    "A transition: exactly one trigger, an optional guard (when), actions (do) and a target "
+    "(goto; absent: stay in the state without re-entering it).",
+    exactly_one=TRIGGERS,
+    requires={"where": "event"},
+)
+STATE = Obj(
+    {
+        "enter": ACTIONS_FIELD,
+        "exit": ACTIONS_FIELD,
+        "on": f(
+            ListOf(Ref("transition"), "Checked in order: the first that matches fires."),
+            nullable=True,
+        ),
+        "final": f(Bool("Entering this state ends the run as completed.")),
+        "description": f(Text("Free text."), nullable=True),
+    },
+    "A state: actions on entry and exit, and its transitions.",
+)
+CREATE = Obj(
+    {
+        **{
+            k: f(Text(), nullable=True)
+            for k in (
+                "persona_id",
+                "pal_id",
+                "replica_id",
+                "face_id",
+                "conversation_name",
+                "conversational_context",
+                "custom_greeting",
+                "callback_url",
+            )
+        },
+        "test_mode": f(Bool(), nullable=True),
+        "require_auth": f(Bool(), nullable=True),
+        "properties": f(MapOf(AnyValue(), "Create Conversation properties."), nullable=True),
+    },
+    "Create Conversation fields: the runner starts a conversation and ends it on every exit path.",
+)
+CONVERSATION = Obj(
+    {
+        "url": f(Text("Join this existing conversation."), nullable=True),
+        "id": f(Text("The conversation's id."), nullable=True),
+        "token": f(Text("A meeting token for the room."), nullable=True),
+        "create": f(Ref("create"), nullable=True),
+        "context_spelling": f(
+            Enum(CONTEXT_SPELLINGS, "conversation.*_llm_context (default) or the older *_context.")
+        ),
+    },
+    "How to reach a live conversation: url to join one, or create to start one.",
+    exclusive=(("url", "create"),),
+)
+
+# ------------------------------------------------------------------------------------- rehearsals
+
+SIM_TOOL_CALL = OneOf((Str("The tool's name."), Ref("tool_call")), "A tool call to make.")
+USER_ON = Obj(
+    {**{k: f(v) for k, v in USER_TRIGGER_SPECS.items()}, "where": WHERE},
+    "When the rule fires: a transition trigger, {state: NAME} or {at: DURATION}.",
+    exactly_one=USER_TRIGGERS,
+    requires={"where": "event"},
+)
+USER_RULE = Obj(
+    {
+        "on": f(
+            OneOf((Str("Shorthand for {state: NAME}.", nonempty=True), Ref("user_on"))),
+            required=True,
+        ),
+        "say": f(Text("Words the simulated user says.")),
+        "perceive": f(Text("A perception analysis the replica reports.")),
+        "interrupt": f(Bool("The user cuts the replica off, without words.")),
+        "tool_call": f(SIM_TOOL_CALL),
+        "barge_in": f(Bool("Say it without waiting for the replica to be silent.")),
+        "times": f(Int("How many times the rule may fire; 0 = unlimited.", minimum=0)),
+        "delay": f(Duration("Thinking time before acting.")),
+    },
+    "A simulated user rule: when `on` happens, do one of say, perceive, interrupt, tool_call.",
+    exactly_one=("say", "perceive", "interrupt", "tool_call"),
+    counts_if_true=("interrupt",),
+)
+USER_DOES = USER_RULE.exactly_one
+PERSONA_RULE = Obj(
+    {
+        "match": f(
+            Text("A regular expression the user speech or respond text must match."), required=True
+        ),
+        "say": f(Text("The reply; may use {{ groups.x }} and, after a tool call, {{ result }}.")),
+        "tool_call": f(SIM_TOOL_CALL),
+    },
+    "The stand-in LLM: the first matching rule answers.",
+    at_least_one=("say", "tool_call"),
+)
+REPLICA = Obj(
+    {
+        "words_per_minute": f(Number("Replica speaking rate.", positive=True)),
+        "user_words_per_minute": f(Number("Simulated user speaking rate.", positive=True)),
+        "echo_latency": f(Duration("Echo received to replica.started_speaking.")),
+        "reply_latency": f(Duration("User speech or respond to the persona's reply.")),
+        "join_delay": f(Duration("Run start to system.replica_joined.")),
+        "pipeline": f(Enum(PIPELINES, "echo: user speech gets no persona reply.")),
+        "default_reply": f(
+            Text("Said when no persona rule matches.", nonempty=True), nullable=True
+        ),
+    },
+    "Simulated replica timing.",
+)
+FAULTS = Obj(
+    {
+        "delay": f(Duration("Added to every event.")),
+        "jitter": f(Duration("Plus a random 0..jitter.")),
+        "duplicate": f(
+            Number("Probability an event is delivered twice.", maximum=1.0, noun="a probability")
+        ),
+        "reorder": f(
+            Number(
+                "Probability an event is held back behind the next.",
+                maximum=1.0,
+                noun="a probability",
+            )
+        ),
+        "drop": f(Number("Probability an event is lost.", maximum=1.0, noun="a probability")),
+        "only": f(ListOf(EventName(), "Restrict faults to these events.", single=True)),
+        "disconnect": f(Duration("The connection drops this long after the start.")),
+    },
+    "Seeded network misbehaviour.",
+)
+DURATION_MAX = Obj({"max": f(Duration("At most this much virtual time."), required=True)})
+EXPECT = Obj(
+    {
+        "path": f(ListOf(STATE_NAME, "The exact list of states entered.", single=True)),
+        "final": f(Text("The state the run ends in.", nonempty=True)),
+        "outcome": f(Enum(OUTCOMES, "How the run ends.")),
+        "said": f(
+            ListOf(Text(nonempty=True), "Replica speech containing these, in order.", single=True)
+        ),
+        "sent": f(ListOf(Text(nonempty=True), "Interaction types sent, in order.", single=True)),
+        "not_sent": f(ListOf(Text(nonempty=True), "Interaction types never sent.", single=True)),
+        "vars": f(MapOf(AnyValue(), "Variable values at the end."), nullable=True),
+        "duration": f(OneOf((Duration("Shorthand for {max: DURATION}."), DURATION_MAX))),
+    },
+    "What must hold when the rehearsal ends.",
+)
+REHEARSAL = Obj(
+    {
+        "name": f(Text("The case's name.", nonempty=True), required=True),
+        "description": f(Text("Free text."), nullable=True),
+        "user": f(ListOf(Ref("user_rule"), "The simulated user."), nullable=True),
+        "persona": f(ListOf(Ref("persona_rule"), "The stand-in LLM."), nullable=True),
+        "replica": f(Ref("replica"), nullable=True),
+        "faults": f(Ref("faults"), nullable=True),
+        "seed": f(Int("The seed for anything random.")),
+        "vars": f(MapOf(AnyValue(), "Overrides of the scenario's vars."), nullable=True),
+        "replay": f(Text("A recorded transcript to replay instead of simulating.", nonempty=True)),
+        "expect": f(Ref("expect"), nullable=True),
+    },
+    "A rehearsal: the scenario against the simulated replica on a virtual clock.",
+)
+SCENARIO = Obj(
+    {
+        "cviscript": f(Enum(VERSIONS, "The format version: 1."), required=True),
+        "name": f(Text("The scenario's name.", nonempty=True), required=True),
+        "description": f(Text("Free text."), nullable=True),
+        "conversation": f(Ref("conversation"), nullable=True),
+        "vars": f(MapOf(AnyValue(), "Initial variables."), nullable=True),
+        "initial": f(Text("The first state.", nonempty=True), required=True),
+        "any": f(
+            ListOf(Ref("transition"), "Transitions checked in every state, before its own."),
+            nullable=True,
+        ),
+        "states": f(
+            MapOf(
+                Ref("state"),
+                "State name to state (a state with nothing to do may be left empty).",
+                min_properties=1,
+                nullable=True,
+            ),
+            required=True,
+        ),
+        "timeout": f(Duration("Deadline for the whole run (default 10m).", positive=True)),
+        "final_wait": f(Duration("How long a final state waits for the replica to stop speaking.")),
+        "rehearsals": f(ListOf(Ref("rehearsal"), "Rehearsal cases for CI."), nullable=True),
+    },
+    "A cviscript scenario: a state machine that drives one Tavus conversation.",
+)
+
+DEFS: dict[str, Spec] = {
+    "state": STATE,
+    "transition": TRANSITION,
+    "action": ACTION,
+    "utterance": UTTERANCE,
+    "tool_call": TOOL_CALL,
+    "perception": PERCEPTION,
+    "conversation": CONVERSATION,
+    "create": CREATE,
+    "rehearsal": REHEARSAL,
+    "user_rule": USER_RULE,
+    "user_on": USER_ON,
+    "persona_rule": PERSONA_RULE,
+    "replica": REPLICA,
+    "faults": FAULTS,
+    "expect": EXPECT,
+}
+ROOT = SCENARIO

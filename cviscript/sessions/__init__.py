@@ -1,0 +1,8 @@
+"""Sessions: the engine's one view of a conversation (`base.Session`), and what implements it.
+
+* `simulated` — the built-in model of a Tavus replica on a virtual clock, with a simulated visitor,
+  a stand-in persona and network faults; `simulated.runner.run_simulated` runs a scenario against it;
+* `live` — Tavus's REST API and a Daily room through daily-python (the one module importing
+  `daily`), with a fake Daily room for trying live commands offline;
+* `replay` — the received messages of a recorded transcript.
+"""

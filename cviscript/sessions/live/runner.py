@@ -1,0 +1,398 @@
+"""Running a scenario against a live Tavus conversation: reach it, run it, always clean up.
+
+The order (``shared/protocol.md``, ``shared/daily-python.md``):
+
+1. Reach the conversation: join an existing one (a URL; the id is given or the URL's last path
+   segment), or create one through the Tavus REST API (`TavusClient.create_conversation`, in a
+   worker thread; a create is never abandoned half-way — if the run is stopped meanwhile, the
+   answer is awaited so that what it created can be ended).
+2. `DailySession.connect()`: join the room and wait for the replica (bounded by `join_timeout`
+   and `replica_timeout`; either failing is a `ConnectError`, exit code 3 on the command line).
+3. Run the engine through `Conversation(mode="live")` on an `AsyncioClock` until it is done: the
+   scenario ends, its timeout passes, the connection is lost (outcome ``error``), or the run is
+   stopped (`interrupt`, e.g. Ctrl-C: outcome ``failed``, reason ``interrupted by SIGINT``).
+4. On every exit path — success, failure, an exception, a signal — close the conversation (the
+   transcript writer flushes each line as it goes), leave the room and release the Daily client
+   in a worker thread (`aclose`), and end the conversation if this run created it: Tavus bills
+   it until it is ended.
+
+Exceptions that escape a callback on the loop (a sink or subscriber bug: Daily callbacks reach the
+engine through `call_soon_threadsafe`) land in the loop's exception handler; the run installs one
+that ends the run as ``error`` instead of letting asyncio print and carry on.
+
+`released` is False when the SDK still holds the client because a join is pending (it cannot be
+cancelled). A process that then exits normally would linger ~19 s and abort: callers about to exit
+should leave with `os._exit` once their own cleanup is done (the command line does).
+
+A conversation created with ``test_mode`` never gets a replica, so nothing can be run in it: the
+run creates it (which checks the API key and the create fields), ends it, and returns None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from ... import errors
+from ...clock import AsyncioClock
+from ...engine.conversation import Conversation
+from ...language.model import Scenario
+from ...trace import Trace, TraceRecord
+from .daily_session import DailySession
+from .loop import Stopped, run_with_signals, signal_exit_status, until_stopped
+from .target import LiveTarget, public_url, resolve_target, tune_audio
+from .tavus_api import DEFAULT_BASE_URL, TavusClient, TavusError, conversation_id_from_url
+
+API_URL_ENV = "TAVUS_API_URL"
+RELEASE_TIMEOUT = 5.0  # how long cleanup waits for the Daily client's release
+PENDING_JOIN_WAIT = 0.2  # ... when a join is still pending (the release waits for it to fail)
+
+T = TypeVar("T")
+Status = Callable[[str], None]
+
+log = logging.getLogger("cviscript.sessions.live.runner")
+
+
+__all__ = [
+    "Interrupted",
+    "LiveRun",
+    "LiveTarget",
+    "public_url",
+    "resolve_target",
+    "run_live",
+    "run_live_sync",
+    "tune_audio",
+]
+
+
+class Interrupted(errors.CviscriptError):
+    """The run was stopped by a signal before the conversation started."""
+
+    def __init__(self, signame: str, during: str):
+        super().__init__(f"interrupted by {signame} while {during}")
+        self.signame = signame
+        self.exit_status = signal_exit_status(signame)
+
+
+# --------------------------------------------------------------------------------- the run
+
+
+class LiveRun:
+    """One live run. `run()` on a loop, or `run_sync()` owning the loop and the signals.
+
+    After it returns (or raises): `conversation` (None if it never started), `conversation_id`,
+    `url`, `created` (the create answer, or None), `ended` (a created conversation was ended),
+    `end_error`, `released` (see the module docstring), `interrupted` (the signal's name).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        url: str | None = None,
+        conversation_id: str | None = None,
+        token: str | None = None,
+        create: dict[str, Any] | None = None,
+        client: TavusClient | None = None,
+        api_url: str | None = None,
+        daily: Any = None,
+        vars_override: dict[str, Any] | None = None,
+        context_spelling: str | None = None,
+        subscribers: Iterable[Callable[[TraceRecord], None]] = (),
+        join_timeout: float = 30.0,
+        replica_timeout: float = 60.0,
+        release_timeout: float = RELEASE_TIMEOUT,
+        audio_chunk_ms: int | None = None,
+        audio_speed: float | None = None,
+        user_name: str = "cviscript",
+        max_rate: float | None = 20.0,
+        on_status: Status | None = None,
+        keep_trace: bool = True,
+    ):
+        if (url is None) == (create is None):
+            raise errors.UsageError("a live run needs either a conversation URL or a create body")
+        self.scenario = scenario
+        self.url = url
+        self.conversation_id = conversation_id
+        self._token = token
+        self.create = create
+        self.client = client
+        self.api_url = api_url
+        self.daily = daily
+        self.vars_override = vars_override
+        self.context_spelling = context_spelling
+        self.subscribers = list(subscribers)
+        self.join_timeout = join_timeout
+        self.replica_timeout = replica_timeout
+        self.release_timeout = release_timeout
+        self.audio_chunk_ms = audio_chunk_ms
+        self.audio_speed = audio_speed
+        self.user_name = user_name
+        self.max_rate = max_rate
+        self._status = on_status or (lambda text: log.info("%s", text))
+        self.keep_trace = keep_trace
+
+        self.conversation: Conversation | None = None
+        self.session: DailySession | None = None
+        self.created: dict[str, Any] | None = None
+        self.ended = False
+        self.end_error: str | None = None
+        self.released = True
+        self.interrupted: str | None = None
+        self.test_mode = False  # created with test_mode: nothing was run
+        self.fatal: BaseException | None = None
+        self.phase = "starting"  # creating, connecting, running, cleaning up, done
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._finished: asyncio.Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<LiveRun {self.scenario.name} {self.url or 'create'} phase={self.phase}>"
+
+    # ------------------------------------------------------------------------------ control
+    def interrupt(self, signame: str = "SIGINT") -> None:
+        """Stop the run (from the loop's thread): the conversation ends as failed, then cleanup.
+        Once the run is cleaning up there is nothing left to stop: cleanup goes on."""
+        if self.phase in ("cleaning up", "done"):
+            return
+        if self.interrupted is None:
+            self.interrupted = signame
+        conv = self.conversation
+        if conv is not None and not conv.done:
+            conv.abort("failed", f"interrupted by {signame}")
+        if self._stop is not None:
+            self._stop.set()
+        if self._finished is not None:
+            self._finished.set()
+
+    def run_sync(self, *, hard_exit: bool = True) -> Conversation | None:
+        """Run on a loop of its own with SIGINT/SIGTERM handled: the first one stops the run
+        (cleanup included), a second one exits the process at once when `hard_exit`."""
+
+        def on_signal(name: str) -> None:
+            if self.phase in ("cleaning up", "done"):
+                self._status(f"{name}: already cleaning up (send it again to exit at once)")
+                return
+            self._status(f"{name}: stopping and cleaning up (send it again to exit at once)")
+            self.interrupt(name)
+
+        def on_again(name: str) -> None:
+            from .loop import exit_now
+
+            note = ""
+            if self.created is not None and not self.ended:
+                note = (
+                    f"; conversation {self.conversation_id} was not ended and is billed until it"
+                    " is: end it in the Tavus dashboard"
+                )
+            exit_now(name, f"cviscript: {name} again: exiting now{note}")
+
+        return run_with_signals(self.run(), on_signal, on_again if hard_exit else lambda _n: None)
+
+    # -------------------------------------------------------------------------------- run
+    async def run(self) -> Conversation | None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._stop = asyncio.Event()
+        self._finished = asyncio.Event()
+        if self.interrupted is not None:  # interrupted before the loop ran
+            self._stop.set()
+        previous_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._on_loop_exception)
+        try:
+            try:
+                if self.create is not None:
+                    await self._create()
+                    self._check_stop()
+                    if self.test_mode:
+                        return None
+                await self._connect()
+                self._check_stop()
+                return await self._converse()
+            finally:
+                self.phase = "cleaning up"
+                await self._cleanup()
+                self.phase = "done"
+        finally:
+            loop.set_exception_handler(previous_handler)
+
+    async def _create(self) -> None:
+        self.phase = "creating"
+        body = dict(self.create or {})
+        client = self.client
+        if client is None:
+            base = self.api_url or os.environ.get(API_URL_ENV) or DEFAULT_BASE_URL
+            self.client = client = TavusClient(base_url=base)  # TavusAuthError without a key
+        self._status(
+            "creating a Tavus conversation" + (" in test mode" if body.get("test_mode") else "")
+        )
+        # Never abandoned: whatever it creates must be ended, even if the run is stopped now.
+        future = asyncio.ensure_future(asyncio.to_thread(client.create_conversation, body))
+        try:
+            created = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self._take_created(await future)
+            raise
+        self._take_created(created)
+        if body.get("test_mode") is True:
+            self.test_mode = True
+            self._status(
+                f"test mode: created conversation {self.conversation_id}; a test_mode"
+                " conversation gets no replica, so the scenario is not run"
+            )
+
+    def _take_created(self, created: dict[str, Any]) -> None:
+        self.created = created
+        self.url = str(created["conversation_url"])
+        self.conversation_id = str(created["conversation_id"])
+        token = created.get("meeting_token")
+        if token and not self._token:
+            self._token = str(token)
+        self._status(f"created conversation {self.conversation_id}: {public_url(self.url)}")
+
+    async def _connect(self) -> None:
+        self.phase = "connecting"
+        assert self.url is not None and self._loop is not None
+        cid = self.conversation_id or conversation_id_from_url(self.url)
+        self.conversation_id = cid
+        self.session = DailySession(
+            self.url,
+            conversation_id=cid,
+            token=self._token,
+            loop=self._loop,
+            join_timeout=self.join_timeout,
+            replica_timeout=self.replica_timeout,
+            user_name=self.user_name,
+            daily=self.daily,
+            max_rate=self.max_rate,
+        )
+        self._status(f"joining {public_url(self.url)} and waiting for the replica")
+        await self._unless_stopped(self.session.connect(), "connecting")
+
+    async def _converse(self) -> Conversation:
+        self.phase = "running"
+        assert self._loop is not None and self.session is not None and self._finished is not None
+        clock = AsyncioClock(self._loop)
+        trace = Trace(clock, keep=self.keep_trace)
+        for fn in self.subscribers:
+            trace.subscribe(fn)
+        conv = Conversation(
+            self.scenario,
+            self.session,
+            clock,
+            trace=trace,
+            vars_override=self.vars_override,
+            context_spelling=self.context_spelling,
+            mode="live",
+            header={"url": public_url(self.url or ""), "created": self.created is not None},
+        )
+        tune_audio(conv, self.audio_chunk_ms, self.audio_speed)
+        self.conversation = conv
+        finished = self._finished
+        conv.on_done(lambda _result: finished.set())
+        self._status(f"the replica joined (participant {self.session.replica_id}); running")
+        conv.start()
+        if not conv.done:
+            await finished.wait()
+        if not conv.done:  # only a fatal loop error gets here
+            conv.abort("error", f"internal error: {self.fatal!r}")
+        return conv
+
+    async def _unless_stopped(self, aw: Awaitable[T], during: str) -> T:
+        assert self._stop is not None
+        try:
+            return await until_stopped(aw, self._stop)
+        except Stopped:
+            self._raise_stop(during)
+            raise  # unreachable: _raise_stop raises
+
+    def _check_stop(self) -> None:
+        if self._stop is not None and self._stop.is_set():
+            during = {"creating": "creating the conversation", "connecting": "connecting"}
+            self._raise_stop(during.get(self.phase, "starting"))
+
+    def _raise_stop(self, during: str) -> None:
+        if self.fatal is not None:
+            raise errors.CviscriptError(
+                f"internal error while {during}: {self.fatal!r}"
+            ) from self.fatal
+        raise Interrupted(self.interrupted or "SIGINT", during)
+
+    # ------------------------------------------------------------------------------ cleanup
+    async def _cleanup(self) -> None:
+        conv = self.conversation
+        if conv is not None:
+            if not conv.done:
+                conv.abort("error", "the run stopped before the scenario ended")
+            conv.close()
+        await asyncio.gather(self._release(), self._end())
+
+    async def _release(self) -> None:
+        if self.session is None:
+            return
+        # With a join still pending the SDK holds the client until the join fails (~19 s
+        # offline): a short look is enough, the caller then exits with os._exit.
+        pending = self.session.join_pending
+        timeout = min(self.release_timeout, PENDING_JOIN_WAIT) if pending else self.release_timeout
+        self.released = await self.session.aclose(timeout=timeout)
+        if not self.released:
+            log.info("the Daily client is still being released (a join was pending)")
+
+    async def _end(self) -> None:
+        if self.created is None or self.ended or self.client is None:
+            return
+        cid = str(self.created["conversation_id"])
+        self._status(f"ending conversation {cid}")
+        try:
+            await asyncio.to_thread(self.client.end_conversation, cid)
+        except (TavusError, errors.UsageError) as exc:
+            self.end_error = (
+                f"could not end conversation {cid}: {exc}; Tavus bills it until it ends:"
+                " end it in the Tavus dashboard"
+            )
+            log.error("%s", self.end_error)
+            return
+        self.ended = True
+        self._status(f"conversation {cid} ended")
+
+    # ------------------------------------------------------------------ loop exception handler
+    def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if exc is None:  # asyncio's own notices (slow callbacks in debug mode ...)
+            log.warning("%s", context.get("message"))
+            return
+        log.error(
+            "internal error: %s",
+            context.get("message"),
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        if self.fatal is None:
+            self.fatal = exc
+        conv = self.conversation
+        if conv is not None and not conv.done:
+            try:
+                conv.abort("error", f"internal error: {type(exc).__name__}: {exc}")
+            except Exception as again:  # a subscriber failing again must not hide the first
+                log.error("internal error while ending the run: %r", again)
+        if self._stop is not None:
+            self._stop.set()
+        if self._finished is not None:
+            self._finished.set()
+
+
+async def run_live(scenario: Scenario, **kwargs: Any) -> Conversation | None:
+    """Run `scenario` against a live conversation (see `LiveRun` for the keyword arguments).
+    Returns the finished Conversation, or None for a test-mode creation. Raises `ConnectError`
+    (cannot reach Tavus, Daily or the replica), `Interrupted`, `UsageError`."""
+    return await LiveRun(scenario, **kwargs).run()
+
+
+def run_live_sync(scenario: Scenario, **kwargs: Any) -> Conversation | None:
+    """`run_live` on a loop of its own, SIGINT/SIGTERM stopping it cleanly (a second one exits
+    at once). Use `LiveRun(...).run_sync()` to see `released` afterwards."""
+    return LiveRun(scenario, **kwargs).run_sync()

@@ -1,0 +1,63 @@
+"""The persona: a stand-in for the LLM behind a full-pipeline Tavus replica (`persona:` rules).
+
+In full pipeline mode a Tavus replica answers what the user says and what a client sends with
+`conversation.respond` (protocol.md: "treated as if the user said it; goes through the LLM"). The
+rehearsal replaces the LLM with rules: the first rule whose `match` is found in the input answers,
+either by saying something (`say`, which may use the regex's named groups as ``{{ groups.x }}``) or
+by calling a tool (`tool_call`) and saying its `say` once the client's `tool_result` comes back,
+with the output as ``{{ result }}``. No rule matches: `replica.default_reply` if set, else silence.
+
+This module only decides; `replica.SimulatedReplica` times and emits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...language.model import PersonaRule
+from . import render
+
+
+@dataclass(slots=True)
+class Answer:
+    """What the persona does about one input."""
+
+    rule: PersonaRule | None  # None: the default reply
+    groups: dict[str, Any] = field(default_factory=dict)
+    event: dict[str, Any] = field(default_factory=dict)  # the input, as templates see it
+    say: str | None = None  # rendered now, unless a tool call comes first
+    tool_name: str | None = None
+    tool_arguments: dict[str, Any] | None = None
+
+
+class Persona:
+    def __init__(self, rules: list[PersonaRule], default_reply: str | None = None):
+        self.rules = list(rules)
+        self.default_reply = default_reply
+
+    def answer(self, text: str, event: dict[str, Any] | None = None) -> Answer | None:
+        """The first matching rule's answer to `text` (user speech or a `respond`), or None."""
+        for rule in self.rules:
+            m = rule.match.search(text)
+            if m is None:
+                continue
+            groups = m.groupdict()
+            ans = Answer(rule, groups, dict(event or {}))
+            ctx = render.context(groups, ans.event)
+            if rule.tool_call is not None:
+                ans.tool_name = rule.tool_call.name
+                ans.tool_arguments = render.render_value(rule.tool_call.arguments, ctx)
+            elif rule.say is not None:
+                ans.say = render.render_text(rule.say, ctx)
+            return ans
+        if self.default_reply:
+            return Answer(None, {}, dict(event or {}), say=self.default_reply)
+        return None
+
+    def after_tool(self, answer: Answer, result: Any) -> str | None:
+        """The reply once the tool's `output` is known (None: the rule says nothing)."""
+        if answer.rule is None or answer.rule.say is None:
+            return None
+        ctx = render.context(answer.groups, answer.event, result=result)
+        return render.render_text(answer.rule.say, ctx)

@@ -1,0 +1,104 @@
+"""Run a scenario: the library entry points the CLI and embedding code call.
+
+`run_simulated` runs a scenario against the built-in simulated replica on a virtual clock and
+returns the finished `Conversation` (its `.result` and `.trace`). The simulated user, persona,
+replica timing and faults come from a rehearsal case: the one named, else the scenario's first,
+else none (a silent user, a replica that only speaks what it is told).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ...clock import VirtualClock
+from ...engine.conversation import Conversation
+from ...errors import UsageError, did_you_mean
+from ...language.model import Rehearsal, Scenario
+from ...trace import Trace, TraceRecord
+
+SIM_CONVERSATION_ID = "c0ffee5im"
+
+
+def pick_rehearsal(scenario: Scenario, name: str | None) -> Rehearsal | None:
+    if name is None:
+        return scenario.rehearsals[0] if scenario.rehearsals else None
+    found = scenario.rehearsal(name)
+    if found is None:
+        names = [r.name for r in scenario.rehearsals]
+        known = ", ".join(repr(n) for n in names) or "none"
+        raise UsageError(
+            f"no rehearsal named {name!r} in {scenario.path}{did_you_mean(name, names)}; "
+            f"it has: {known}"
+        )
+    return found
+
+
+def simulated_conversation(
+    scenario: Scenario,
+    rehearsal: Rehearsal | None,
+    *,
+    vars_override: dict[str, Any] | None = None,
+    context_spelling: str | None = None,
+    subscribers: Iterable[Callable[[TraceRecord], None]] = (),
+    seed: int | None = None,
+    clock: VirtualClock | None = None,
+    keep_trace: bool = True,
+) -> Conversation:
+    """A ready-to-start Conversation against the simulated replica (not started)."""
+    from . import SimulatedReplica
+
+    clock = clock or VirtualClock()
+    seed = seed if seed is not None else (rehearsal.seed if rehearsal else 0)
+    replica = SimulatedReplica(clock, rehearsal, conversation_id=SIM_CONVERSATION_ID, seed=seed)
+    trace = Trace(clock, keep=keep_trace)
+    for fn in subscribers:
+        trace.subscribe(fn)
+    merged = {**(rehearsal.vars if rehearsal else {}), **(vars_override or {})}
+    return Conversation(
+        scenario,
+        replica,
+        clock,
+        trace=trace,
+        vars_override=merged,
+        context_spelling=context_spelling,
+        mode="simulated",
+        rehearsal=rehearsal.name if rehearsal else None,
+        seed=seed,
+        # recorded so that `cviscript replay` runs the scenario with the same overrides
+        header={"vars": dict(vars_override)} if vars_override else None,
+    )
+
+
+def run_simulated(
+    scenario: Scenario,
+    *,
+    rehearsal: str | Rehearsal | None = None,
+    vars_override: dict[str, Any] | None = None,
+    context_spelling: str | None = None,
+    subscribers: Iterable[Callable[[TraceRecord], None]] = (),
+    seed: int | None = None,
+) -> Conversation:
+    """Run `scenario` to its end on virtual time; returns the finished Conversation."""
+    case = rehearsal if isinstance(rehearsal, Rehearsal) else pick_rehearsal(scenario, rehearsal)
+    clock = VirtualClock()
+    conv = simulated_conversation(
+        scenario,
+        case,
+        vars_override=vars_override,
+        context_spelling=context_spelling,
+        subscribers=subscribers,
+        seed=seed,
+        clock=clock,
+    )
+    return drive(conv, clock)
+
+
+def drive(conv: Conversation, clock: VirtualClock, *, what: str = "simulation") -> Conversation:
+    """Start `conv` and run the virtual clock until it ends; returns it, closed."""
+    conv.start()
+    clock.run(stop=lambda: conv.done)
+    if not conv.done:  # nothing left to happen: only possible when the deadline was not armed
+        conv.abort("error", f"the {what} stalled")
+    conv.close()
+    return conv
