@@ -9,15 +9,16 @@ Conventions shared by every consumer:
 * Every string that is rendered at run time is a `Text` (a Jinja2 template, compiled once at load
   time by `cviscript.language.templates`); nested values (``set``, ``send.properties``, ``tool_result.output``,
   ``conversation.create``) are plain JSON-like structures whose string leaves are `Text`.
-* Regular expressions are compiled once at load time (`re.Pattern`).
+* Regular expressions are compiled once at load time, for RE2 (`patterns.Pattern`).
 * Every node that an error message may point at carries a `Location` (``loc``).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .patterns import Pattern
 
 Role = Literal["user", "replica", "any"]
 Level = Literal["low", "medium", "high"]
@@ -70,7 +71,7 @@ class UtteranceTrigger:
     """`utterance:` — a `conversation.utterance` by role, matched by regex / contains / equals."""
 
     role: Role = "user"
-    match: re.Pattern[str] | None = None
+    match: Pattern | None = None
     contains: tuple[str, ...] = ()  # lower-cased; any of them
     equals: str | None = None  # lower-cased and trimmed
     loc: Location | None = None
@@ -98,7 +99,7 @@ class ToolCallTrigger:
 class PerceptionTrigger:
     """`perception: {match}` — a `conversation.perception_analysis` whose text matches."""
 
-    match: re.Pattern[str] | None = None
+    match: Pattern | None = None
     loc: Location | None = None
 
 
@@ -297,7 +298,7 @@ class UserRule:
 class PersonaRule:
     """`persona:` rule — the stand-in LLM. First matching rule answers user speech and `respond`."""
 
-    match: re.Pattern[str]
+    match: Pattern
     say: Text | None = None  # may use {{ groups.x }} and, after a tool call, {{ result }}
     tool_call: ToolCallSpec | None = None  # the reply waits for the tool_result
     loc: Location | None = None
