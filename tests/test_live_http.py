@@ -251,6 +251,52 @@ def test_stopping_during_a_slow_create_still_ends_what_it_created(tavus):
     assert live.session is None  # never joined
 
 
+def test_the_end_call_does_not_depend_on_closing_the_conversation(tavus, monkeypatch):
+    from cviscript.engine.conversation import Conversation
+
+    def broken_close(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Conversation, "close", broken_close)
+    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake_room())
+    with pytest.raises(OSError):
+        live.run_sync()
+    assert tavus.ended == ["c1"] and live.ended
+
+
+def test_the_end_call_does_not_depend_on_leaving_the_room(tavus, monkeypatch):
+    from cviscript.sessions.live.daily_session import DailySession
+
+    async def broken_aclose(self, timeout=10.0):
+        raise RuntimeError("release exploded")
+
+    monkeypatch.setattr(DailySession, "aclose", broken_aclose)
+    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake_room())
+    with pytest.raises(RuntimeError, match="release exploded"):
+        live.run_sync()
+    assert tavus.ended == ["c1"]
+
+
+def test_a_failing_transcript_ends_the_run_as_error_and_still_ends_the_conversation(tavus):
+    class FullDisk:
+        path = "/mnt/full/run.jsonl"
+
+        def __call__(self, record):
+            raise OSError(28, "No space left on device")
+
+    live = LiveRun(
+        scenario(WAITING),
+        create=create_body(),
+        client=client(tavus),
+        daily=fake_room(),
+        subscribers=[FullDisk()],
+    )
+    conv = live.run_sync()
+    assert conv.result.outcome == "error"
+    assert "cannot write the transcript /mnt/full/run.jsonl: No space left" in conv.result.reason
+    assert tavus.ended == ["c1"]
+
+
 # -------------------------------------------------------------------------- command line
 
 
@@ -281,6 +327,87 @@ def test_cli_create_runs_and_ends_and_never_shows_the_key(
     assert tavus.ended == ["c1"]
     assert KEY not in res.output and KEY not in out.read_text()
     assert json.loads(out.read_text().splitlines()[0])["created"] is True
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_cli_transcript_on_a_full_device_is_an_error_and_the_conversation_is_ended(
+    tavus, scenario_file, monkeypatch
+):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY)
+    monkeypatch.setenv("CVISCRIPT_FAKE_DAILY", "1")
+    res = CliRunner().invoke(
+        cli,
+        ["run", str(scenario_file()), "--create", "--api-url", tavus.url,
+         "--transcript", "/dev/full"],
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    assert "cannot write the transcript /dev/full: No space left on device" in res.output
+    assert "Traceback" not in res.output
+    assert tavus.ended == ["c1"]
+
+
+def test_cli_unwritable_transcript_is_refused_before_creating_anything(
+    tavus, scenario_file, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY)
+    monkeypatch.setenv("CVISCRIPT_FAKE_DAILY", "1")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    res = CliRunner().invoke(
+        cli,
+        ["run", str(scenario_file()), "--create", "--api-url", tavus.url,
+         "--transcript", str(blocker / "t.jsonl")],
+    )  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert f"cannot write the transcript {blocker / 't.jsonl'}" in res.output
+    assert tavus.requests == []
+
+
+@pytest.mark.parametrize("text", [SCENARIO, SCENARIO.replace('echo: "Bye"', 'fail: "no luck"')])
+def test_cli_a_conversation_left_running_exits_3_and_json_says_so(
+    tavus, scenario_file, monkeypatch, text
+):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY)
+    monkeypatch.setenv("CVISCRIPT_FAKE_DAILY", "1")
+    tavus.end_status = 500
+    res = CliRunner().invoke(
+        cli, ["run", str(scenario_file(text)), "--create", "--api-url", tavus.url, "--json"]
+    )
+    assert res.exit_code == 3, res.output
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["conversation_left_running"] is True
+    assert result["conversation_id"] == "c1"
+    assert result["conversation_url"] == "https://tavus.daily.co/c1"
+    assert "could not end conversation c1" in result["end_error"]
+    assert KEY not in res.output
+
+
+def test_cli_json_says_when_nothing_is_left_running(tavus, scenario_file, monkeypatch):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY)
+    monkeypatch.setenv("CVISCRIPT_FAKE_DAILY", "1")
+    res = CliRunner().invoke(
+        cli, ["run", str(scenario_file()), "--create", "--api-url", tavus.url, "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["conversation_left_running"] is False
+
+
+def test_cli_json_after_a_failed_join_reports_the_conversation_left_running(
+    tavus, scenario_file, monkeypatch
+):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY)
+    monkeypatch.setenv("CVISCRIPT_FAKE_DAILY", '{"present": false}')
+    tavus.end_status = 500
+    res = CliRunner().invoke(
+        cli,
+        ["run", str(scenario_file()), "--create", "--api-url", tavus.url, "--json",
+         "--replica-timeout", "0.2"],
+    )  # fmt: skip
+    assert res.exit_code == 3, res.output
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["outcome"] == "error" and "did not join" in result["reason"]
+    assert result["conversation_left_running"] is True
 
 
 def test_cli_plain_run_of_a_file_with_create_stays_simulated(tavus, scenario_file, monkeypatch):

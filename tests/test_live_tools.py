@@ -93,7 +93,7 @@ def test_send_echo_waits_for_the_replica_sends_once_and_leaves(room):
             "message_type": "conversation",
             "event_type": "conversation.echo",
             "conversation_id": "c-tools",
-            "properties": {"modality": "text", "text": "Hello from the shell"},
+            "properties": {"modality": "text", "text": "Hello from the shell", "done": True},
         }
     ]
     assert fake.left and fake.released
@@ -103,7 +103,7 @@ def test_send_echo_waits_for_the_replica_sends_once_and_leaves(room):
     "args, expected",
     [
         (["respond", "What is new?"], [("conversation.respond", {"text": "What is new?"})]),
-        (["interrupt"], [("conversation.interrupt", {})]),
+        (["interrupt"], [("conversation.interrupt", None)]),  # the docs send no properties
         (
             ["context", "Likes cats"],
             [("conversation.append_llm_context", {"context": "Likes cats"})],
@@ -125,7 +125,7 @@ def test_send_each_interaction(room, args, expected):
     fake, _ = room
     res = invoke("send", "--url", URL, *args)
     assert res.exit_code == 0, res.output
-    assert [(m["event_type"], m["properties"]) for m in fake.sent] == expected
+    assert [(m["event_type"], m.get("properties")) for m in fake.sent] == expected
 
 
 def test_send_json_prints_the_messages(room):

@@ -46,8 +46,9 @@ the environment (TAVUS_API_URL or --api-url point it at another base URL).
 
 \b
 Exit codes: 0 completed, 1 failed or timed out (or an error during the run),
-2 invalid scenario or usage, 3 cannot reach Tavus, Daily or the replica (or could not end a
-conversation it created), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM."""
+2 invalid scenario or usage, 3 cannot reach Tavus, Daily or the replica, 130 stopped by SIGINT
+(Ctrl-C), 143 stopped by SIGTERM; 3 also, whatever else happened, when a conversation the run
+created could not be ended (--json then says "conversation_left_running": true)."""
 
 
 @click.command("run", epilog=EPILOG)
@@ -246,6 +247,10 @@ def _run_simulated(
     subscribers, writer = _outputs(
         f"{scenario.name}: simulated replica, {who}", quiet, as_json, use_color, transcript
     )
+    safe = None
+    if writer:
+        safe = _SafeTranscript(writer)
+        subscribers = [safe if fn is writer else fn for fn in subscribers]
     settings = scenario.conversation
     if subscribers and (settings.url is not None or settings.create is not None):
         click.echo(
@@ -267,10 +272,13 @@ def _run_simulated(
             fail(str(err), EXIT_INVALID)
         drive(conv, clock)
     finally:
-        if writer:
-            writer.close()
+        closed = _close_quietly(writer) if writer else None
     result = conv.result
     _print_result(scenario, result, as_json, use_color, transcript)
+    problem = (safe.error if safe else None) or closed
+    if problem:
+        click.echo(f"cviscript: {problem}", err=True)
+        sys.exit(EXIT_FAILED)
     sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
@@ -280,14 +288,66 @@ def _outputs(headline, quiet, as_json, use_color, transcript):
     from ..report.console import ConsolePrinter
     from ..transcript import TranscriptWriter
 
+    writer = None
+    if transcript:
+        _check_transcript(transcript)
+        try:
+            writer = TranscriptWriter(transcript)
+        except OSError as err:
+            fail(f"cannot write the transcript {transcript}: {err.strerror or err}", EXIT_INVALID)
     subscribers = []
     if not quiet and not as_json:
         click.echo(headline)
         subscribers.append(ConsolePrinter(color=use_color))
-    writer = TranscriptWriter(transcript) if transcript else None
     if writer:
         subscribers.append(writer)
     return subscribers, writer
+
+
+def _check_transcript(path: str) -> None:
+    """Refuse, before anything runs (or is created), a transcript that cannot be written: a
+    missing permission, a read-only or full file system. A regular file gets a one-byte probe
+    (then emptied); a device or pipe is only opened, since a probe would show in it."""
+    from pathlib import Path
+
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w", encoding="utf-8") as fh:
+            if target.is_file():
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.seek(0)
+                fh.truncate()
+    except OSError as err:
+        fail(f"cannot write the transcript {path}: {err.strerror or err}", EXIT_INVALID)
+
+
+def _close_quietly(writer) -> str | None:
+    """Close the transcript; a failure (the last line could not be flushed) is returned."""
+    try:
+        writer.close()
+    except OSError as err:
+        return f"cannot write the transcript {writer.path}: {err.strerror or err}"
+    return None
+
+
+class _SafeTranscript:
+    """The transcript writer for simulated runs: a write failure is kept, not raised into the
+    engine; the run reports it at the end."""
+
+    def __init__(self, writer):
+        self.writer = writer
+        self.path = writer.path
+        self.error: str | None = None
+
+    def __call__(self, record) -> None:
+        if self.error is None:
+            try:
+                self.writer(record)
+            except OSError as err:
+                self.error = f"cannot write the transcript {self.path}: {err.strerror or err}"
 
 
 def _print_result(scenario, result, as_json, use_color, transcript, **extra: Any) -> None:
@@ -299,6 +359,19 @@ def _print_result(scenario, result, as_json, use_color, transcript, **extra: Any
     click.echo(format_result(result, color=use_color))
     if transcript:
         click.echo(f"  transcript: {transcript}")
+
+
+def _left_running(live) -> dict[str, Any]:
+    """The --json fields about a conversation this run created and could not end."""
+    from ..sessions.live.target import public_url
+
+    if live.created is None or live.ended:
+        return {"conversation_left_running": False} if live.created is not None else {}
+    return {
+        "conversation_left_running": True,
+        "conversation_url": public_url(live.url) if live.url else None,
+        "end_error": live.end_error,
+    }
 
 
 def _result_json(scenario, result, **extra: Any) -> dict[str, Any]:
@@ -364,36 +437,38 @@ def _run_live(
     )
     conv = None
     code = EXIT_FAILED
+    failure: str | None = None
     try:
         conv = live.run_sync()
     except ConnectError as err:
-        click.echo(f"cviscript: {err}", err=True)
-        code = EXIT_CONNECT
+        failure, code = str(err), EXIT_CONNECT
     except Interrupted as err:
-        click.echo(f"cviscript: {err}", err=True)
-        code = err.exit_status
+        failure, code = str(err), err.exit_status
     except UsageError as err:
-        click.echo(f"cviscript: {err}", err=True)
-        code = EXIT_INVALID
+        failure, code = str(err), EXIT_INVALID
     except CviscriptError as err:
-        click.echo(f"cviscript: {err}", err=True)
+        failure = str(err)
     except Exception:  # a bug: say so, but still exit through the cleanup below
-        click.echo("cviscript: internal error:\n" + traceback.format_exc(), err=True)
+        failure = "internal error:\n" + traceback.format_exc()
     finally:
-        if writer:
-            writer.close()
+        closed = _close_quietly(writer) if writer else None
+    if failure is not None:
+        click.echo(f"cviscript: {failure}", err=True)
+    if closed and not live.subscriber_errors:
+        click.echo(f"cviscript: {closed}", err=True)
+    left = _left_running(live)
     if conv is not None:
         result = conv.result
         _print_result(
             scenario, result, as_json, use_color, transcript,
-            mode="live", conversation_id=live.conversation_id,
+            mode="live", conversation_id=live.conversation_id, **left,
         )  # fmt: skip
         if live.interrupted:
             from ..sessions.live.loop import signal_exit_status
 
             code = signal_exit_status(live.interrupted)
         else:
-            code = EXIT_OK if result.ok else EXIT_FAILED
+            code = EXIT_OK if result.ok and not closed else EXIT_FAILED
     elif live.test_mode:
         code = EXIT_OK
         if as_json:
@@ -404,9 +479,24 @@ def _run_live(
                         "mode": "test_mode",
                         "conversation_id": live.conversation_id,
                         "ended": live.ended,
+                        **left,
                     }
                 )
             )
-    if live.end_error and code == EXIT_OK:
+    elif as_json:  # never started: still one object, saying what is left behind
+        click.echo(
+            json.dumps(
+                {
+                    "scenario": scenario.name,
+                    "mode": "live",
+                    "outcome": "error",
+                    "reason": failure,
+                    "conversation_id": live.conversation_id,
+                    **left,
+                }
+            )
+        )
+    if left.get("conversation_left_running"):
+        # Billing goes on: this outranks every other outcome, a signal's included.
         code = EXIT_CONNECT
     return code, live.released

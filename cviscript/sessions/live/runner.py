@@ -45,7 +45,7 @@ from ...trace import Trace, TraceRecord
 from .daily_session import DailySession
 from .loop import Stopped, run_with_signals, signal_exit_status, until_stopped
 from .target import LiveTarget, public_url, resolve_target, tune_audio
-from .tavus_api import DEFAULT_BASE_URL, TavusClient, TavusError, conversation_id_from_url
+from .tavus_api import DEFAULT_BASE_URL, TavusClient, conversation_id_from_url
 
 API_URL_ENV = "TAVUS_API_URL"
 RELEASE_TIMEOUT = 5.0  # how long cleanup waits for the Daily client's release
@@ -145,6 +145,7 @@ class LiveRun:
         self.interrupted: str | None = None
         self.test_mode = False  # created with test_mode: nothing was run
         self.fatal: BaseException | None = None
+        self.subscriber_errors: list[str] = []  # trace subscribers that failed and were dropped
         self.phase = "starting"  # creating, connecting, running, cleaning up, done
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -280,7 +281,7 @@ class LiveRun:
         clock = AsyncioClock(self._loop)
         trace = Trace(clock, keep=self.keep_trace)
         for fn in self.subscribers:
-            trace.subscribe(fn)
+            trace.subscribe(_Guarded(fn, self._subscriber_failed))
         conv = Conversation(
             self.scenario,
             self.session,
@@ -325,12 +326,44 @@ class LiveRun:
 
     # ------------------------------------------------------------------------------ cleanup
     async def _cleanup(self) -> None:
+        """Close the conversation, leave the room, end what was created. The end call depends
+        on nothing else succeeding: it is started first, and a failure of any other step is
+        logged and re-raised only once it has finished."""
+        ending = asyncio.ensure_future(self._end())
+        failures: list[BaseException] = []
         conv = self.conversation
         if conv is not None:
-            if not conv.done:
-                conv.abort("error", "the run stopped before the scenario ended")
-            conv.close()
-        await asyncio.gather(self._release(), self._end())
+            try:
+                if not conv.done:
+                    conv.abort("error", "the run stopped before the scenario ended")
+            except Exception as exc:
+                failures.append(exc)
+            try:
+                conv.close()
+            except Exception as exc:
+                failures.append(exc)
+        results = await asyncio.gather(self._release(), ending, return_exceptions=True)
+        failures += [r for r in results if isinstance(r, BaseException)]
+        for exc in failures[1:]:
+            log.error("cleanup: %s: %s", type(exc).__name__, exc)
+        if failures:
+            raise failures[0]
+
+    def _subscriber_failed(self, fn: Callable[[TraceRecord], None], exc: Exception) -> None:
+        """A trace subscriber raised (a full disk under the transcript, a closed stdout): it is
+        dropped and the run ends as ``error`` — soon, not from inside the record being emitted."""
+        reason = _subscriber_error(fn, exc)
+        self.subscriber_errors.append(reason)
+        log.error("%s", reason)
+        if self._loop is not None:
+            self._loop.call_soon(self._abort_run, f"stopped: {reason}")
+
+    def _abort_run(self, reason: str) -> None:
+        conv = self.conversation
+        if conv is not None and not conv.done:
+            conv.abort("error", reason)
+        if self._finished is not None:
+            self._finished.set()
 
     async def _release(self) -> None:
         if self.session is None:
@@ -347,10 +380,13 @@ class LiveRun:
         if self.created is None or self.ended or self.client is None:
             return
         cid = str(self.created["conversation_id"])
-        self._status(f"ending conversation {cid}")
+        try:
+            self._status(f"ending conversation {cid}")
+        except Exception as exc:  # a broken stderr must not keep the conversation running
+            log.debug("status line failed: %r", exc)
         try:
             await asyncio.to_thread(self.client.end_conversation, cid)
-        except (TavusError, errors.UsageError) as exc:
+        except Exception as exc:  # whatever it is, the conversation is still billed: say so
             self.end_error = (
                 f"could not end conversation {cid}: {exc}; Tavus bills it until it ends:"
                 " end it in the Tavus dashboard"
@@ -358,7 +394,8 @@ class LiveRun:
             log.error("%s", self.end_error)
             return
         self.ended = True
-        self._status(f"conversation {cid} ended")
+        with contextlib.suppress(Exception):
+            self._status(f"conversation {cid} ended")
 
     # ------------------------------------------------------------------ loop exception handler
     def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -383,6 +420,37 @@ class LiveRun:
             self._stop.set()
         if self._finished is not None:
             self._finished.set()
+
+
+class _Guarded:
+    """A trace subscriber that never raises into the engine: its first failure is reported
+    (once) and it is silent afterwards."""
+
+    def __init__(
+        self,
+        fn: Callable[[TraceRecord], None],
+        on_failure: Callable[[Callable[[TraceRecord], None], Exception], None],
+    ):
+        self.fn = fn
+        self._on_failure = on_failure
+        self.failed = False
+
+    def __call__(self, record: TraceRecord) -> None:
+        if self.failed:
+            return
+        try:
+            self.fn(record)
+        except Exception as exc:
+            self.failed = True
+            self._on_failure(self.fn, exc)
+
+
+def _subscriber_error(fn: Any, exc: Exception) -> str:
+    path = getattr(fn, "path", None)
+    if isinstance(exc, OSError) and path is not None:
+        return f"cannot write the transcript {path}: {exc.strerror or exc}"
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    return f"trace subscriber {name} failed: {type(exc).__name__}: {exc}"
 
 
 async def run_live(scenario: Scenario, **kwargs: Any) -> Conversation | None:
