@@ -3,15 +3,12 @@ case per rule, the locations they point at, and that lint stays quiet on broken 
 
 from __future__ import annotations
 
-import re
 import textwrap
 
 import pytest
 from conftest import REPO
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from cviscript.language.lint import CODES, RULES, covers, lint, slow_regex
+from cviscript.language.lint import CODES, RULES, covers, lint
 from cviscript.language.validate import check_file, load_scenario
 
 
@@ -420,143 +417,6 @@ def test_unknown_raw_event_type_in_rehearsals_warns():
                 say: hi
         """)
     assert codes(text) == ["unknown-event-type"]
-
-
-# ------------------------------------------------------------------------------------- slow-regex
-
-SLOW = [
-    r"(a+)+",
-    r"(a*)*",
-    r"(a|aa)+",
-    r"(\w+\s?)*",
-    r"(\s*\w+)*$",
-    r"(\w+\s\w+)+",  # the second word of one iteration and the first of the next overlap
-    r"((ab)+)+",
-    r"(\d+[,.]?)+$",
-    r"(a+a)+b",
-    r"(ab|a|ba)*c",  # aba = ab + a = a + ba
-    r"(?i)(A|aa)+",
-    r"(?:a+)+?",  # lazy backtracks too
-    r"(?=(a+)+x)",  # inside a lookahead
-    r"^(\w+|\d+)+$",
-]
-FINE = [
-    r"(?i)\b(stop|goodbye)\b",
-    r"(?i)pric(e|ing)|cost",
-    r"(?i)here to see (?P<host>\w+)",
-    r"(\w+\s)+",  # a mandatory separator the word cannot match: one split only
-    r"(a+b+)+",
-    r"(?:\w+,\s*)+$",
-    r"(a|ab)+",  # uniquely decodable alternatives
-    r"(foo|foobar)+",
-    r"(a++)+",  # possessive inner
-    r"(?>a+)+",  # atomic inner
-    r"(a+)++",  # possessive outer
-    r"(\w+){1,3}",  # bounded outer
-    r"(a|)+",  # an empty iteration stops the repetition
-    r"[a-z]+(?:-[a-z]+)*",
-    r"(?:\d+\.)+\d+",
-]
-
-
-@pytest.mark.parametrize("pattern", SLOW)
-def test_regexes_that_backtrack_exponentially_are_flagged(pattern):
-    d = slow_regex(pattern, None)
-    assert d is not None and d.code == "slow-regex" and d.severity == "warning"
-    assert repr(pattern) in d.message and "exponential time" in d.message
-    assert "possessive/atomic or bounded" in d.message
-
-
-@pytest.mark.parametrize("pattern", FINE)
-def test_regexes_that_cannot_split_text_two_ways_are_not(pattern):
-    assert slow_regex(pattern, None) is None
-
-
-def test_the_message_names_the_inner_repetition_or_the_alternatives():
-    assert "the unbounded \\w+ is itself repeated" in slow_regex(r"(\w+\s?)*", None).message
-    message = slow_regex(r"(x|a|aa)+", None).message
-    assert "alternatives ('a', 'x', 'aa') can spell the same text" in message
-
-
-_ATOMS = st.sampled_from(
-    ["a", "b", ".", r"\w", r"\d", r"\S", "[a-c]", r"[^x\d]", "[\u00df-\u00fc]", "\u0130", r"\b",
-     "^", "$", "(?=a)", "(?<!b)", r"\1", "(?>a+)", "(?(1)a|b)", "(?i:a\u00df)", ""]
-)  # fmt: skip
-_QUANTIFIERS = st.sampled_from(["*", "+", "?", "{2}", "{1,3}", "{2,}", "*?", "++", "{0}"])
-_REGEXES = st.recursive(
-    _ATOMS,
-    lambda inner: st.one_of(
-        st.tuples(inner, inner).map("".join),
-        st.tuples(inner, inner).map(lambda t: f"({t[0]}|{t[1]})"),
-        st.tuples(inner, _QUANTIFIERS).map(lambda t: f"(?:{t[0]}){t[1]}"),
-        inner.map(lambda r: f"(?i:{r})"),
-    ),
-    max_leaves=12,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(_REGEXES)
-def test_slow_regex_never_fails_on_a_regex_that_compiles(body):
-    pattern = "(a)" + body  # group 1 exists for the back-references
-    try:
-        re.compile(pattern)
-    except (re.error, OverflowError, RecursionError):
-        return
-    d = slow_regex(pattern, None)
-    assert d is None or d.code == "slow-regex"
-
-
-def test_slow_regexes_warn_where_they_are_written_in_every_kind_of_match():
-    text = HEAD + src(r"""
-        any:
-          - utterance: "(a+)+$"
-            goto: b
-        states:
-          a:
-            on:
-              - utterance: {role: any, match: "(\\w+\\s?)*!"}
-                goto: b
-              - perception:
-                  match: "(x|xx)+y"
-                goto: b
-          b: {final: true}
-        rehearsals:
-          - name: r
-            user:
-              - on: {utterance: {role: replica, match: "(?:\\d+,?)+$"}}
-                say: hi
-            persona:
-              - match: "((ab)+)+$"
-                say: ok
-        """)
-    found = [d for d in diags(text) if d.code == "slow-regex"]
-    # each at its regex's opening quote
-    assert [(d.loc.line, d.loc.column) for d in found] == [
-        (5, 16),
-        (10, 39),
-        (13, 18),
-        (19, 48),
-        (22, 16),
-    ]
-    assert all(d.severity == "warning" and str(d).startswith("s.yaml:") for d in found)
-    assert "'(a+)+$'" in found[0].message and "'((ab)+)+$'" in found[-1].message
-
-
-def test_ordinary_regexes_do_not_warn():
-    text = HEAD + src(r"""
-        states:
-          a:
-            on:
-              - utterance: "(?i)\\b(stop|goodbye|that's all)\\b"
-                goto: b
-              - utterance: {match: "(?i)parcel for (?P<name>\\w+)"}
-                goto: b
-              - perception: "(?i)(?:\\w+,\\s*)+smiling"
-                goto: b
-          b: {final: true}
-        """)
-    assert diags(text) == []
 
 
 # ------------------------------------------------------------- rehearsal expectations name states

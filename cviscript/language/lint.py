@@ -6,9 +6,9 @@ states nothing leaves, transitions that can never fire, variables a template rea
 defines, raw event types no server sends. They only warn (``--strict`` makes warnings fail CI), and
 `check_file` runs them once a file has no errors, so this module is the one place that decides.
 
-Each rule has a stable `code` (listed in `RULES`) used in ``--format json`` and in docs. One,
-`slow-regex`, looks at a regular expression alone: the validator applies it (`slow_regex`) where it
-compiles each regex, the one place that knows where the regex is written.
+Each rule has a stable `code` (listed in `RULES`) used in ``--format json`` and in docs. There is
+no rule for slow regexes: they run on RE2 (`cviscript.language.patterns`), in time linear in the
+text whatever the pattern, and the validator refuses what RE2 cannot run.
 
 Facts about the engine the rules rely on (see `cviscript.engine.engine`):
 
@@ -36,7 +36,6 @@ from ..errors import Diagnostic, did_you_mean
 from ..protocol import KNOWN_EVENT_TYPES
 from . import model as m
 from .durations import format_duration
-from .regex_safety import ADVICE, backtracking_risk
 from .spec import RAW_EVENT_PREFIXES
 from .templates import ENV
 
@@ -71,11 +70,6 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "unknown-event-type",
         "a raw event type (conversation.* / system.*) that no Tavus server is known to send",
-    ),
-    Rule(
-        "slow-regex",
-        "a regex whose backtracking can take exponential time: an unbounded repetition of "
-        "something that can match the same text in more than one way",
     ),
 )
 CODES = frozenset(r.code for r in RULES)
@@ -239,7 +233,13 @@ def _timers(sc: m.Scenario) -> Iterator[Diagnostic]:
     scopes: list[tuple[str | None, list[m.Transition]]] = [(None, list(sc.any))]
     scopes += [(s.name, [*sc.any, *s.on]) for s in sc.states.values() if not s.final]
     for state, order in scopes:
-        timers = [(i, t) for i, t in enumerate(order) if isinstance(t.trigger, m.AfterTrigger)]
+        # a template duration (`after: "{{ vars.wait }}"`) is only known when its state is
+        # entered (`--var` can change it): it is neither judged nor used to judge the others
+        timers = [
+            (i, t)
+            for i, t in enumerate(order)
+            if isinstance(t.trigger, m.AfterTrigger) and t.trigger.template is None
+        ]
         for j, b in timers:
             if b.id in seen or (state is not None and b.id.startswith("any[")):
                 continue
@@ -423,19 +423,3 @@ def _event_types(sc: m.Scenario) -> Iterator[Diagnostic]:
             f"{what}: no Tavus server is known to send '{name}'{hint}; a typo here never fires "
             f"(a newer server event is fine)",
         )
-
-
-# ----------------------------------------------------------------------------------------- regexes
-
-
-def slow_regex(source: str, loc: m.Location | None) -> Diagnostic | None:
-    """The `slow-regex` warning for one regex (None when it is safe or does not compile). The
-    validator applies it where it compiles each regex, the one place that knows where it is."""
-    why = backtracking_risk(source)
-    if why is None:
-        return None
-    return _warn(
-        loc,
-        "slow-regex",
-        f"regex {source!r} can take exponential time on some inputs: {why}; {ADVICE}",
-    )
