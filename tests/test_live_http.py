@@ -72,6 +72,7 @@ class TavusStub:
         self.created: list[str] = []
         self.ended: list[str] = []
         self.create_status = 200
+        self.create_answer: dict[str, Any] | None = None  # replaces the usual answer
         self.create_delay = 0.0
         self.end_status = 200
         self.end_delay = 0.0
@@ -94,9 +95,8 @@ class TavusStub:
                     cid = f"c{len(stub.created) + 1}"
                     stub.created.append(cid)
                     url = f"https://tavus.daily.co/{cid}"
-                    return self._answer(
-                        200, {"conversation_id": cid, "conversation_url": url, "status": "active"}
-                    )
+                    answer = {"conversation_id": cid, "conversation_url": url, "status": "active"}
+                    return self._answer(200, stub.create_answer or answer)
                 m = re.fullmatch(r"/v2/conversations/([^/]+)/end", self.path)
                 if m:
                     stub.end_seen.set()
@@ -408,6 +408,34 @@ def test_cli_json_after_a_failed_join_reports_the_conversation_left_running(
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert result["outcome"] == "error" and "did not join" in result["reason"]
     assert result["conversation_left_running"] is True
+
+
+def test_cli_create_answer_without_url_echoing_the_key_is_redacted_and_ended(
+    tavus, scenario_file, monkeypatch
+):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY)
+    monkeypatch.setenv("CVISCRIPT_FAKE_DAILY", "1")
+    tavus.create_answer = {"conversation_id": "c1", "status": "active", "you_sent": KEY}
+    res = CliRunner().invoke(
+        cli, ["run", str(scenario_file()), "--create", "--api-url", tavus.url, "--json"]
+    )
+    assert res.exit_code == 3, res.output
+    assert "without a usable conversation_url (conversation c1 was created)" in res.output
+    assert tavus.ended == ["c1"]
+    assert KEY not in res.output and "Traceback" not in res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["conversation_left_running"] is False
+
+
+def test_cli_key_with_a_newline_is_refused_without_a_traceback_or_the_key(
+    tavus, scenario_file, monkeypatch
+):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY[:8] + "\n" + KEY[8:])
+    monkeypatch.setenv("CVISCRIPT_FAKE_DAILY", "1")
+    res = CliRunner().invoke(cli, ["run", str(scenario_file()), "--create", "--api-url", tavus.url])
+    assert res.exit_code == 3, res.output
+    assert "malformed: it holds a line break at position 9" in res.output
+    assert KEY[:8] not in res.output and KEY[8:] not in res.output
+    assert "Traceback" not in res.output and tavus.requests == []
 
 
 def test_cli_plain_run_of_a_file_with_create_stays_simulated(tavus, scenario_file, monkeypatch):

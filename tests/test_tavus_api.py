@@ -18,7 +18,9 @@ from cviscript.sessions.live.tavus_api import (
     TavusAuthError,
     TavusClient,
     TavusError,
+    TavusIncompleteCreate,
     conversation_id_from_url,
+    redact,
 )
 
 KEY = "tvs-secret-0123456789abcdef"
@@ -132,8 +134,9 @@ def test_create_derives_the_id_from_the_url_when_missing(tavus):
 
 def test_create_without_url_in_answer_is_an_error(tavus):
     tavus.queue(200, {"status": "active"})
-    with pytest.raises(TavusError, match="no conversation_url"):
+    with pytest.raises(TavusError, match="without a usable conversation_url") as info:
         client(tavus).create_conversation({"persona_id": "p"})
+    assert info.value.conversation_id is None
 
 
 def test_end_posts_to_the_end_endpoint(tavus):
@@ -310,6 +313,64 @@ def test_the_key_never_leaks(tavus, caplog):
     assert KEY not in repr(c) and KEY not in str(vars(c))
     assert KEY not in caplog.text
     assert caplog.text  # requests and retries were logged
+
+
+def test_a_create_answer_without_url_echoing_the_key_is_redacted_and_names_the_id(tavus):
+    tavus.queue(200, {"conversation_id": "c9", "echo": KEY, "meeting_token": "tok-abc"})
+    with pytest.raises(TavusIncompleteCreate) as info:
+        client(tavus).create_conversation({"persona_id": "p"})
+    message = str(info.value)
+    assert info.value.conversation_id == "c9" and "conversation c9 was created" in message
+    assert KEY not in message and "tok-abc" not in message and "***" in message
+
+
+@pytest.mark.parametrize(
+    "bad, says",
+    [
+        (KEY[:10] + "\n" + KEY[10:], "a line break at position 11"),
+        (KEY[:5] + " " + KEY[5:], "a space at position 6"),
+        (KEY[:3] + "\x1b" + KEY[3:], "a control character at position 4"),
+        (KEY[:3] + "é" + KEY[3:], "a non-ASCII character at position 4"),
+        ("k" * 600, "600 characters long"),
+    ],
+)
+def test_a_malformed_key_is_refused_up_front_without_showing_it(monkeypatch, bad, says):
+    monkeypatch.setenv("TAVUS_API_KEY", bad)
+    with pytest.raises(TavusAuthError) as info:
+        TavusClient(base_url="http://127.0.0.1:9")
+    assert says in str(info.value) and "TAVUS_API_KEY" in str(info.value)
+    for part in (KEY[:10], KEY[10:], "k" * 40):
+        assert part not in str(info.value)
+
+
+def test_a_trailing_newline_is_not_part_of_the_key(monkeypatch, tavus):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY + "\n")
+    TavusClient(base_url=tavus.url).get_conversation("c1")
+    assert tavus.requests[0]["headers"]["x-api-key"] == KEY
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message": "bad token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl here"},
+        {"message": "meeting_token=0123456789abcdef0123456789abcdef01 refused"},
+        {"error": {"api_key": "another-secret", "detail": "nope"}},
+        {"message": "key 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+    ],
+)
+def test_token_like_text_in_server_bodies_is_redacted(tavus, body):
+    tavus.queue(400, body)
+    with pytest.raises(TavusError) as info:
+        client(tavus).get_conversation("c1")
+    message = str(info.value)
+    assert "***" in message
+    for secret in ("eyJhbGci", "0123456789abcdef0123", "another-secret", "9f86d0818"):
+        assert secret not in message
+
+
+def test_redaction_keeps_ids_and_uuids_readable():
+    text = "conversation c123456 inference 83294d9f-8306-491b-a284-791f56c8383f failed"
+    assert redact(text) == text
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -45,7 +45,12 @@ from ...trace import Trace, TraceRecord
 from .daily_session import DailySession
 from .loop import Stopped, run_with_signals, signal_exit_status, until_stopped
 from .target import LiveTarget, public_url, resolve_target, tune_audio
-from .tavus_api import DEFAULT_BASE_URL, TavusClient, conversation_id_from_url
+from .tavus_api import (
+    DEFAULT_BASE_URL,
+    TavusClient,
+    TavusIncompleteCreate,
+    conversation_id_from_url,
+)
 
 API_URL_ENV = "TAVUS_API_URL"
 RELEASE_TIMEOUT = 5.0  # how long cleanup waits for the Daily client's release
@@ -236,8 +241,15 @@ class LiveRun:
         try:
             created = await asyncio.shield(future)
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
+            try:
                 self._take_created(await future)
+            except TavusIncompleteCreate as exc:
+                self._take_incomplete(exc)
+            except Exception as exc:  # the stop is what gets reported
+                log.info("the create failed after the run was stopped: %s", exc)
+            raise
+        except TavusIncompleteCreate as exc:
+            self._take_incomplete(exc)
             raise
         self._take_created(created)
         if body.get("test_mode") is True:
@@ -246,6 +258,13 @@ class LiveRun:
                 f"test mode: created conversation {self.conversation_id}; a test_mode"
                 " conversation gets no replica, so the scenario is not run"
             )
+
+    def _take_incomplete(self, exc: TavusIncompleteCreate) -> None:
+        """A create answered without a usable URL still created a conversation when it gave an
+        id: remember it, so that cleanup ends it."""
+        if exc.conversation_id:
+            self.created = {"conversation_id": exc.conversation_id}
+            self.conversation_id = exc.conversation_id
 
     def _take_created(self, created: dict[str, Any]) -> None:
         self.created = created

@@ -13,7 +13,10 @@ never retried after it may have reached Tavus (5xx, timeout, dropped connection)
 create a second billed conversation. Only a 429 — refused before any work — is retried for it.
 
 Only the standard library (urllib) is used. The API key never appears in an exception, a repr or
-a log line: it is kept in a `_Secret`, and any server text that echoes it is redacted.
+a log line: its form is checked before any request (printable ASCII, no spaces, no control
+characters — a newline in a header would otherwise raise an error holding the whole key), it is
+kept in a `_Secret`, and every server text is redacted before it reaches a message (`redact`: the
+key, values of fields named like a key, token or secret, JWTs and long token-like strings).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import socket
 import time
 import urllib.error
@@ -34,6 +38,20 @@ from ... import __version__, errors
 DEFAULT_BASE_URL = "https://tavusapi.com"
 API_KEY_ENV = "TAVUS_API_KEY"
 MAX_RETRY_AFTER = 30.0  # seconds: the most a 429's Retry-After may make us wait
+MAX_BODY_SHOWN = 10_000  # characters of a server body looked at for an error message
+MAX_KEY_LENGTH = 512  # Tavus keys are 32 hex characters; anything this long is not a key
+
+_KEY_FORM = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space: what a header value can hold
+# What server text may hold that is secret: a field named like a credential, a JWT, a long
+# unbroken run of letters and digits (API keys, meeting tokens). UUIDs and ids stay readable.
+_SECRET_FIELD = re.compile(
+    r"""(["']?[\w-]*(?:key|token|secret|password|authorization)[\w-]*["']?\s*[:=]\s*)"""
+    r"""("[^"]*"|'[^']*'|[^\s,}&]+)""",
+    re.IGNORECASE,
+)
+_JWT = re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*")
+_LONG_TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{32,}(?![\w-])")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 _log = logging.getLogger("cviscript.sessions.live.tavus")
 
@@ -47,7 +65,65 @@ class TavusError(errors.ConnectError):
 
 
 class TavusAuthError(TavusError):
-    """No API key, or Tavus rejected it (401/403)."""
+    """No API key, a malformed one, or Tavus rejected it (401/403)."""
+
+
+class TavusIncompleteCreate(TavusError):
+    """Tavus answered a create without a usable conversation_url. `conversation_id` is the id it
+    did return (None if none): that conversation exists and is billed until it is ended."""
+
+    def __init__(self, message: str, *, conversation_id: str | None):
+        super().__init__(message)
+        self.conversation_id = conversation_id
+
+
+def check_api_key(key: str, source: str = API_KEY_ENV) -> str:
+    """The key, stripped, if it has the form of one; else `TavusAuthError` saying what is wrong
+    with it (where, how long) without ever showing it."""
+    key = key.strip()
+    if not key:
+        raise TavusAuthError(
+            f"no Tavus API key: set {API_KEY_ENV} (or pass api_key) to create or end conversations"
+        )
+    if len(key) > MAX_KEY_LENGTH:
+        raise TavusAuthError(
+            f"the Tavus API key in {source} is not a key: it is {len(key)} characters long"
+        )
+    if not _KEY_FORM.fullmatch(key):
+        bad = next(i for i, ch in enumerate(key) if not _KEY_FORM.fullmatch(ch))
+        what = _char_kind(key[bad])
+        raise TavusAuthError(
+            f"the Tavus API key in {source} is malformed: it holds {what} at position {bad + 1}"
+            f" of {len(key)} (a key is printable ASCII without spaces; check how it was pasted)"
+        )
+    return key
+
+
+def _char_kind(ch: str) -> str:
+    if ch in "\r\n":
+        return "a line break"
+    if ch.isspace():
+        return "a space"
+    if ord(ch) < 32 or ord(ch) == 127:
+        return "a control character"
+    return "a non-ASCII character"
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` (server answers, error messages) with the given secrets, credential-named fields,
+    JWTs and long token-like strings replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _SECRET_FIELD.sub(lambda m: m.group(1) + _masked(m.group(2)), text)
+    text = _JWT.sub("***", text)
+    return _LONG_TOKEN.sub(lambda m: m.group(0) if _UUID.fullmatch(m.group(0)) else "***", text)
+
+
+def _masked(value: str) -> str:
+    if value[:1] in "\"'" and value[-1:] == value[:1] and len(value) >= 2:
+        return value[0] + "***" + value[0]
+    return "***"
 
 
 class _Secret:
@@ -77,12 +153,10 @@ class TavusClient:
         backoff: float = 0.5,
         logger: logging.Logger | None = None,
     ):
-        key = (api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")).strip()
-        if not key:
-            raise TavusAuthError(
-                f"no Tavus API key: set {API_KEY_ENV} (or pass api_key) to create or end"
-                " conversations"
-            )
+        if api_key is not None:
+            key = check_api_key(api_key, "api_key")
+        else:
+            key = check_api_key(os.environ.get(API_KEY_ENV, ""))
         self._key = _Secret(key)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -100,8 +174,17 @@ class TavusClient:
         data = self._request(
             "POST", "/v2/conversations", body, idempotent=False, what="creating a conversation"
         )
-        if not isinstance(data, dict) or not isinstance(data.get("conversation_url"), str):
-            raise TavusError(f"Tavus created a conversation but sent no conversation_url: {data!r}")
+        url = data.get("conversation_url") if isinstance(data, dict) else None
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            cid = data.get("conversation_id") if isinstance(data, dict) else None
+            cid = cid if isinstance(cid, str) and cid.strip() else None
+            shown = self._redact(json.dumps(data, default=str))[:300]
+            raise TavusIncompleteCreate(
+                "Tavus answered the create without a usable conversation_url"
+                + (f" (conversation {cid} was created)" if cid else "")
+                + f": {shown}",
+                conversation_id=cid,
+            )
         if not data.get("conversation_id"):
             data["conversation_id"] = conversation_id_from_url(data["conversation_url"])
         return data
@@ -126,7 +209,23 @@ class TavusClient:
             "GET", path, None, idempotent=True, what=f"reading conversation {conversation_id}"
         )
         if not isinstance(data, dict):
-            raise TavusError(f"Tavus sent an unexpected answer reading {conversation_id}: {data!r}")
+            shown = self._redact(json.dumps(data, default=str))[:300]
+            raise TavusError(f"Tavus sent an unexpected answer reading {conversation_id}: {shown}")
+        return data
+
+    def get_persona(self, persona_id: str) -> dict[str, Any]:
+        """GET /v2/personas/{id}: the persona (``persona_name`` is the replica's Daily user
+        name)."""
+        pid = _path_id(persona_id)
+        data = self._request(
+            "GET",
+            f"/v2/personas/{pid}",
+            None,
+            idempotent=True,
+            what=f"reading persona {persona_id}",
+        )
+        if not isinstance(data, dict):
+            raise TavusError(f"Tavus sent an unexpected answer reading persona {persona_id}")
         return data
 
     # ---------------------------------------------------------------------------- plumbing
@@ -220,13 +319,14 @@ class TavusClient:
             if not want_json:
                 return {}
             raise TavusError(
-                self._redact(f"Tavus answered {what} with something that is not JSON: {text[:200]}")
+                f"Tavus answered {what} with something that is not JSON:"
+                f" {self._redact(text[:MAX_BODY_SHOWN])[:200]}"
             ) from None
 
     def _http_error(
         self, status: int, raw: bytes, what: str, method: str, idempotent: bool
     ) -> TavusError:
-        detail = _server_message(raw)
+        detail = _server_message(raw, self._redact)
         suffix = f": {detail}" if detail else ""
         if status in (401, 403):
             return TavusAuthError(
@@ -242,7 +342,7 @@ class TavusClient:
         )
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._key.value, "***") if self._key.value else text
+        return redact(text, (self._key.value,))
 
 
 def conversation_id_from_url(url: str) -> str:
@@ -262,18 +362,20 @@ def _path_id(conversation_id: str) -> str:
     return urllib.parse.quote(conversation_id.strip(), safe="")
 
 
-def _server_message(raw: bytes) -> str:
-    text = raw.decode("utf-8", "replace").strip()
+def _server_message(raw: bytes, clean: Any = redact) -> str:
+    """What a server's error body says, redacted before it is cut to 300 characters (cutting
+    first could leave half a secret that no longer matches)."""
+    text = raw[:MAX_BODY_SHOWN].decode("utf-8", "replace").strip()
     try:
         data = json.loads(text)
     except ValueError:
-        return text[:300]
+        return clean(text)[:300]
     if isinstance(data, dict):
         for key in ("message", "error", "detail", "errors"):
             value = data.get(key)
             if value:
-                return value if isinstance(value, str) else json.dumps(value)[:300]
-    return text[:300]
+                return clean(value if isinstance(value, str) else json.dumps(value))[:300]
+    return clean(text)[:300]
 
 
 def _retry_after(value: str | None) -> float | None:
