@@ -2,7 +2,7 @@
 
     python bench/run.py            # the full run (a few minutes)
     python bench/run.py --quick    # a short smoke run (fewer rounds, smaller counts)
-    python bench/run.py latency memory --json out/bench.json
+    python bench/run.py live_latency memory --json out/bench.json
 
 Each benchmark runs in a fresh interpreter, one after another, so none slows another (a heap, a
 cache, a warmed allocator). Each figure is compared with a baseline measured in the same run;
@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE))
 from common import Row, machine  # noqa: E402
 
 BENCHMARKS = (
-    "latency",
+    "live_latency",
     "throughput",
     "rehearsal_speed",
     "suite",
