@@ -1,6 +1,6 @@
 """Audio echo: a WAV file turned into `conversation.echo` audio chunks.
 
-Protocol facts behind it (../shared/protocol.md): an audio echo carries base64 of **16-bit mono
+Protocol facts behind it (docs/protocol.md): an audio echo carries base64 of **16-bit mono
 little-endian PCM** with its `sample_rate` (24000 recommended; Tavus assumes 16000 when absent), the
 same `inference_id` on every chunk of one utterance, and `done: true` (a JSON boolean) on the last
 chunk. Every app-message must stay under 4096 characters of JSON, so chunks are short: 40 ms at

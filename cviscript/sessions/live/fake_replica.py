@@ -2,7 +2,7 @@
 
 `FakeDaily` alone is a silent room. `FakeReplica` makes it behave like a Tavus conversation, on the
 fake's one callback thread (so everything reaches the session from a foreign thread, as with the
-real SDK), following ``shared/protocol.md``:
+real SDK), following docs/protocol.md:
 
 * once the client has joined, the replica participant (user id ``tavus-replica-…``) enters and
   announces itself with ``system.replica_joined``;

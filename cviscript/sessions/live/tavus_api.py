@@ -1,6 +1,6 @@
 """The Tavus REST calls a live run needs: create, end and read a conversation.
 
-Facts behind it (``shared/protocol.md``): base ``https://tavusapi.com``, header ``x-api-key``,
+Facts behind it (docs/protocol.md): base ``https://tavusapi.com``, header ``x-api-key``,
 JSON bodies; ``POST /v2/conversations`` answers ``conversation_id``, ``conversation_url``,
 ``status`` (and ``meeting_token`` with ``require_auth``); ``POST /v2/conversations/{id}/end`` ends
 one; ``GET /v2/conversations/{id}`` reads one (``?verbose=true`` adds transcript and shutdown
