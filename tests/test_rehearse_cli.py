@@ -260,3 +260,125 @@ def test_a_crash_inside_cviscript_fails_only_that_case(suite_dir: Path, monkeypa
     assert f.code == "internal-error"
     assert f.message == "cviscript crashed running this case: RuntimeError: kaboom"
     assert any("RuntimeError: kaboom" in line for line in f.context)
+
+
+# ------------------------------------------- wall-clock limits, lost workers, Ctrl-C, shards
+
+MANY = GOOD.replace(
+    "rehearsals:\n",
+    "rehearsals:\n"
+    + "".join(f"  - name: case {i}\n    expect: {{path: [greet, bye]}}\n" for i in range(12)),
+)
+
+
+def _sabotage(monkeypatch, case: str, how):
+    """Workers are forked: a patched run_case misbehaves in them for one case only."""
+    from cviscript.rehearsal import suite as suite_module
+
+    real = suite_module.run_case
+
+    def patched(file, name, **kw):
+        if name == case:
+            how()
+        return real(file, name, **kw)
+
+    monkeypatch.setattr(suite_module, "run_case", patched)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_case_past_its_wall_clock_limit_fails_and_the_suite_goes_on(tmp_path, monkeypatch, jobs):
+    (tmp_path / "many.yaml").write_text(MANY)
+    _sabotage(monkeypatch, "case 3", lambda: time.sleep(3600))
+    suite = run_suite([tmp_path], jobs=jobs, case_timeout=1.0)
+    by_name = {c.case: c for c in suite.cases}
+    assert len(by_name) == 14 and not suite.interrupted
+    (run,) = by_name["case 3"].runs
+    assert [f.code for f in run.failures] == ["case-timeout"]
+    assert "wall-clock limit" in run.failures[0].message
+    assert all(c.passed for name, c in by_name.items() if name not in ("case 3", "wrong path"))
+
+
+def test_a_worker_killed_mid_case_costs_only_that_case(tmp_path, monkeypatch):
+    (tmp_path / "many.yaml").write_text(MANY)
+    _sabotage(monkeypatch, "case 5", lambda: os.kill(os.getpid(), 9))  # as the OOM killer
+    junit = tmp_path / "out.xml"
+    result = CliRunner().invoke(
+        cli, ["rehearse", str(tmp_path), "-j", "2", "--junit", str(junit)], catch_exceptions=False
+    )
+    assert "BrokenProcessPool" not in result.output and "Traceback" not in result.output
+    from junitparser import JUnitXml
+
+    cases = {c.name: c for s in JUnitXml.fromfile(str(junit)) for c in s}
+    assert len(cases) == 14
+    assert "worker-lost" in result.output
+    assert sum(1 for c in cases.values() if c.is_passed) == 12  # all but case 5 and wrong path
+
+
+def test_shards_partition_the_suite_exactly(tmp_path):
+    (tmp_path / "many.yaml").write_text(MANY)
+    everything = sorted(c.case for c in run_suite([tmp_path], case_timeout=None).cases)
+    shards = [
+        sorted(c.case for c in run_suite([tmp_path], case_timeout=None, shard=(i, 3)).cases)
+        for i in (1, 2, 3)
+    ]
+    assert sorted(sum(shards, [])) == everything
+    assert all(shards) and sum(len(s) for s in shards) == len(everything)
+    again = sorted(c.case for c in run_suite([tmp_path], case_timeout=None, shard=(2, 3)).cases)
+    assert again == shards[1]
+
+
+def test_shard_is_stable_across_processes():
+    """Not Python's hash(): the same case lands in the same shard under any PYTHONHASHSEED."""
+    import subprocess
+    import sys
+
+    code = "from cviscript.rehearsal.suite import in_shard; print([in_shard(f'f::c{i}', (1, 4)) for i in range(40)])"
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outs) == 1 and "True" in outs.pop()
+
+
+@pytest.mark.parametrize("value", ["0/3", "4/3", "a/b", "1"])
+def test_bad_shard_is_a_usage_error(tmp_path, value):
+    result = CliRunner().invoke(cli, ["rehearse", str(tmp_path), "--shard", value])
+    assert result.exit_code == 2 and "--shard" in result.output
+
+
+CTRL_C = """
+import os, signal, sys, threading, time
+from cviscript.rehearsal import suite
+real = suite.run_case
+def slow(file, name, **kw):
+    if name == "case 6":
+        os.kill(os.getppid(), signal.SIGINT)  # Ctrl-C while cases are running
+        time.sleep(3600)
+    return real(file, name, **kw)
+suite.run_case = slow
+from cviscript.cli.main import cli
+cli(["rehearse", sys.argv[1], "-j", "2", "--junit", sys.argv[2], "--json", sys.argv[3]])
+"""
+
+
+def test_ctrl_c_during_parallel_rehearsal_ends_promptly_and_writes_reports(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "many.yaml").write_text(MANY)
+    junit, js = tmp_path / "out.xml", tmp_path / "out.json"
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C, str(tmp_path / "many.yaml"), str(junit), str(js)],
+        capture_output=True,
+        text=True,
+        timeout=60,  # the stuck case would sleep an hour
+    )
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    report = json.loads(js.read_text())
+    assert junit.exists() and 0 < len(report["cases"]) < 14

@@ -44,6 +44,22 @@ Exit codes: 0 every case passed, 1 a case failed (or coverage is under --fail-un
     help="Run cases in N processes (0: one per core; default 1).",
 )
 @click.option(
+    "--case-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wall-clock limit for one run of one case; past it the case fails (case-timeout), "
+    "its worker is killed and the suite goes on.",
+)
+@click.option(
+    "--shard",
+    callback=lambda ctx, param, value: _shard(value),
+    metavar="I/N",
+    help="Run only shard I of N (1-based), a stable split by case id: N CI machines, one "
+    "shard each, together run every case exactly once. Merge their JUnit files afterwards.",
+)
+@click.option(
     "--repeat",
     type=click.IntRange(min=1),
     default=1,
@@ -98,6 +114,8 @@ def command(
     paths,
     patterns,
     jobs,
+    case_timeout,
+    shard,
     repeat,
     seed_from,
     junit_file,
@@ -144,11 +162,15 @@ def command(
             coverage=coverage,
             on_case=on_case,
             on_collected=on_collected,
+            case_timeout=case_timeout,
+            shard=shard,
         )
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
 
-    if not suite.cases and not suite.invalid:
+    if suite.interrupted:
+        click.echo("interrupted: reporting the cases that finished", err=True)
+    if not suite.cases and not suite.invalid and not suite.interrupted:
         what = "matched -k " + " ".join(repr(p) for p in patterns) if patterns else "were found"
         fail(f"no rehearsal cases {what} in {', '.join(paths)}", EXIT_INVALID)
 
@@ -189,9 +211,26 @@ def command(
         click.echo(f"  json: {json_file}")
     if html_file:
         click.echo(f"  html: {html_file}")
+    if suite.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
     if suite.invalid:
         sys.exit(EXIT_INVALID)
     sys.exit(EXIT_FAILED if suite.failed or under else EXIT_OK)
+
+
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
+
+
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    index, _, count = value.partition("/")
+    if not (index.isascii() and index.isdigit() and count.isascii() and count.isdigit()):
+        raise click.BadParameter(f"expected I/N such as 2/4, got {value!r}")
+    i, n = int(index), int(count)
+    if not 1 <= i <= n:
+        raise click.BadParameter(f"shard {i}/{n}: I must be between 1 and N")
+    return i, n
 
 
 def _red(text: str, color: bool) -> str:

@@ -47,6 +47,8 @@ FAILURE_CODES = (
     "replay-diverged",
     "replay-invalid",
     "internal-error",
+    "case-timeout",  # the case ran past its wall-clock limit; its worker was killed
+    "worker-lost",  # the worker process running the case died (OOM killer, a signal)
 )
 
 
@@ -176,6 +178,7 @@ class SuiteResult:
     without_cases: list[str] = field(default_factory=list)  # scenarios with no rehearsals
     wall: float = 0.0
     coverage: Any = None  # coverage.Coverage, when asked for
+    interrupted: bool = False  # Ctrl-C: `cases` holds those that finished
 
     @property
     def passed(self) -> list[CaseResult]:

@@ -19,12 +19,12 @@ case then has a pass rate. A replay case is deterministic and always runs once.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -176,12 +176,17 @@ def collect(paths: Iterable[str | os.PathLike[str]], patterns: Sequence[str] = (
 
 
 def run_case(
-    file: str, case: str, *, seed: int | None = None, keep_trace: KeepTraces = "none"
+    file: str,
+    case: str,
+    *,
+    seed: int | None = None,
+    keep_trace: KeepTraces = "none",
+    scenario: Scenario | None = None,
 ) -> CaseRun:
     """Run one case once and check its expectations. Never raises for a failing scenario; a crash
-    of cviscript itself becomes an `internal-error` failure."""
+    of cviscript itself becomes an `internal-error` failure. `scenario`: `file` already loaded."""
     started = time.perf_counter()
-    sc = load(file)
+    sc = scenario if scenario is not None else load(file)
     reh = sc.rehearsal(case)
     if reh is None:
         raise UsageError(f"{file}: no rehearsal named {case!r}")
@@ -285,9 +290,31 @@ def _plain(value):
     return str(value)
 
 
+_LOADED: dict[str, Scenario] = {}  # in a worker: each scenario is loaded once
+
+
 def _task(args: tuple[str, str, int | None, KeepTraces]) -> CaseRun:
     file, case, seed, keep = args
-    return run_case(file, case, seed=seed, keep_trace=keep)
+    if file not in _LOADED:
+        _LOADED.clear()  # batches come file by file: keep one
+        _LOADED[file] = load(file)
+    return run_case(file, case, seed=seed, keep_trace=keep, scenario=_LOADED[file])
+
+
+def _lost(args: tuple[str, str, int | None, KeepTraces], code: str, reason: str, wall: float):
+    failure = Failure(code=code, expectation="run", message=reason)
+    run = _not_run(args[2] or 0, time.perf_counter() - wall, reason, failure)
+    return run
+
+
+def in_shard(case_id: str, shard: tuple[int, int] | None) -> bool:
+    """Whether `case_id` belongs to shard I of N (1-based): a stable hash of the id, the same on
+    every machine and Python (not `hash()`, which is randomised per process)."""
+    if shard is None:
+        return True
+    index, count = shard
+    digest = hashlib.sha256(case_id.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") % count == index - 1
 
 
 def seeds_for(ref: CaseRef, repeat: int, seed_from: int | None) -> list[int | None]:
@@ -295,6 +322,9 @@ def seeds_for(ref: CaseRef, repeat: int, seed_from: int | None) -> list[int | No
         return [None]
     start = ref.seed if seed_from is None else seed_from
     return list(range(start, start + max(1, repeat)))
+
+
+DEFAULT_CASE_TIMEOUT = 60.0  # wall-clock seconds for one run of one case
 
 
 def run_suite(
@@ -308,10 +338,16 @@ def run_suite(
     coverage: bool = False,
     on_case: Callable[[CaseResult], None] | None = None,
     on_collected: Callable[[Collection], None] | None = None,
+    case_timeout: float | None = DEFAULT_CASE_TIMEOUT,
+    shard: tuple[int, int] | None = None,
 ) -> SuiteResult:
-    """Run every case under `paths`. `on_case` sees each finished case, in file order."""
+    """Run every case under `paths` (those of `shard` I of N). `on_case` sees each finished case,
+    in file order. Cases run on `jobs` worker processes (0: one per CPU), each run gets
+    `case_timeout` wall-clock seconds (None with one job: no limit, and cases run in this process),
+    and Ctrl-C returns what finished, with `interrupted` set."""
     started = time.perf_counter()
     col = collect(paths, patterns)
+    col.cases = [ref for ref in col.cases if in_shard(ref.id, shard)]
     if on_collected is not None:
         on_collected(col)
     suite = SuiteResult(invalid=col.invalid, files=col.files, without_cases=col.without_cases)
@@ -319,29 +355,72 @@ def run_suite(
     tasks = [(ref.file, ref.case, seed, keep_traces) for ref, seeds in plan for seed in seeds]
     workers = (os.cpu_count() or 1) if jobs <= 0 else jobs
     workers = min(workers, len(tasks))
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_task, t) for t in tasks]
-            runs = iter(futures)
-            for ref, seeds in plan:
-                case = _case_result(ref, [next(runs).result() for _ in seeds])
-                suite.cases.append(case)
-                if on_case is not None:
-                    on_case(case)
+    # on worker processes, which can be killed, whenever a case has a wall-clock limit
+    if workers > 1 or (workers == 1 and case_timeout is not None):
+        suite.interrupted = not _run_parallel(plan, tasks, workers, case_timeout, suite, on_case)
     else:
-        for ref, seeds in plan:
-            case = _case_result(
-                ref, [run_case(ref.file, ref.case, seed=s, keep_trace=keep_traces) for s in seeds]
-            )
-            suite.cases.append(case)
-            if on_case is not None:
-                on_case(case)
+        try:
+            for ref, seeds in plan:
+                sc = col.scenarios.get(ref.file)
+                runs = [
+                    run_case(ref.file, ref.case, seed=s, keep_trace=keep_traces, scenario=sc)
+                    for s in seeds
+                ]
+                _deliver(_case_result(ref, runs), suite, on_case)
+        except KeyboardInterrupt:
+            suite.interrupted = True
     if coverage:
         from .coverage import measure
 
         suite.coverage = measure(col.scenarios, suite.cases)
     suite.wall = time.perf_counter() - started
     return suite
+
+
+def _deliver(case: CaseResult, suite: SuiteResult, on_case: Callable | None) -> None:
+    suite.cases.append(case)
+    if on_case is not None:
+        on_case(case)
+
+
+def _run_parallel(plan, tasks, workers, case_timeout, suite, on_case) -> bool:
+    """Run `tasks` on worker processes and deliver each case in file order as soon as it and every
+    case before it are done. False when interrupted."""
+    from .pool import run_pool
+
+    results: dict[int, CaseRun] = {}
+    first, at = [], 0  # index of each case's first task
+    for _, seeds in plan:
+        first.append(at)
+        at += len(seeds)
+    next_case = 0
+
+    def on_result(index: int, run: CaseRun) -> None:
+        nonlocal next_case
+        results[index] = run
+        while next_case < len(plan):
+            ref, seeds = plan[next_case]
+            start = first[next_case]
+            if any(start + i not in results for i in range(len(seeds))):
+                break
+            _deliver(
+                _case_result(ref, [results.pop(start + i) for i in range(len(seeds))]),
+                suite,
+                on_case,
+            )
+            next_case += 1
+
+    def limit(task) -> float | None:
+        return case_timeout
+
+    done = run_pool(tasks, workers, _task, _lost, on_result, limit)
+    if not done:  # deliver the cases that finished, whatever came before them
+        for n in range(next_case, len(plan)):
+            ref, seeds = plan[n]
+            runs = [results.get(first[n] + i) for i in range(len(seeds))]
+            if runs and all(r is not None for r in runs):
+                _deliver(_case_result(ref, runs), suite, on_case)
+    return done
 
 
 def _case_result(ref: CaseRef, runs: list[CaseRun]) -> CaseResult:

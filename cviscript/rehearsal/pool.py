@@ -1,0 +1,178 @@
+"""Run rehearsal cases on worker processes that can be killed: `rehearse -j N`.
+
+Why not `concurrent.futures.ProcessPoolExecutor`: one task per case made `-j 2` barely faster than
+`-j 1` (each case pickled, queued and loaded its scenario again), a stuck case could not be
+stopped (a future cannot be cancelled once running), and a worker killed by the OOM killer broke
+the whole pool (`BrokenProcessPool`) and lost every finished result.
+
+Here each worker owns a pipe. It is handed a batch of cases of one file at a time (so it loads
+that scenario once, `load_cached`), says when it starts each case and sends each result back as
+soon as it has it. The parent watches every worker's current case: past `case_timeout` seconds
+the worker is killed, the case fails with `case-timeout`, and a fresh worker takes the rest of
+the batch; a worker that dies (its pipe closes) costs only the case it was running
+(`worker-lost`). Workers ignore SIGINT: Ctrl-C reaches the parent, which kills them and returns
+what finished (`interrupted`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+Task = tuple[str, str, Any, Any]  # (file, case, seed, keep_traces): what run_case needs
+Runner = Callable[[Task], Any]  # runs one task in a worker
+Lost = Callable[[Task, str, str, float], Any]  # (task, code, reason, wall) -> a failed result
+
+
+def _context() -> Any:
+    # fork: a worker starts in milliseconds with cviscript already imported
+    if sys.platform == "linux":
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _worker(conn: Connection, runner: Runner) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    while True:
+        batch = conn.recv()
+        if batch is None:
+            return
+        for index, task in batch:
+            conn.send(("start", index))
+            conn.send(("done", index, runner(task)))
+
+
+class _Worker:
+    def __init__(self, ctx: Any, runner: Runner):
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker, args=(child, runner), daemon=True)
+        self.process.start()
+        child.close()
+        self.pending: deque[tuple[int, Task]] = deque()  # handed over, not finished
+        self.current: int | None = None
+        self.started = 0.0
+
+    def give(self, batch: list[tuple[int, Task]]) -> None:
+        self.pending.extend(batch)
+        self.conn.send(batch)
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+def batches(tasks: Sequence[Task], workers: int) -> deque[list[tuple[int, Task]]]:
+    """Consecutive runs of tasks of one file, a few per worker so the load stays balanced."""
+    size = max(1, min(32, len(tasks) // (workers * 4)))
+    out: deque[list[tuple[int, Task]]] = deque()
+    for index, task in enumerate(tasks):
+        if out and len(out[-1]) < size and out[-1][-1][1][0] == task[0]:
+            out[-1].append((index, task))
+        else:
+            out.append([(index, task)])
+    return out
+
+
+def run_pool(
+    tasks: Sequence[Task],
+    workers: int,
+    runner: Runner,
+    lost: Lost,
+    on_result: Callable[[int, Any], None],
+    case_timeout: Callable[[Task], float | None],
+) -> bool:
+    """Run `tasks` on `workers` processes, calling `on_result(index, result)` as each finishes
+    (in completion order). Returns False when interrupted by Ctrl-C (finished results were
+    delivered; the rest were not run)."""
+    ctx = _context()
+    todo = batches(tasks, workers)
+    pool: list[_Worker] = []
+    remaining = len(tasks)
+    try:
+        for _ in range(min(workers, len(todo))):
+            w = _Worker(ctx, runner)
+            w.give(todo.popleft())
+            pool.append(w)
+        while remaining:
+            now = time.monotonic()
+            deadline = None
+            for w in pool:
+                limit = case_timeout(tasks[w.current]) if w.current is not None else None
+                if limit is not None:
+                    left = w.started + limit - now
+                    deadline = left if deadline is None else min(deadline, left)
+            ready = wait(
+                [w.conn for w in pool],
+                timeout=max(0.0, deadline or 0.0) if deadline is not None else None,
+            )
+            for w in list(pool):
+                if w.conn in ready:
+                    try:
+                        message = w.conn.recv()
+                    except (EOFError, OSError):
+                        remaining -= _replace(
+                            w, pool, ctx, runner, lost, on_result, tasks, "worker-lost", todo
+                        )
+                        continue
+                    if message[0] == "start":
+                        w.current, w.started = message[1], time.monotonic()
+                    else:
+                        w.pending.popleft()
+                        w.current = None
+                        on_result(message[1], message[2])
+                        remaining -= 1
+                        if not w.pending and todo:
+                            w.give(todo.popleft())
+                elif w.current is not None:
+                    limit = case_timeout(tasks[w.current])
+                    if limit is not None and time.monotonic() - w.started >= limit:
+                        remaining -= _replace(
+                            w, pool, ctx, runner, lost, on_result, tasks, "case-timeout", todo
+                        )
+        return True
+    except KeyboardInterrupt:
+        return False
+    finally:
+        for w in pool:
+            w.kill()
+
+
+def _replace(
+    w: _Worker,
+    pool: list[_Worker],
+    ctx: Any,
+    runner: Runner,
+    lost: Lost,
+    on_result: Callable[[int, Any], None],
+    tasks: Sequence[Task],
+    code: str,
+    todo: deque[list[tuple[int, Task]]],
+) -> int:
+    """Kill `w`, report its current case as `code`, and start a worker for the rest of its batch.
+    Returns how many tasks were settled (1, or 0 when it died between cases)."""
+    wall = time.monotonic() - w.started if w.current is not None else 0.0
+    w.kill()
+    pool.remove(w)
+    settled = 0
+    rest = list(w.pending)  # rest[0] is the case it was running (or about to start)
+    if rest:
+        index, task = rest.pop(0)
+        if code == "case-timeout":
+            reason = f"the case ran longer than its {wall:.0f} s wall-clock limit (--case-timeout)"
+        else:
+            reason = f"the worker process running this case died (pid {w.process.pid}, exit code {w.process.exitcode}); killed by the OOM killer or a signal?"
+        on_result(index, lost(task, code, reason, wall))
+        settled = 1
+    if rest or todo:
+        fresh = _Worker(ctx, runner)
+        fresh.give(rest or todo.popleft())
+        pool.append(fresh)
+    return settled
