@@ -158,3 +158,12 @@ def test_site_builds_strictly(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "reference" / "keys" / "index.html").is_file()
+
+
+def test_every_public_name_is_documented():
+    import cviscript
+
+    page = (DOCS / "python-api.md").read_text(encoding="utf-8")
+    for name in cviscript.__all__:
+        if name != "__version__":
+            assert f"`{name}" in page, f"docs/python-api.md does not describe cviscript.{name}"
