@@ -8,11 +8,18 @@ value, before the value is built where the size is predictable, and right after 
 (then each input is already bounded, so the transient cost is bounded too):
 
 * binary operators: ``*`` and ``+`` on strings and lists, ``%`` formatting (widths and
-  precisions), ``**`` on integers (the result's bits);
+  precisions), ``*`` and ``**`` on integers (the result's digits);
 * ``~`` (jinja2's `Concat`, compiled through `bounded`);
 * calls of `str` methods that pad, expand, replace, join or format (`check_str_call`);
 * filters that pad, indent, wrap, replace, join, format or fill (`bounded_filters`), and the size
   of every filter's and every call's result.
+
+"Size" is what the value would take to render: a string's length, an integer's digits, and for a
+list, tuple or dict its items plus the size of each (`size_of`; a list of 99,999 references to one
+99,999-character string is ten billion characters once joined, so it is refused). Integers have at
+most `MAX_INT_DIGITS` digits: past that Python refuses to print them, and repeated squaring doubles
+their memory each step. Iterators that filters consume (``map(...) | list``, ``select``, ``join``)
+are counted as they are drawn, so a lazy chain stops at the limit instead of building gigabytes.
 
 Loops are bounded by jinja2's sandbox (`range` has at most 100,000 items) and by the output limit
 on what they render; a loop that renders nothing can still burn CPU. Templates come from the
@@ -29,10 +36,12 @@ from typing import Any
 
 from jinja2.exceptions import SecurityError
 
-MAX_OUTPUT = 100_000  # characters (or items) in one value or one rendered template
-MAX_POW_BITS = 100_000
+MAX_OUTPUT = 100_000  # characters in one value (its rendered size) or one rendered template
+MAX_INT_DIGITS = 4_000  # decimal digits of an integer (Python refuses to print past 4,300)
+_INT_BITS = 13_288  # 10**4000 has 13,288 bits: an int with fewer has at most 4,000 digits
+_BIG_INT = 10**MAX_INT_DIGITS
 
-_SIZED = (str, list, tuple, dict, bytes)
+_SIZED = (str, list, tuple, dict, bytes, set, frozenset)
 _PERCENT = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[a-zA-Z%]")
 _DIGITS = re.compile(r"\d+")
 
@@ -41,11 +50,97 @@ def too_long(what: str = "result") -> SecurityError:
     return SecurityError(f"{what} too long (over {MAX_OUTPUT} characters)")
 
 
+def too_large() -> SecurityError:
+    return SecurityError(f"number too large (over {MAX_INT_DIGITS:,} digits)")
+
+
+def int_too_large(n: int) -> bool:
+    bits = n.bit_length()
+    return bits > _INT_BITS or (bits == _INT_BITS and abs(n) >= _BIG_INT)
+
+
+def _int_size(n: int) -> int:
+    return n.bit_length() * 30103 // 100000 + 1  # digits, within one (log10(2) = 0.30103)
+
+
+def size_of(value: Any, limit: int = MAX_OUTPUT) -> int:
+    """`value`'s rendered size (see the module docstring), or `limit + 1` as soon as it is over.
+
+    Iterative, and it stops early: the cost is bounded by `limit`, not by the value."""
+    total = 0
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str | bytes):
+            total += len(v)
+        elif isinstance(v, bool) or v is None:
+            total += 1
+        elif isinstance(v, int):
+            total += _int_size(v)
+        elif isinstance(v, dict):
+            total += len(v)
+            if total <= limit:
+                stack.extend(v.keys())
+                stack.extend(v.values())
+        elif isinstance(v, list | tuple | set | frozenset):
+            total += len(v)
+            if total <= limit:
+                stack.extend(v)
+        else:
+            total += 1
+        if total > limit:
+            return limit + 1
+    return total
+
+
 def bounded(value: Any) -> Any:
-    """`value`, unless it is a string or collection over the limit."""
-    if isinstance(value, _SIZED) and len(value) > MAX_OUTPUT:
+    """`value`, unless it is over the size limit or an integer over `MAX_INT_DIGITS` digits."""
+    t = type(value)
+    if t is str:  # the usual case first
+        if len(value) > MAX_OUTPUT:
+            raise too_long()
+    elif t is int:
+        if int_too_large(value):
+            raise too_large()
+    elif isinstance(value, _SIZED) and size_of(value) > MAX_OUTPUT:
         raise too_long()
+    elif isinstance(value, int) and not isinstance(value, bool) and int_too_large(value):
+        raise too_large()
     return value
+
+
+class _Counted:
+    """An iterator that counts the size of what it yields and stops the render past the limit."""
+
+    __slots__ = ("_it", "_size")
+
+    def __init__(self, iterable: Any):
+        self._it = iter(iterable)
+        self._size = 0
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> Any:
+        item = next(self._it)
+        self._size += size_of(item) + 1
+        if self._size > MAX_OUTPUT:
+            raise too_long("sequence")
+        return item
+
+
+def counted(value: Any) -> Any:
+    """`value`, wrapped in a counting iterator when it is a lazy one (a generator, `map`...)."""
+    if hasattr(value, "__next__") and not isinstance(value, _Counted):
+        return _Counted(value)
+    return value
+
+
+def _check_join(sep: Any, items: list) -> None:
+    sep_len = len(sep) if isinstance(sep, str) else len(str(sep))
+    items_size = size_of(items, MAX_OUTPUT + len(items)) - len(items)
+    if sep_len * max(len(items) - 1, 0) + items_size > MAX_OUTPUT:
+        raise too_long("joined string")
 
 
 def _check_width(width: Any, what: str) -> None:
@@ -79,13 +174,17 @@ def check_format_string(fmt: str) -> None:
 
 def check_binop(op: str, left: Any, right: Any) -> None:
     if op == "*":
+        if type(left) is int and type(right) is int:
+            if left.bit_length() + right.bit_length() > _INT_BITS + 1:
+                raise too_large()
+            return
         for seq, n in ((left, right), (right, left)):
-            if (
-                isinstance(seq, str | list | tuple)
-                and isinstance(n, int)
-                and len(seq) * n > MAX_OUTPUT
-            ):
-                raise SecurityError(f"repetition result too long (over {MAX_OUTPUT} items)")
+            if isinstance(seq, str | list | tuple) and isinstance(n, int) and n > 0:
+                size = len(seq) if isinstance(seq, str) else size_of(seq)
+                if size * n > MAX_OUTPUT:
+                    raise SecurityError(
+                        f"repetition result too long (over {MAX_OUTPUT} characters)"
+                    )
     elif op == "+":
         if (
             isinstance(left, str | list | tuple)
@@ -97,8 +196,9 @@ def check_binop(op: str, left: Any, right: Any) -> None:
         check_percent(left)
     elif op == "**":
         big = isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1
-        if big and left.bit_length() * right > MAX_POW_BITS:
-            raise SecurityError("power result too large")
+        # the result has more than (bits - 1) * right bits: refuse before computing it
+        if big and (abs(left).bit_length() - 1) * right > _INT_BITS:
+            raise too_large()
 
 
 def _replaced_length(s: str, old: Any, new: Any, count: Any) -> int:
@@ -130,9 +230,8 @@ def check_str_call(obj: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         if _replaced_length(s, args[0], args[1], count) > MAX_OUTPUT:
             raise too_long("replaced string")
     elif name == "join" and args:
-        items = list(first)
-        if len(s) * max(len(items) - 1, 0) > MAX_OUTPUT:
-            raise too_long("joined string")
+        items = list(counted(first))
+        _check_join(s, items)
         args = (items, *args[1:])
     elif name in ("format", "format_map"):
         check_format_string(s)
@@ -197,11 +296,12 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)  # keeps `jinja_pass_arg`, so jinja2 passes what the filter expects
     def filter_(*args: Any, **kwargs: Any) -> Any:
-        if name == "join" and len(args) > lead:  # materialise once, to measure the separators
+        if len(args) > lead:  # a lazy input is counted as the filter draws from it
+            args = (*args[:lead], counted(args[lead]), *args[lead + 1 :])
+        if name == "join" and len(args) > lead:  # materialise once, to measure the result
             items = list(args[lead])
             sep = args[lead + 1] if len(args) > lead + 1 else kwargs.get("d", "")
-            if len(str(sep)) * max(len(items) - 1, 0) > MAX_OUTPUT:
-                raise too_long("joined string")
+            _check_join(sep, items)
             args = (*args[:lead], items, *args[lead + 1 :])
         elif pre is not None:
             pre(*args[lead:], **kwargs)

@@ -28,6 +28,7 @@ Context names templates see (built by the engine): `vars`, `event`, `state`, `vi
 from __future__ import annotations
 
 import contextvars
+import math
 import operator
 import re
 from collections.abc import Collection, Mapping
@@ -44,7 +45,14 @@ from jinja2.utils import missing
 
 from ..errors import TemplateRenderError, did_you_mean
 from .model import Expr, Location, Text
-from .template_bounds import MAX_OUTPUT, bounded, bounded_filters, check_binop, check_str_call
+from .template_bounds import (
+    MAX_INT_DIGITS,
+    MAX_OUTPUT,
+    bounded,
+    bounded_filters,
+    check_binop,
+    check_str_call,
+)
 from .template_fastpath import Compiler, Unsupported
 
 CONTEXT_NAMES: tuple[str, ...] = ("vars", "event", "state", "visits")
@@ -206,6 +214,7 @@ def compile_text(
     `names`: when given, the template may only use these names (plus the safe globals) — pass
     `CONTEXT_NAMES` for scenario templates. Raises `TemplateCompileError` with the location.
     """
+    _check_well_formed(source, loc)
     if not has_markup(source):
         return Text(source, loc)
     try:
@@ -221,6 +230,21 @@ def compile_text(
         raise TemplateCompileError(_TOO_DEEP, loc) from None
     setattr(compiled, _FAST_ATTR, fast)
     return Text(source, loc, compiled)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_well_formed(source: str, loc: Location | None) -> None:
+    """Refuse a lone surrogate (YAML's ``"\\ud800"``): no text holding one can be sent or printed."""
+    found = _SURROGATE.search(source)
+    if found:
+        raise TemplateCompileError(
+            f"text contains a lone surrogate \\u{ord(found.group()):04x} at character "
+            f"{found.start() + 1} (half of a UTF-16 pair, not a character): write the character "
+            "itself, or both halves of the escape",
+            loc,
+        )
 
 
 _TOO_DEEP = "template is nested too deeply (or is too long a chain of operators) to compile"
@@ -417,7 +441,9 @@ def parse_scalar(s: str) -> Any:
     bool, ``"null"``/``"None"`` -> None (case-insensitive; surrounding spaces ignored).
 
     Everything else stays the original string, including numbers with leading zeros (``"007"``, an
-    id, not seven), ``"1_000"``, ``"nan"``/``"inf"`` and rendered lists like ``"[1, 2]"``.
+    id, not seven), ``"1_000"``, ``"nan"``/``"inf"``, rendered lists like ``"[1, 2]"``, integers
+    over `MAX_INT_DIGITS` digits (a card or order number read out in speech is an id, and Python
+    refuses to convert such strings) and decimals too large for a float (they are not ``inf``).
     """
     t = s.strip()
     low = t.lower()
@@ -427,8 +453,11 @@ def parse_scalar(s: str) -> Any:
         return False
     if low in ("null", "none"):
         return None
+    if len(t) > MAX_INT_DIGITS + 1:  # a sign and MAX_INT_DIGITS digits at most
+        return s
     if _INT.fullmatch(t):
         return int(t)
     if _FLOAT.fullmatch(t):
-        return float(t)
+        value = float(t)
+        return value if math.isfinite(value) else s
     return s
