@@ -125,20 +125,102 @@ def test_connect_waits_for_the_replica_participant():
     asyncio.run(main())
 
 
-def test_connect_learns_the_replica_from_its_announcement():
-    fake = FakeDaily(replica_user_id="not-recognisable")  # only the message identifies it
+def test_an_announcement_never_identifies_the_replica_and_the_error_lists_the_room():
+    fake = FakeDaily(replica_user_id="not-recognisable", replica_name="Ann\x1b[2Ja")
+    fake.replica_joins(after=0.02)
+    fake.replica_says(JOINED, after=0.05)
+    fake.other_joins("Visitor", after=0.01)
+
+    async def main():
+        s = session(fake, replica_timeout=0.3)
+        with pytest.raises(errors.ConnectError) as info:
+            await s.connect()
+        return str(info.value), s
+
+    message, s = asyncio.run(main())
+    assert "did not join within 0.3 s" in message
+    assert "'Visitor' (user id" in message
+    assert "'Ann\\u001b[2Ja' (user id 'not-recognisable')" in message  # escaped, never raw
+    assert "\x1b" not in message
+    assert "containing 'tavus-replica' or 'tavus-pal'" in message
+    assert "1 replica announcement(s)" in message and "--replica-user-id" in message
+
+
+@pytest.mark.parametrize("option", [{"replica_user_id": "not-recog"}, {"replica_name": "anna"}])
+def test_the_replica_can_be_named_explicitly(option):
+    fake = FakeDaily(replica_user_id="not-recognisable", replica_name="Anna")
+    fake.other_joins("Visitor", user_id="tavus-replica-impostor")  # explicit names win
+    fake.replica_joins(after=0.03)
+
+    async def main():
+        s = await connected(fake, **option)
+        await s.aclose()
+        return s
+
+    assert asyncio.run(main()).replica_id == fake.replica_id
+
+
+def test_the_persona_name_recognises_the_replica_even_when_learnt_late():
+    fake = FakeDaily(replica_user_id="pal-unknown-form", replica_name="Anna")
+    fake.replica_joins()
+
+    async def main():
+        s = session(fake, replica_timeout=2.0)
+        task = asyncio.ensure_future(s.connect())
+        await until(lambda: s.roster.seen)
+        assert s.replica_id is None
+        s.add_persona_name("Anna")
+        await task
+        await s.aclose()
+        return s
+
+    assert asyncio.run(main()).replica_id == fake.replica_id
+
+
+def test_a_name_alone_gives_way_to_a_tavus_user_id():
+    fake = FakeDaily(replica_name="Anna")  # the real replica: tavus-replica-fake
+    impostor = fake.other_joins("Anna")  # a visitor who took the persona's name
     fake.replica_joins(after=0.05)
-    fake.replica_says(JOINED, after=0.1)
+    fake.other_says(utterance("from the impostor"), sender=impostor, after=0.1)
+    fake.replica_says(utterance("from the replica"), after=0.12)
+    ignored: list[Any] = []
     sink = Sink()
 
     async def main():
-        s = await connected(fake, sink)
-        assert s.replica_id == fake.replica_id
-        await until(lambda: sink.messages)
+        s = await connected(fake, persona_names=("Anna",), on_ignored=lambda *a: ignored.append(a))
+        assert s.replica_id == impostor  # the name was all there was
+        s.start(sink)
+        await until(lambda: sink.messages and ignored)
         await s.aclose()
+        return s
 
-    asyncio.run(main())
-    assert sink.messages == [(JOINED, fake.replica_id)]  # delivered after start(), not lost
+    s = asyncio.run(main())
+    assert s.replica_id == fake.replica_id
+    assert sink.messages == [(utterance("from the replica"), fake.replica_id)]
+    assert ignored[0][1] == impostor
+
+
+def test_a_spoofed_announcement_before_the_replica_never_locks_it_out():
+    fake = FakeDaily()
+    spoofer = fake.other_joins("Visitor")
+    fake.other_says(JOINED, sender=spoofer, after=0.02)
+    fake.other_says(utterance("pwned"), sender=spoofer, after=0.03)
+    fake.replica_joins(after=0.08, announce=True)
+    ignored: list[Any] = []
+    sink = Sink()
+
+    async def main():
+        s = await connected(fake, on_ignored=lambda m, who, why: ignored.append((m, who)))
+        s.start(sink)
+        await until(lambda: sink.messages and len(ignored) == 2)
+        await s.aclose()
+        return s
+
+    s = asyncio.run(main())
+    assert s.replica_id == fake.replica_id and s.spoofed_announcements == 1
+    assert [who for _, who in ignored] == [spoofer, spoofer]
+    assert [m["event_type"] for m, _ in sink.messages] == ["system.replica_joined"]
+    assert all(who == fake.replica_id for _, who in sink.messages)
 
 
 def test_announcement_for_another_conversation_does_not_identify_anyone():
@@ -299,11 +381,11 @@ def test_messages_from_anyone_else_are_ignored(fake):
 
 
 def test_messages_held_until_the_replica_is_identified():
-    fake = FakeDaily(replica_user_id="not-recognisable")
-    fake.replica_joins()
-    fake.replica_says(utterance("early"), after=0.02)
+    fake = FakeDaily()
+    fake.replica_says(utterance("early"), after=0.02)  # before Daily says who sent it
     fake.other_says(utterance("spoof"), sender="spoofer-id", after=0.03)
-    fake.replica_says(JOINED, after=0.06)
+    fake.replica_joins(after=0.06)
+    fake.replica_says(JOINED, after=0.08)
     ignored: list[tuple[Any, Any, str]] = []
     sink = Sink()
 

@@ -106,6 +106,15 @@ class TavusStub:
                     return self._answer(stub.end_status, {})
                 self._answer(404, {"message": "no such route"})
 
+            def do_GET(self) -> None:  # noqa: N802
+                stub.requests.append({"path": self.path, "key": self.headers.get("x-api-key")})
+                if self.path.startswith("/v2/personas/"):
+                    return self._answer(200, {"persona_id": "p123", "persona_name": "Anna"})
+                m = re.fullmatch(r"/v2/conversations/([^/?]+)", self.path)
+                if m:
+                    return self._answer(200, {"conversation_id": m.group(1), "persona_id": "p9"})
+                self._answer(404, {"message": "no such route"})
+
             def _answer(self, status: int, payload: Any) -> None:
                 raw = json.dumps(payload).encode()
                 try:
@@ -213,6 +222,26 @@ def test_created_conversation_is_ended_when_the_room_cannot_be_joined(tavus):
     with pytest.raises(errors.ConnectError, match="could not reach Daily"):
         live.run_sync()
     assert tavus.ended == ["c1"]
+
+
+def test_the_persona_name_recognises_a_replica_without_a_known_user_id(tavus):
+    fake = FakeDaily(replica_user_id="pal-form-nobody-documented", replica_name="Anna")
+    FakeReplica(fake)
+    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake)
+    conv = live.run_sync()
+    assert conv.result.outcome == "completed"
+    assert live.session.replica_id == fake.replica_id
+    assert {"path": "/v2/personas/p123", "key": KEY} in tavus.requests
+    assert tavus.ended == ["c1"]
+
+
+def test_a_url_run_looks_the_persona_up_through_the_conversation(tavus, monkeypatch):
+    monkeypatch.setenv("TAVUS_API_KEY", KEY)
+    fake = FakeDaily(replica_user_id="pal-form-nobody-documented", replica_name="Anna")
+    FakeReplica(fake)
+    live = LiveRun(scenario(), url="https://tavus.daily.co/c42", api_url=tavus.url, daily=fake)
+    assert live.run_sync().result.outcome == "completed"
+    assert [r["path"] for r in tavus.requests] == ["/v2/conversations/c42", "/v2/personas/p9"]
 
 
 def test_a_refused_create_is_a_connect_error_and_nothing_is_ended(tavus):

@@ -122,7 +122,10 @@ def test_live_run_end_to_end(tmp_path):
     header = recs[0]
     assert header["mode"] == "live" and header["url"] == URL
     assert "secret-meeting-token" not in out.read_text()
-    dropped = [r for r in recs if r["kind"] == "dropped"]
+    # a 2026 server repeats facts (pal/replica copies): those folds are not refusals
+    dropped = [
+        r for r in recs if r["kind"] == "dropped" and not r["reason"].startswith("duplicate")
+    ]
     assert len(dropped) == 1 and dropped[0]["reason"] == "not from the replica"
     assert dropped[0]["message"]["properties"]["speech"] == "please stop now"
     received = [r["message"]["event_type"] for r in recs if r["kind"] == "received"]
@@ -413,3 +416,41 @@ def test_read_back_a_live_transcript(tmp_path):
         LiveRun(scenario(GREET), url=URL, daily=fake, subscribers=[writer]).run_sync()
     header, recs = read_transcript(out)
     assert header["conversation_id"] == "c777" and header["created"] is False
+
+
+PWNABLE = """
+cviscript: 1
+name: pwnable
+initial: wait
+states:
+  wait:
+    on:
+      - utterance: "pwn"
+        goto: pwned
+      - after: 0.4s
+        goto: safe
+  pwned:
+    final: true
+  safe:
+    final: true
+"""
+
+
+def test_a_stranger_announcing_itself_before_the_replica_cannot_drive_the_run():
+    fake = FakeDaily()
+    FakeReplica(fake, join_after=0.15, persona=None)
+    spoofer = fake.other_joins("Visitor", after=0.01)
+    joined = {"message_type": "system", "event_type": "system.replica_joined",
+              "conversation_id": "c777"}  # fmt: skip
+    fake.other_says(joined, sender=spoofer, after=0.03)
+    said = {"message_type": "conversation", "event_type": "conversation.utterance",
+            "conversation_id": "c777", "properties": {"role": "user", "speech": "pwn"}}  # fmt: skip
+    for at in (0.05, 0.3):  # before the replica is there, and during the run
+        fake.other_says(said, sender=spoofer, after=at)
+    live = LiveRun(scenario(PWNABLE), url=URL, daily=fake)
+    conv = live.run_sync()
+    assert conv.result.outcome == "completed" and conv.result.path == ["wait", "safe"]
+    assert live.session.replica_id == fake.replica_id
+    assert live.session.spoofed_announcements == 1
+    dropped = [r for r in conv.trace.records if r.kind == "dropped"]
+    assert len(dropped) == 3 and all(r.data["sender"] == spoofer for r in dropped)

@@ -48,6 +48,8 @@ def command(
     token,
     join_timeout,
     replica_timeout,
+    replica_user_id,
+    replica_name,
     quiet_sdk,
     verbose,
     as_json,
@@ -82,6 +84,8 @@ def command(
             on_raw=raw if as_json else None,
             join_timeout=join_timeout,
             replica_timeout=replica_timeout,
+            replica_user_id=replica_user_id,
+            replica_name=replica_name,
             on_status=status_printer(quiet=False),
         )
         try:

@@ -32,7 +32,8 @@ _F = Callable[..., Any]
 
 
 def connection_options(fn: _F) -> _F:
-    """--url / --conversation-id / --token / --join-timeout / --replica-timeout / --quiet-sdk."""
+    """--conversation-id / --token / --join-timeout / --replica-timeout / --replica-user-id /
+    --replica-name / --quiet-sdk / --verbose."""
     for decorator in reversed(
         [
             click.option(
@@ -60,6 +61,18 @@ def connection_options(fn: _F) -> _F:
                 show_default=True,
                 metavar="SECONDS",
                 help="How long to wait for the replica to be in the room.",
+            ),
+            click.option(
+                "--replica-user-id",
+                metavar="ID",
+                help="Recognise the replica by this Daily user id (or its start) instead of the "
+                "usual signals (a user id containing tavus-replica or tavus-pal, the persona's "
+                "name as user name).",
+            ),
+            click.option(
+                "--replica-name",
+                metavar="NAME",
+                help="Recognise the replica by this Daily user name instead of the usual signals.",
             ),
             click.option(
                 "--quiet-sdk",

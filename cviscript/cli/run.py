@@ -152,6 +152,8 @@ def command(
     token,
     join_timeout,
     replica_timeout,
+    replica_user_id,
+    replica_name,
     quiet_sdk,
     verbose,
     audio_chunk_ms,
@@ -211,6 +213,8 @@ def command(
             api_url=api_url,
             join_timeout=join_timeout,
             replica_timeout=replica_timeout,
+            replica_user_id=replica_user_id,
+            replica_name=replica_name,
             audio=audio,
         )
     if not released:
@@ -404,6 +408,8 @@ def _run_live(
     api_url,
     join_timeout,
     replica_timeout,
+    replica_user_id,
+    replica_name,
     audio,
 ) -> tuple[int, bool]:
     """Run live; returns (exit code, whether the Daily client was released)."""
@@ -434,6 +440,8 @@ def _run_live(
         audio_chunk_ms=audio["chunk_ms"],
         audio_speed=audio["speed"],
         on_status=status_printer(quiet),
+        replica_user_id=replica_user_id,
+        replica_name=replica_name,
     )
     conv = None
     code = EXIT_FAILED

@@ -85,6 +85,8 @@ def _send(build) -> None:
                 context_spelling=options["context_spelling"],
                 join_timeout=options["join_timeout"],
                 replica_timeout=options["replica_timeout"],
+                replica_user_id=options["replica_user_id"],
+                replica_name=options["replica_name"],
                 confirm_timeout=options["confirm_timeout"],
                 on_status=status_printer(quiet=options["as_json"]),
             )

@@ -1,9 +1,9 @@
 """A live Tavus conversation over daily-python: the one module that imports `daily`.
 
 A Tavus conversation is a Daily room; Tavus's events and our interactions travel as Daily
-app-messages (see ``shared/protocol.md``). This module joins the room as a silent participant,
+app-messages (see docs/protocol.md). This module joins the room as a silent participant,
 waits for the replica, hands the replica's messages to the session sink and broadcasts
-interactions. What it must honour (measured facts, ``shared/daily-python.md``):
+interactions. What it must honour (measured facts about daily-python 0.36):
 
 * `daily` is imported lazily, inside functions, so importing cviscript never loads the SDK.
 * `Daily.init()` runs once per process behind a flag — a second call aborts the process — and
@@ -14,10 +14,13 @@ interactions. What it must honour (measured facts, ``shared/daily-python.md``):
   which would otherwise vanish into `sys.unraisablehook`.
 * `release()` may block (a pending join cannot be cancelled and holds it ~19 s), and hangs if
   called from a callback: `leave()` then `release()` run in a worker thread, waited on with a bound.
-* Only Tavus steers: app-messages count only when they come from the replica's participant
-  (its Daily `userId` contains ``tavus-replica``). Before the replica is identified, messages are
-  held back; a ``system.replica_joined`` announcement also identifies the replica by its sender.
-  Anything from anyone else is reported to ``on_ignored`` and never reaches the engine.
+* Only Tavus steers: app-messages count only when they come from the replica's participant, which
+  is recognised from Daily's participant data alone (`replica_id.ReplicaRecognizer`: user id marks,
+  the persona's name, or what the command line names) — never from what a message says, so a
+  stranger's ``system.replica_joined`` is ignored and counted, and cannot lock the replica out.
+  Before the replica is identified, messages from unknown senders are held back (bounded); those
+  from participants known not to be the replica are ignored at once. Anything from anyone else is
+  reported to ``on_ignored`` and never reaches the engine.
 * Broadcast is `participant_id=None` (``'*'`` raises); there is no client-side size limit, so
   `cviscript.protocol.check_size` enforces the 4096-character limit before sending.
 * Pacing: older clients kept to at most 20 app-messages per second. Interactions go through a
@@ -45,11 +48,11 @@ from typing import Any
 from ... import errors
 from ...protocol import check_size
 from ..base import Session, SessionSink
+from .replica_id import STRONG, ReplicaRecognizer, Roster, participant_fields
 from .target import public_url
 
-REPLICA_USER_ID_MARK = "tavus-replica"
 REPLICA_ANNOUNCEMENTS = frozenset(
-    {"system.replica_joined", "system.pal_joined", "system.replica_present"}
+    {"system.replica_joined", "system.pal_joined", "system.replica_present", "system.pal_present"}
 )
 # Join as a silent, blind participant: no camera, no microphone, publish nothing.
 CLIENT_SETTINGS: dict[str, Any] = {
@@ -187,6 +190,9 @@ class DailySession(Session):
         logger: logging.Logger | None = None,
         max_rate: float | None = MAX_RATE,
         burst: int = BURST,
+        replica_user_id: str | None = None,
+        replica_name: str | None = None,
+        persona_names: tuple[str, ...] = (),
     ):
         self.url = url  # joined as given: it may carry a meeting token as ?t=
         self.public_url = public_url(url)  # what logs, errors and reprs show
@@ -207,6 +213,13 @@ class DailySession(Session):
         self.call_state: str | None = None
         self.last_error: str | None = None
         self.replica_id: str | None = None
+        self.recognizer = ReplicaRecognizer(
+            user_id=replica_user_id, name=replica_name, persona_names=persona_names
+        )
+        self.roster = Roster()
+        self._replica_strength = 0
+        self.spoofed_announcements = 0  # replica announcements from other participants
+        self._not_replica: set[str] = set()  # participants seen that are not the replica
         self._replica_ready = False
         self._joined = False
         self._join_error: str | None = None
@@ -311,10 +324,18 @@ class DailySession(Session):
             self.log.warning("could not list participants: %s", exc)
 
         if not await self._wait(self._replica_done, self.replica_timeout):
+            spoofed = (
+                f"; {self.spoofed_announcements} replica announcement(s) from participants not"
+                " recognised as the replica were ignored"
+                if self.spoofed_announcements
+                else ""
+            )
             raise errors.ConnectError(
                 f"the replica did not join within {self.replica_timeout:g} s"
                 f" (conversation {self.conversation_id}: has it ended? a test_mode"
-                " conversation never gets a replica)"
+                f" conversation never gets a replica). Looked for {self.recognizer.describe()};"
+                f" {self.roster.describe()}{spoofed}. If one of them is the replica, name it"
+                " with --replica-user-id or --replica-name"
             )
         self._check_aborted()
 
@@ -565,29 +586,26 @@ class DailySession(Session):
 
     def _on_participant_left(self, participant: Any, reason: Any = None) -> None:
         pid = participant.get("id") if isinstance(participant, dict) else None
+        if pid is not None:
+            self.roster.gone(str(pid))
         if pid is not None and pid == self.replica_id:
             self._remote_closed(f"the replica left the call ({reason})")
 
     def _on_app_message(self, message: Any, sender: Any) -> None:
         if self._state == "closed" or self._ended:
             return
-        if self.replica_id is None:
-            if _is_announcement(message) and self._same_conversation(message):
-                self._identify(sender, "announced itself")
-                self._emit("message", message, sender)
-                self._replica_ready_now()
-            else:
-                if len(self._held) >= MAX_HELD_MESSAGES:
-                    old, old_sender = self._held.popleft()
-                    self._emit("ignored", old, old_sender, "arrived before the replica joined")
-                self._held.append((message, sender))
-            return
-        if sender == self.replica_id:
+        if sender == self.replica_id and sender is not None:
             self._emit("message", message, sender)
-            if _is_announcement(message):
-                self._replica_ready_now()
-        else:
-            self._emit("ignored", message, sender, "not from the replica")
+            return
+        if _is_announcement(message):
+            self.spoofed_announcements += 1  # only Daily's participant data says who is who
+        if self.replica_id is None and sender not in self._not_replica:
+            if len(self._held) >= MAX_HELD_MESSAGES:
+                old, old_sender = self._held.popleft()
+                self._emit("ignored", old, old_sender, "arrived before the replica joined")
+            self._held.append((message, sender))
+            return
+        self._emit("ignored", message, sender, "not from the replica")
 
     # ---------------------------------------------------------------------- replica tracking
     def _scan_participants(self, participants: Any) -> None:
@@ -596,22 +614,47 @@ class DailySession(Session):
                 if key != "local":
                     self._consider_participant(p)
 
-    def _consider_participant(self, participant: Any) -> None:
-        if not isinstance(participant, dict):
-            return
-        info = participant.get("info") or {}
-        user_id = str(info.get("userId") or participant.get("user_id") or "")
-        if REPLICA_USER_ID_MARK not in user_id or info.get("isLocal"):
-            return
-        pid = participant.get("id")
-        if self.replica_id is None and pid:
-            self._identify(str(pid), f"joined as {user_id!r} ({info.get('userName', '')})")
-            self._replica_ready_now()
-        elif pid and pid != self.replica_id:
-            self.log.warning("a second replica participant %s joined; ignoring it", pid)
+    def add_persona_name(self, name: str) -> None:
+        """The persona's name became known (a lookup that finished after joining): participants
+        already in the room are looked at again."""
+        if self.recognizer.add_persona_name(name) and self._state in ("connecting", "connected"):
+            for pid, (user_id, user_name) in list(self.roster.seen.items()):
+                if pid not in self.roster.left:
+                    self._judge(pid, user_id, user_name)
 
-    def _identify(self, pid: str, how: str) -> None:
+    def _consider_participant(self, participant: Any) -> None:
+        pid, user_id, user_name, local = participant_fields(participant)
+        if pid is None or local:
+            return
+        self.roster.saw(pid, user_id, user_name)
+        self._judge(pid, user_id, user_name)
+
+    def _judge(self, pid: str, user_id: str, user_name: str) -> None:
+        match = self.recognizer.match(user_id, user_name)
+        if match is None:
+            if pid != self.replica_id:
+                self._not_replica.add(pid)
+            return
+        self._not_replica.discard(pid)
+        if self.replica_id is None:
+            self._identify(pid, match.why, match.strength)
+            self._replica_ready_now()
+        elif pid != self.replica_id:
+            if match.strength > self._replica_strength:
+                self.log.warning(
+                    "participant %s (%s) is the replica, not %s, recognised by its name only",
+                    pid,
+                    match.why,
+                    self.replica_id,
+                )
+                self._not_replica.add(self.replica_id)
+                self._identify(pid, match.why, match.strength)
+            else:
+                self.log.warning("a second replica participant %s joined; ignoring it", pid)
+
+    def _identify(self, pid: str, how: str, strength: int = STRONG) -> None:
         self.replica_id = pid
+        self._replica_strength = strength
         self.log.info("the replica is participant %s (%s)", pid, how)
         held, self._held = self._held, deque()
         for message, sender in held:
@@ -623,10 +666,6 @@ class DailySession(Session):
     def _replica_ready_now(self) -> None:
         self._replica_ready = True
         self._replica_done.set()
-
-    def _same_conversation(self, message: dict[str, Any]) -> bool:
-        cid = message.get("conversation_id")
-        return not (cid and self.conversation_id and cid != self.conversation_id)
 
     def _remote_closed(self, reason: str) -> None:
         if self._state == "closed" or self._ended:

@@ -1,7 +1,7 @@
 """A stand-in for the `daily` module (daily-python 0.36), for tests and for trying things offline.
 
 There is no local Daily server, so the live session is tested against this fake at the
-`CallClient` boundary. It mirrors the SDK's *runtime* behaviour (see ``shared/daily-python.md``),
+`CallClient` boundary. It mirrors the SDK's *runtime* behaviour (measured on daily-python 0.36),
 including the parts that bite:
 
 * `Daily.init()` twice aborts the real process; here it raises. `CallClient()` before `init()`
@@ -17,7 +17,7 @@ including the parts that bite:
   blocks until that join has failed.
 
 Test controls (thread-safe, callable from any thread): `replica_joins`, `replica_says`,
-`other_says`, `replica_leaves`, `disconnect`, `fail_join`, `hang_join`, `fail_send`,
+`other_joins`, `other_says`, `replica_leaves`, `disconnect`, `fail_join`, `hang_join`, `fail_send`,
 `fail_send_completion`; and what happened: `sent`, `sent_calls`, `user_name`, `join_calls`,
 `subscription_profiles`, `left`, `released`, `release_thread`, `callback_thread`.
 Hooks for a scripted replica (`cviscript.sessions.live.fake_replica`): `on_joined()` runs on the callback
@@ -253,6 +253,21 @@ class FakeDaily:
                     )
 
         self._schedule(go, after)
+
+    def other_joins(self, user_name: str, user_id: str | None = None, after: float = 0.0) -> str:
+        """Another participant (a visitor, a spoofer) enters; returns its participant id."""
+        pid = str(uuid.uuid4())
+        participant = {"id": pid, "info": {"isLocal": False, "userId": user_id or pid,
+                                           "userName": user_name}}  # fmt: skip
+
+        def go() -> None:
+            with self._lock:
+                self._others[pid] = participant
+            if self._state == "joined":
+                self._handler().on_participant_joined(participant)
+
+        self._schedule(go, after)
+        return pid
 
     def replica_says(self, message: Any, after: float = 0.0) -> None:
         """An app-message from the replica's participant id."""

@@ -1,6 +1,6 @@
 """Running a scenario against a live Tavus conversation: reach it, run it, always clean up.
 
-The order (``shared/protocol.md``, ``shared/daily-python.md``):
+The order (docs/protocol.md, and daily-python's threading rules):
 
 1. Reach the conversation: join an existing one (a URL; the id is given or the URL's last path
    segment), or create one through the Tavus REST API (`TavusClient.create_conversation`, in a
@@ -44,16 +44,20 @@ from ...language.model import Scenario
 from ...trace import Trace, TraceRecord
 from .daily_session import DailySession
 from .loop import Stopped, run_with_signals, signal_exit_status, until_stopped
+from .replica_id import clean
 from .target import LiveTarget, public_url, resolve_target, tune_audio
 from .tavus_api import (
+    API_KEY_ENV,
     DEFAULT_BASE_URL,
     TavusClient,
+    TavusError,
     TavusIncompleteCreate,
     conversation_id_from_url,
 )
 
 API_URL_ENV = "TAVUS_API_URL"
 RELEASE_TIMEOUT = 5.0  # how long cleanup waits for the Daily client's release
+LOOKUP_TIMEOUT = 5.0  # seconds for each call looking up the persona's name
 PENDING_JOIN_WAIT = 0.2  # ... when a join is still pending (the release waits for it to fail)
 
 T = TypeVar("T")
@@ -117,6 +121,8 @@ class LiveRun:
         max_rate: float | None = 20.0,
         on_status: Status | None = None,
         keep_trace: bool = True,
+        replica_user_id: str | None = None,
+        replica_name: str | None = None,
     ):
         if (url is None) == (create is None):
             raise errors.UsageError("a live run needs either a conversation URL or a create body")
@@ -140,6 +146,9 @@ class LiveRun:
         self.max_rate = max_rate
         self._status = on_status or (lambda text: log.info("%s", text))
         self.keep_trace = keep_trace
+        self.replica_user_id = replica_user_id
+        self.replica_name = replica_name
+        self._lookup: asyncio.Future[None] | None = None
 
         self.conversation: Conversation | None = None
         self.session: DailySession | None = None
@@ -290,9 +299,43 @@ class LiveRun:
             user_name=self.user_name,
             daily=self.daily,
             max_rate=self.max_rate,
+            replica_user_id=self.replica_user_id,
+            replica_name=self.replica_name,
         )
+        if not (self.replica_user_id or self.replica_name):
+            self._lookup = asyncio.ensure_future(self._learn_persona_name(self.session))
         self._status(f"joining {public_url(self.url)} and waiting for the replica")
         await self._unless_stopped(self.session.connect(), "connecting")
+
+    async def _learn_persona_name(self, session: DailySession) -> None:
+        """The persona's name is the replica's Daily user name (pipecat recognises it so):
+        looked up while joining, best effort — with the API key (a --url run without one, or
+        any failure, only loses this one signal)."""
+        client = self.client
+        try:
+            if client is None:
+                if not os.environ.get(API_KEY_ENV, "").strip():
+                    return
+                base = self.api_url or os.environ.get(API_URL_ENV) or DEFAULT_BASE_URL
+                client = TavusClient(base_url=base, retries=0, timeout=LOOKUP_TIMEOUT)
+            persona_id = (self.created or {}).get("persona_id") or (self.create or {}).get(
+                "persona_id"
+            )
+            if not persona_id and self.conversation_id:
+                answer = await asyncio.to_thread(client.get_conversation, self.conversation_id)
+                persona_id = answer.get("persona_id")
+            if not isinstance(persona_id, str) or not persona_id:
+                return
+            persona = await asyncio.to_thread(client.get_persona, persona_id)
+        except (TavusError, errors.UsageError) as exc:
+            log.info(
+                "the persona's name is unknown (%s): the replica is recognised without it", exc
+            )
+            return
+        name = persona.get("persona_name")
+        if isinstance(name, str) and name.strip():
+            log.info("the persona is %s", clean(name))
+            session.add_persona_name(name)
 
     async def _converse(self) -> Conversation:
         self.phase = "running"
@@ -349,6 +392,8 @@ class LiveRun:
         on nothing else succeeding: it is started first, and a failure of any other step is
         logged and re-raised only once it has finished."""
         ending = asyncio.ensure_future(self._end())
+        if self._lookup is not None:
+            self._lookup.cancel()
         failures: list[BaseException] = []
         conv = self.conversation
         if conv is not None:

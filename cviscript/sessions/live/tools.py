@@ -45,6 +45,8 @@ class _Tool:
         join_timeout: float,
         replica_timeout: float,
         on_status: Callable[[str], None] | None,
+        replica_user_id: str | None = None,
+        replica_name: str | None = None,
     ) -> None:
         self.url = url
         self.conversation_id = conversation_id or conversation_id_from_url(url)
@@ -53,6 +55,8 @@ class _Tool:
         self.join_timeout = join_timeout
         self.replica_timeout = replica_timeout
         self._status = on_status or (lambda text: log.info("%s", text))
+        self.replica_user_id = replica_user_id
+        self.replica_name = replica_name
         self.released = True
         self.stopped_by: str | None = None
         self._stop: asyncio.Event | None = None
@@ -70,6 +74,8 @@ class _Tool:
             join_timeout=self.join_timeout,
             replica_timeout=self.replica_timeout,
             daily=self.daily,
+            replica_user_id=self.replica_user_id,
+            replica_name=self.replica_name,
         )
 
     async def _join(self, session: DailySession) -> None:
@@ -99,10 +105,13 @@ class Listener(_Tool):
         join_timeout: float = 30.0,
         replica_timeout: float = 60.0,
         on_status: Callable[[str], None] | None = None,
+        replica_user_id: str | None = None,
+        replica_name: str | None = None,
     ):
         super().__init__(
-            url, conversation_id, token, daily, join_timeout, replica_timeout, on_status
-        )
+            url, conversation_id, token, daily, join_timeout, replica_timeout, on_status,
+            replica_user_id, replica_name,
+        )  # fmt: skip
         self.subscribers = list(subscribers)
         self.on_raw = on_raw
         self.ended: str | None = None
@@ -195,10 +204,13 @@ class Sender(_Tool):
         replica_timeout: float = 60.0,
         confirm_timeout: float = 5.0,
         on_status: Callable[[str], None] | None = None,
+        replica_user_id: str | None = None,
+        replica_name: str | None = None,
     ):
         super().__init__(
-            url, conversation_id, token, daily, join_timeout, replica_timeout, on_status
-        )
+            url, conversation_id, token, daily, join_timeout, replica_timeout, on_status,
+            replica_user_id, replica_name,
+        )  # fmt: skip
         self.messages = build(Interactions(self.conversation_id, context_spelling))
         self.confirm_timeout = confirm_timeout
 
