@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from cviscript.clock import VirtualClock
 from cviscript.engine.conversation import REORDER_WINDOW, Conversation
-from cviscript.protocol import _CANONICAL, _ROLE_AGNOSTIC, MAX_MESSAGE_CHARS, Event, Normalizer
+from cviscript.protocol import CANONICAL, MAX_MESSAGE_CHARS, ROLE_AGNOSTIC, Event, Normalizer
 
 SETTINGS = settings(
     max_examples=120,
@@ -27,7 +27,7 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-EVENT_TYPES = [*_CANONICAL, *_ROLE_AGNOSTIC, "conversation.custom_thing", "", "system.", "x" * 300]
+EVENT_TYPES = [*CANONICAL, *ROLE_AGNOSTIC, "conversation.custom_thing", "", "system.", "x" * 300]
 HUGE = "ü" * 300_000  # far over any message limit, and not ASCII
 
 scalars = (

@@ -35,10 +35,10 @@ def env(event_type: str, properties: dict) -> dict:
 # ------------------------------------------------------------------------------------ builders
 
 
-def test_echo_text():
-    assert Interactions(CID).echo("Hi there") == env(
-        "conversation.echo", {"modality": "text", "text": "Hi there"}
-    )
+def test_echo_text_carries_done_true_as_the_docs_example_does():
+    msg = Interactions(CID).echo("Hi there")
+    assert msg == env("conversation.echo", {"modality": "text", "text": "Hi there", "done": True})
+    assert message_size(msg) == len(json.dumps(msg, separators=(",", ":"), ensure_ascii=False))
 
 
 def test_echo_audio_done_is_a_json_boolean():
@@ -63,7 +63,14 @@ def test_respond_and_interrupt():
     assert it.respond("What does it cost?") == env(
         "conversation.respond", {"text": "What does it cost?"}
     )
-    assert it.interrupt() == env("conversation.interrupt", {})
+    # no `properties` at all: the docs and every maintained client send none
+    interrupt = it.interrupt()
+    assert interrupt == {
+        "message_type": "conversation",
+        "event_type": "conversation.interrupt",
+        "conversation_id": CID,
+    }
+    assert parse_interaction(interrupt).kind == "interrupt"
 
 
 @pytest.mark.parametrize(
@@ -115,11 +122,18 @@ def test_tool_result_shapes():
         "conversation.tool_result",
         {"tool_call_id": "tc2", "output": {"temp": 21}, "status": "error"},
     )
-    # other JSON values travel as their JSON text; a call without an id is answered without one
-    assert it.tool_result(None, [1, 2])["properties"] == {"output": "[1, 2]", "status": "success"}
+    # other JSON values travel as their JSON text
+    assert it.tool_result("t1", [1, 2])["properties"]["output"] == "[1, 2]"
     assert it.tool_result("t", 3)["properties"]["output"] == "3"
     with pytest.raises(ProtocolError, match="status"):
         it.tool_result("t", "x", status="ok")
+
+
+@pytest.mark.parametrize("missing", [None, "", 7])
+def test_tool_result_refuses_a_call_without_tool_call_id(missing):
+    # Tavus marks tool_call_id required: never build a tool_result that lacks it
+    with pytest.raises(ProtocolError, match="tool_call_id"):
+        Interactions(CID).tool_result(missing, "Sunny")
 
 
 def test_custom_fills_envelope():
@@ -487,7 +501,7 @@ def test_dedup_memory_is_bounded():
     n = Normalizer(CID)
     for seq in range(1000):
         accept(n, msg("conversation.user.started_speaking", {}, seq=seq))
-    assert len(n._seqs._keys) <= 256
+    assert len(n._seqs) <= 256 and len(n._recent) <= 256
     accept(n, msg("conversation.user.started_speaking", {}, seq=0))  # long forgotten
     skip(n, msg("conversation.user.started_speaking", {}, seq=999))
 

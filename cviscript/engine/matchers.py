@@ -16,6 +16,7 @@ from typing import Any
 
 from ..language.model import EventTrigger, PerceptionTrigger, ToolCallTrigger, UtteranceTrigger
 from ..protocol import Event
+from ..protocol.events import ATTRIBUTE_FIELDS
 
 _NO_GROUPS: dict[str, Any] = {}
 
@@ -30,16 +31,10 @@ class Tick:
 
 def field_value(event: Event, name: str) -> Any:
     """A field for `where:`: the normalised attribute when set, else the raw property."""
-    value = getattr(event, name, None) if name in _EVENT_FIELDS else None
+    value = getattr(event, name, None) if name in ATTRIBUTE_FIELDS else None
     if value is None:
         value = event.properties.get(name)
     return value
-
-
-_EVENT_FIELDS = frozenset(
-    {"type", "event_type", "role", "text", "name", "arguments", "tool_call_id", "inference_id"}
-    | {"seq", "turn_idx", "timestamp", "interrupted", "duration", "conversation_id"}
-)
 
 
 def _same(expected: Any, actual: Any) -> bool:

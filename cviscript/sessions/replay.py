@@ -160,11 +160,10 @@ class Divergence:
             return f"interaction #{n}: the replay sent {act['event_type']}{rep_at}, the recording sent nothing more"
         if exp["event_type"] != act["event_type"]:
             return f"interaction #{n} differs: the recording sent {exp['event_type']}{rec_at}, the replay sent {act['event_type']}{rep_at}"
+        exp_p, act_p = exp.get("properties") or {}, act.get("properties") or {}
         keys = sorted(
-            k
-            for k in set(exp["properties"]) | set(act["properties"])
-            if exp["properties"].get(k, _MISSING) != act["properties"].get(k, _MISSING)
-        )
+            k for k in set(exp_p) | set(act_p) if exp_p.get(k, _MISSING) != act_p.get(k, _MISSING)
+        ) or ["properties"]
         return (
             f"interaction #{n} differs: {exp['event_type']} (recorded{rec_at}) has other "
             f"{', '.join(keys)}"

@@ -1,0 +1,392 @@
+"""Received messages to `Event`s: liberal in what it accepts, and never raising.
+
+Servers disagree, so every known variant is folded into one `Event`: role ``pal`` is the replica,
+text is ``speech`` / ``content`` / ``text``, tool arguments arrive as a JSON string or an object,
+``inference_id`` sits at the top level or in ``properties``, a ``timestamp`` is Unix seconds or an
+ISO 8601 string. Numbers are read by the bounded readers of `values` (at most 18 ASCII digits,
+finite floats), so no value makes the normaliser raise. Anything malformed or from another
+conversation is skipped with a reason.
+
+**Copies.** Today's servers send one fact several times: a role-specific event and its role-agnostic
+copy (``conversation.replica.started_speaking`` + ``conversation.started_speaking`` with role ``pal``,
+sometimes again with role ``replica``), a replica ``utterance`` with role ``pal`` and again with
+``replica``; a flaky network may deliver one message twice. A copy carries its own ``seq`` or
+shares one, and ``inference_id`` only "when present". The rule: a message is a copy of an earlier
+one when both have the same canonical content — type, role (``pal`` = ``replica``), text,
+inference id, turn, tool name/id/arguments, streaming index and flags, perception text — and
+
+* it has the *same* ``seq`` (the one message delivered again), or
+* it arrived within the next `COPY_WINDOW` messages (and, when both carry timestamps, within
+  `COPY_SECONDS`) in a *different spelling*: another raw ``event_type`` or another raw role.
+
+So two genuine events of the same kind (two ``user.started_speaking`` of one inference, each with
+its own ``seq`` and spelled alike) both pass, while every spelling of one event reaches the engine
+once. A folded copy is reported as ``duplicate: ...``; `last_seq` still tells the caller its
+``seq``, so a reorder buffer counts it as received and never waits for it.
+
+**Presence.** ``system.replica_joined`` / ``system.pal_joined`` is ``replica.joined``, once.
+``system.replica_present`` / ``system.pal_present`` are ready signals that some servers repeat as a
+heartbeat: the first is the join when no joined message came before it (it also answers to
+``replica.present``), later ones are ``replica.present``.
+
+**Interruptions.** An interruption arrives as ``replica.stopped_speaking {interrupted: true}`` and,
+from older servers, also as ``conversation.replica_interrupted``: ``replica.interrupted`` fires once.
+
+**Perception during the call** is the user's ``utterance`` carrying ``user_visual_analysis`` /
+``user_audio_analysis`` (their texts, joined by a newline, become `Event.perception`) and
+``conversation.perception_tool_call`` (`Event.perception` is the tool's name, then a space and the
+arguments as compact JSON when it has any: ``"gesture_detected {"gesture":"wave"}"``).
+``conversation.perception_analysis`` is the end-of-call summary: its text is `Event.text`, and it
+has no `perception`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any
+
+from .events import (
+    CANONICAL,
+    JOIN_EVENT_TYPES,
+    NO_ALIASES,
+    PRESENCE_EVENT_TYPES,
+    ROLE_AGNOSTIC,
+    Event,
+)
+from .values import as_float, as_int, as_str, as_timestamp, first_str, truthy
+
+COPY_WINDOW = 8  # messages: a copy in another spelling arrives among the next few messages
+COPY_SECONDS = 2.0  # and, when both carry a timestamp, this close to the first
+_MEMORY = 256  # recent events and seqs remembered for recognising copies
+_INTERRUPT_MEMORY = 32  # interruptions remembered
+_MAX_ARGUMENTS_TEXT = 8192  # characters of tool arguments kept in a perception text
+_ROLES = {"replica": "replica", "pal": "replica", "user": "user"}
+_PRESENT_ALIASES = frozenset({"replica.present"})
+_INTERRUPTED_ALIASES = frozenset({"replica.interrupted"})
+
+
+def _arguments(value: Any) -> Any:
+    """Tool arguments: a JSON string in the docs, an object in some examples; a dict when it can be."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
+            return value
+        return parsed if isinstance(parsed, dict) else value
+    return value
+
+
+def _arguments_text(value: Any) -> str:
+    """Tool arguments as one bounded line of text (compact JSON unless they came as a string)."""
+    if isinstance(value, str):
+        return value[:_MAX_ARGUMENTS_TEXT]
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (ValueError, TypeError, RecursionError):
+        text = ""
+    return text[:_MAX_ARGUMENTS_TEXT]
+
+
+def _role(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return _ROLES.get(value.strip().lower(), value)
+
+
+@dataclass(slots=True)
+class _Interruption:
+    turn_idx: int | None
+    inference_id: str | None
+    speaking_turn: int
+
+
+@dataclass(slots=True)
+class _Seen:
+    """One event and the spellings and seqs it has arrived under so far."""
+
+    forms: set[tuple[str, Any]]
+    seqs: set[int]
+    arrival: int  # the arrival count of its latest spelling
+    timestamp: float | None
+
+
+def _bounded_put(memory: OrderedDict, key: Any, value: Any) -> None:
+    memory[key] = value
+    memory.move_to_end(key)
+    if len(memory) > _MEMORY:
+        memory.popitem(last=False)
+
+
+class Normalizer:
+    """Turns raw received messages into `Event`s, liberally, and says why it skips the others.
+
+    One per conversation: it remembers recent events to fold copies and repeated interruptions
+    (see the module docstring), and whether the replica has joined.
+    """
+
+    def __init__(self, conversation_id: str | None = None):
+        self.conversation_id = conversation_id
+        # The readable seq of the last message fed (None when it had none, or was not a message
+        # of this conversation), also when it was dropped.
+        self.last_seq: int | None = None
+        self._recent: OrderedDict[tuple[Any, ...], _Seen] = OrderedDict()
+        self._seqs: OrderedDict[int, tuple[Any, ...]] = OrderedDict()
+        self._arrivals = 0
+        self._interruptions: deque[_Interruption] = deque(maxlen=_INTERRUPT_MEMORY)
+        self._speaking_turn = 0  # counts replica.started_speaking
+        self.joined = False  # a join (or the first presence) was accepted
+
+    def feed(self, message: Any) -> tuple[Event | None, str | None]:
+        """(event, None) for an accepted message; (None, reason) for one to skip (never raises)."""
+        self.last_seq = None
+        if not isinstance(message, dict):
+            return None, f"malformed: not a JSON object ({type(message).__name__})"
+        event_type = message.get("event_type")
+        conversation_id = message.get("conversation_id")
+        if type(conversation_id) is not str:
+            conversation_id = as_str(conversation_id)
+        if self.conversation_id and conversation_id and conversation_id != self.conversation_id:
+            return None, (
+                f"other conversation: {_short(event_type)} for {_short(conversation_id)}, "
+                f"not {self.conversation_id}"
+            )
+        seq = message.get("seq")
+        if seq is not None:
+            seq = self.last_seq = as_int(seq)
+        if type(event_type) is not str or not event_type:
+            if event_type is None:
+                return None, "malformed: no event_type"
+            return None, f"malformed: event_type is not a string ({_short(event_type)})"
+        properties = message.get("properties")
+        if properties is None:
+            properties = {}
+        elif not isinstance(properties, dict):
+            return None, (
+                f"malformed: {_short(event_type)} properties is a "
+                f"{type(properties).__name__}, not an object"
+            )
+        event = self._build(message, event_type, properties, conversation_id, seq)
+        self._arrivals += 1
+        reason = self._presence(event) or self._copy(event) or self._repeated_interruption(event)
+        if reason:
+            return None, reason
+        self._remember(event)
+        return event, None
+
+    # -- building
+
+    def _build(
+        self,
+        message: dict[str, Any],
+        event_type: str,
+        properties: dict[str, Any],
+        conversation_id: str | None,
+        seq: int | None,
+    ) -> Event:
+        # The usual forms are read inline (a function call per field was most of the cost);
+        # anything else goes through the liberal readers of `values`.
+        raw_role = properties.get("role")
+        role = _ROLES.get(raw_role) if type(raw_role) is str else None
+        if role is None and raw_role is not None:
+            role = _role(raw_role)
+        type_ = CANONICAL.get(event_type)
+        if type_ is None and event_type in ROLE_AGNOSTIC and role in ("replica", "user"):
+            type_ = f"{role}.{ROLE_AGNOSTIC[event_type]}"
+        if type_ is None:
+            type_ = event_type
+        if type_.startswith("replica."):
+            role = "replica"
+        elif type_.startswith("user."):
+            role = "user"
+
+        inference_id = message.get("inference_id")
+        if inference_id is None:
+            inference_id = properties.get("inference_id")
+            if inference_id is not None and type(inference_id) is not str:
+                inference_id = as_str(inference_id)
+        else:
+            inference_id = as_str(inference_id) or as_str(properties.get("inference_id"))
+        text = properties.get("speech")
+        if not isinstance(text, str):
+            text = first_str(properties, "content", "text")
+        turn_idx = message.get("turn_idx")
+        if turn_idx is not None:
+            turn_idx = as_int(turn_idx)
+        timestamp = message.get("timestamp")
+        if timestamp is not None:
+            timestamp = as_timestamp(timestamp)
+        # Positional, in field order (`EVENT_FIELD_ORDER`): half the cost of passing them by name.
+        event = Event(
+            type_,
+            event_type,
+            properties,
+            role,
+            text,
+            None,  # name
+            None,  # arguments
+            None,  # tool_call_id
+            inference_id,
+            seq,
+            turn_idx,
+            timestamp,
+            False,  # interrupted
+            None,  # duration
+            conversation_id,
+            NO_ALIASES,
+            message,
+            None,  # perception
+        )
+        if type_ in ("tool_call", "perception_tool_call") or "tool_call_id" in properties:
+            event.name = first_str(properties, "name", "tool_name")
+            event.arguments = _arguments(properties.get("arguments"))
+            event.tool_call_id = as_str(properties.get("tool_call_id"))
+            if type_ == "perception_tool_call":
+                raw = properties.get("arguments")
+                args = "" if raw is None or raw == {} else _arguments_text(raw)
+                event.perception = " ".join(filter(None, (event.name or "", args)))
+        elif "arguments" in properties:
+            event.arguments = _arguments(properties.get("arguments"))
+        if type_ == "utterance":
+            analyses = [
+                value
+                for key in ("user_visual_analysis", "user_audio_analysis")
+                if isinstance(value := properties.get(key), str) and value
+            ]
+            if analyses:
+                event.perception = "\n".join(analyses)
+        elif type_ == "perception_analysis":
+            event.text = first_str(properties, "analysis", "text")
+        elif type_ == "shutdown":
+            event.text = first_str(properties, "shutdown_reason", "reason")
+        if type_.endswith("stopped_speaking") or type_ == "replica.interrupted":
+            event.interrupted = type_ == "replica.interrupted" or truthy(
+                properties.get("interrupted")
+            )
+            event.duration = as_float(properties.get("duration"))
+        elif type_ == "utterance.streaming":
+            event.interrupted = truthy(properties.get("is_interrupted"))
+        return event
+
+    # -- presence
+
+    def _presence(self, event: Event) -> str | None:
+        """Resolve the ready events: one join, then heartbeats. A reason when `event` is dropped."""
+        event_type = event.event_type
+        if event_type in JOIN_EVENT_TYPES:
+            if self.joined:
+                return f"duplicate: {event_type}, the replica already joined"
+            self.joined = True
+        elif event_type in PRESENCE_EVENT_TYPES and not self.joined:
+            self.joined = True
+            event.type = "replica.joined"  # the first ready signal is the join
+            event.aliases = _PRESENT_ALIASES
+        return None
+
+    # -- copies
+
+    def _content(self, event: Event) -> tuple[Any, ...]:
+        """What two spellings of one event have in common (see the module docstring)."""
+        p = event.properties
+        arguments = event.arguments
+        if arguments is not None and not isinstance(arguments, str):
+            arguments = _arguments_text(arguments)
+        return (
+            event.type,
+            event.role,
+            event.text,
+            event.inference_id,
+            event.turn_idx,
+            event.name,
+            event.tool_call_id,
+            arguments,
+            as_int(p.get("content_index")),
+            truthy(p.get("final")),
+            event.interrupted,
+            event.perception,
+        )
+
+    def _copy(self, event: Event) -> str | None:
+        key = self._content(event)
+        seq = event.seq
+        seen = self._recent.get(key)
+        if seq is not None and self._seqs.get(seq) == key:
+            if seen is not None:
+                seen.forms.add(_form(event))
+            return f"duplicate: {event.event_type} seq {seq} already received"
+        if seen is None or self._arrivals - seen.arrival > COPY_WINDOW:
+            return None
+        if (
+            seen.timestamp is not None
+            and event.timestamp is not None
+            and abs(event.timestamp - seen.timestamp) > COPY_SECONDS
+        ):
+            return None
+        form = _form(event)
+        if form in seen.forms:
+            return None  # spelled alike with another seq: a new event of the same kind
+        seen.forms.add(form)
+        seen.arrival = self._arrivals
+        if seq is not None:
+            seen.seqs.add(seq)
+            _bounded_put(self._seqs, seq, key)
+        return (
+            f"duplicate: {event.event_type} (role {event.role}) repeats an event "
+            "already received in another spelling"
+        )
+
+    def _repeated_interruption(self, event: Event) -> str | None:
+        if event.type == "replica.interrupted" and self._matching_interruption(event):
+            return f"duplicate: {event.event_type} repeats an interruption already reported"
+        return None
+
+    def _matching_interruption(self, event: Event) -> bool:
+        for rec in self._interruptions:
+            if event.turn_idx is not None and rec.turn_idx is not None:
+                if event.turn_idx == rec.turn_idx:
+                    return True
+            elif event.inference_id is not None and rec.inference_id is not None:
+                if event.inference_id == rec.inference_id:
+                    return True
+            elif rec.speaking_turn == self._speaking_turn:
+                return True
+        return False
+
+    def _remember(self, event: Event) -> None:
+        key = self._content(event)
+        seqs = {event.seq} if event.seq is not None else set()
+        _bounded_put(
+            self._recent, key, _Seen({_form(event)}, seqs, self._arrivals, event.timestamp)
+        )
+        if event.seq is not None:
+            _bounded_put(self._seqs, event.seq, key)
+        if event.type == "replica.started_speaking" or (
+            event.type == "utterance" and event.role == "replica"
+        ):
+            self._speaking_turn += 1  # a replica utterance arrives as it starts speaking
+        elif event.type == "replica.interrupted" or (
+            event.type == "replica.stopped_speaking" and event.interrupted
+        ):
+            if event.type == "replica.stopped_speaking" and not self._matching_interruption(event):
+                # Today's form of "the replica was interrupted"; a legacy message for the same
+                # turn (before or after) must not make `replica.interrupted` fire twice.
+                event.aliases = _INTERRUPTED_ALIASES
+            self._interruptions.append(
+                _Interruption(event.turn_idx, event.inference_id, self._speaking_turn)
+            )
+
+
+def _form(event: Event) -> tuple[str, str | None]:
+    """How an event was spelled: its raw event_type and raw role."""
+    role = event.properties.get("role")
+    return event.event_type, role if isinstance(role, str) else None
+
+
+def _short(value: Any) -> str:
+    """A bounded, printable description of a value from the wire, for a reason."""
+    if isinstance(value, str):
+        return value[:80]
+    return f"a {type(value).__name__}"
