@@ -404,6 +404,46 @@ def test_messages_held_until_the_replica_is_identified():
 # ---------------------------------------------------------------------------------- sending
 
 
+def test_the_send_queue_is_bounded_and_says_what_it_drops(fake, caplog):
+    caplog.set_level(logging.WARNING)
+    ignored: list[tuple[Any, Any, str]] = []
+
+    def echo(i: int) -> dict[str, Any]:
+        return {"message_type": "conversation", "event_type": "conversation.echo",
+                "conversation_id": CID, "properties": {"modality": "text", "text": f"#{i}"}}  # fmt: skip
+
+    async def main():
+        s = await connected(fake, on_ignored=lambda m, who, why: ignored.append((m, who, why)))
+        s.start(Sink())
+        for i in range(2012):  # a 2 ms `after:` loop, as the review measured it
+            s.send(echo(i))
+        await until(lambda: len(ignored) == 2012 - 10 - 200)
+        queued = len(s._outbox)
+        await s.aclose()
+        return s, queued
+
+    s, queued = asyncio.run(main())
+    assert queued == 200  # 10 s at 20/s; 10 left at once (the burst)
+    assert s.dropped_sends == 1802 and len(fake.sent) <= 210  # not 2,012 flushed at close
+    assert [m["properties"]["text"] for m in fake.sent[:3]] == ["#0", "#1", "#2"]
+    message, sender, why = ignored[0]
+    assert message["properties"]["text"] == "#210" and sender is None
+    assert "not sent: the send queue is full (200 messages, about 10 s behind at 20/s)" in why
+    warnings = [r for r in caplog.records if "send queue is full" in r.getMessage()]
+    assert len(warnings) == 1  # once per overflow, not once per message
+
+
+def test_audio_chunks_do_not_count_against_the_paced_bound():
+    from cviscript.sessions.live.outbox import Outbox
+
+    box = Outbox(lambda: 0.0, max_rate=20, burst=1, max_backlog_seconds=1, max_queued=50)
+    chunk = {"event_type": "conversation.echo", "properties": {"modality": "audio"}}
+    text = {"event_type": "conversation.echo", "properties": {"modality": "text"}}
+    assert box.offer(text) == "send"
+    assert [box.offer(text) for _ in range(21)] == ["queued"] * 20 + ["refused"]
+    assert [box.offer(chunk) for _ in range(31)] == ["queued"] * 30 + ["refused"]  # 50 in all
+
+
 def test_send_broadcasts(fake):
     msg = {
         "message_type": "conversation",

@@ -23,12 +23,10 @@ interactions. What it must honour (measured facts about daily-python 0.36):
   reported to ``on_ignored`` and never reaches the engine.
 * Broadcast is `participant_id=None` (``'*'`` raises); there is no client-side size limit, so
   `cviscript.protocol.check_size` enforces the 4096-character limit before sending.
-* Pacing: older clients kept to at most 20 app-messages per second. Interactions go through a
-  token bucket on the loop (`max_rate` per second, bursts of `burst`): a scenario that loops
-  through states cannot flood the data channel, while a state's few `enter` messages leave at
-  once. Audio echo chunks are exempt — `cviscript.engine.actions.AudioStream` paces them itself,
-  faster than real time, which a 20/s cap would starve — but never overtake queued messages.
-  What is still queued when the session closes is sent before leaving.
+* Pacing and bounds: interactions leave through `outbox.Outbox` (a token bucket, 20/s with bursts
+  of 10; audio echo chunks exempt but never overtaking). At most 10 s of paced messages wait: a
+  message beyond that is refused, recorded as dropped (the sink's ``on_ignored``, sender None) and
+  warned about once per overflow. What is still queued when the session closes is sent before leaving.
 
 Every sink call happens on the loop thread (the `Session` contract). Exceptions raised by the
 sink go to the loop's exception handler.
@@ -48,6 +46,7 @@ from typing import Any
 from ... import errors
 from ...protocol import check_size
 from ..base import Session, SessionSink
+from .outbox import BURST, MAX_RATE, Outbox
 from .replica_id import STRONG, ReplicaRecognizer, Roster, participant_fields
 from .target import public_url
 
@@ -65,8 +64,6 @@ SUBSCRIPTION_PROFILES: dict[str, Any] = {
 }
 MAX_HELD_MESSAGES = 256  # held back while the replica is not yet identified
 LEAVE_TIMEOUT = 5.0  # worker's wait for leave()'s completion before release() anyway
-MAX_RATE = 20.0  # app-messages per second (protocol.md: older clients paced at <= 20/s)
-BURST = 10  # messages that may leave at once before pacing applies
 
 Ignored = Callable[[Any, "str | None", str], None]
 
@@ -238,11 +235,9 @@ class DailySession(Session):
         self._teardown_started = False
         self._released = threading.Event()
         # pacing (loop thread only)
-        self.max_rate = max_rate if max_rate and max_rate > 0 else None
-        self.burst = max(1, int(burst))
-        self._tokens = float(self.burst)
-        self._tokens_at: float | None = None
-        self._outbox: deque[dict[str, Any]] = deque()
+        self._outbox = Outbox(self._now, max_rate, burst)
+        self.max_rate, self.burst = self._outbox.max_rate, self._outbox.burst
+        self._overflowing = False  # an overflow was warned about and the queue has not drained
         self._drain_handle: asyncio.TimerHandle | None = None
         self._inflight = 0  # sent, completion not yet received
         self.send_errors: list[str] = []  # failures reported after send() returned
@@ -385,11 +380,25 @@ class DailySession(Session):
             raise errors.CviscriptError(
                 f"cannot send {_event_type(message)}: not JSON-serialisable ({exc})"
             ) from None
-        if self._outbox or not self._take_token(message):
-            self._outbox.append(message)
+        verdict = self._outbox.offer(message)
+        if verdict == "send":
+            self._transmit(message)
+        elif verdict == "queued":
             self._schedule_drain()
-            return
-        self._transmit(message)
+        else:
+            self._refused(message)
+
+    @property
+    def dropped_sends(self) -> int:
+        """Messages refused because the send queue was full."""
+        return self._outbox.dropped
+
+    def _refused(self, message: dict[str, Any]) -> None:
+        reason = f"not sent: {self._outbox.refusal()}"
+        if not self._overflowing:
+            self._overflowing = True
+            self.log.warning("%s; dropping what does not fit", reason)
+        self._emit("ignored", message, None, reason)
 
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait (up to `timeout` s) until every message is sent and Daily confirmed it."""
@@ -413,35 +422,23 @@ class DailySession(Session):
             ) from exc
         self._inflight += 1
 
-    def _take_token(self, message: dict[str, Any]) -> bool:
-        if self.max_rate is None or _is_audio_chunk(message):
-            return True
-        now = self._now()
-        if self._tokens_at is not None:
-            elapsed = max(0.0, now - self._tokens_at)
-            self._tokens = min(float(self.burst), self._tokens + elapsed * self.max_rate)
-        self._tokens_at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
-
     def _now(self) -> float:
         return self._loop.time() if self._loop is not None else time.monotonic()
 
     def _schedule_drain(self) -> None:
         if self._drain_handle is not None or self._loop is None:
             return
-        wait = 0.0 if self.max_rate is None else max(0.0, (1.0 - self._tokens) / self.max_rate)
-        self._drain_handle = self._loop.call_later(wait, self._drain)
+        self._drain_handle = self._loop.call_later(self._outbox.wait(), self._drain)
 
     def _drain(self) -> None:
         self._drain_handle = None
         while self._outbox and self._state == "connected" and not self._ended:
-            if not self._take_token(self._outbox[0]):
+            message = self._outbox.ready()
+            if message is None:
                 self._schedule_drain()
                 return
-            self._send_queued(self._outbox.popleft())
+            self._send_queued(message)
+        self._overflowing = False
 
     def _send_queued(self, message: dict[str, Any]) -> None:
         try:
@@ -455,13 +452,13 @@ class DailySession(Session):
         if self._drain_handle is not None:
             self._drain_handle.cancel()
             self._drain_handle = None
+        left = self._outbox.take_all()
         if self._client is None or self._state != "connected" or self._ended:
-            if self._outbox:
-                self.log.warning("%d queued message(s) not sent: the call ended", len(self._outbox))
-            self._outbox.clear()
+            if left:
+                self.log.warning("%d queued message(s) not sent: the call ended", len(left))
             return
-        while self._outbox:
-            self._send_queued(self._outbox.popleft())
+        for message in left:
+            self._send_queued(message)
 
     # --------------------------------------------------------------------------------- close
     def close(self, timeout: float = 0.0) -> bool:
@@ -715,15 +712,6 @@ class DailySession(Session):
 
 def _is_announcement(message: Any) -> bool:
     return isinstance(message, dict) and message.get("event_type") in REPLICA_ANNOUNCEMENTS
-
-
-def _is_audio_chunk(message: Any) -> bool:
-    props = message.get("properties") if isinstance(message, dict) else None
-    return (
-        message.get("event_type") == "conversation.echo"
-        and isinstance(props, dict)
-        and props.get("modality") == "audio"
-    )
 
 
 def _event_type(message: Any) -> str:
