@@ -33,7 +33,7 @@ def test_plain_values_and_types():
     assert node.plain() == {
         "a": 3,
         "b": 2.5,
-        "c": True,
+        "c": "yes",  # YAML 1.2: a word, not a boolean
         "d": None,
         "e": "hello",
         "f": [1, "x"],
@@ -216,10 +216,50 @@ def test_block_scalar_location_points_at_its_text():
 
 
 def test_scalar_text_keeps_what_was_written():
-    node, _ = load("a: yes\nb: 1_000\n")
-    assert node.get("a").value is True and node.get("a").text == "yes"
-    assert node.get("b").value == 1000 and node.get("b").text == "1_000"
-    assert node.get("a").describe() == "the boolean yes"
+    node, _ = load("a: TRUE\nb: 1.50\n")
+    assert node.get("a").value is True and node.get("a").text == "TRUE"
+    assert node.get("b").value == 1.5 and node.get("b").text == "1.50"
+    assert node.get("a").describe() == "the boolean TRUE"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # YAML 1.1 (PyYAML's default) reads each of these differently; YAML 1.2 core, like
+        # editors and the JSON Schema, reads them as below.
+        ("yes", "yes"),
+        ("No", "No"),
+        ("NO", "NO"),
+        ("on", "on"),
+        ("off", "off"),
+        ("y", "y"),
+        ("19:30", "19:30"),  # no base-60
+        ("1:30", "1:30"),
+        ("1_000", "1_000"),
+        ("012", 12),  # not octal
+        ("0o12", 10),
+        ("0x1F", 31),
+        ("true", True),
+        ("True", True),
+        ("FALSE", False),
+        ("tRuE", "tRuE"),
+        ("1e3", 1000.0),
+        ("-.5", -0.5),
+        ("Null", None),
+        ("2024-01-01", "2024-01-01"),
+    ],
+)
+def test_yaml_1_2_core_schema(text, value):
+    for source in (f"a: {text}\n", f'a: {text}\nb: "tab\\there\t"\n'):  # fast and reference parsers
+        node, diags = load(source)
+        assert diags == []
+        got = node.get("a").value
+        assert got == value and type(got) is type(value)
+
+
+def test_explicit_tag_that_does_not_fit_is_an_error():
+    _node, diags = load("a: !!int twelve\n")
+    assert only(diags).code == "wrong-type"
 
 
 def test_control_characters_are_a_diagnostic():
@@ -234,3 +274,32 @@ def test_control_characters_are_a_diagnostic():
 def test_limits_are_module_constants():
     assert loader.MAX_DEPTH == 100
     assert loader.MAX_NODES == 100_000
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        # a dedented goto: PyYAML says "expected <block end>, but found ..."
+        (
+            "states:\n  a:\n    on:\n      - utterance: hi\n       goto: b\n",
+            (5, 8),
+            ["bad indentation", "'goto:' at column 8", "column 1, 3, 5, 9"],
+        ),
+        # indented too far: PyYAML says "mapping values are not allowed here"
+        (
+            "states:\n  a:\n    on:\n      - utterance: hi\n          goto: b\n",
+            (5, 15),
+            ["unexpected ':' after 'goto'", "indented deeper", "quotes"],
+        ),
+        ("a: b: c\n", (1, 5), ["after 'b'", "quotes"]),
+        ('a: "abc\nb: 1\n', (1, 4), ["quoted text", "never closed"]),
+        ("a:\n  b: 1\n  - c\n", (3, 3), ["list item", "not both"]),
+    ],
+)
+def test_yaml_syntax_errors_say_what_is_probably_wrong_and_where(text, where, words):
+    _node, diags = load(text)
+    d = only(diags)
+    assert d.code == "yaml-syntax" and (d.loc.line, d.loc.column) == where
+    assert "<block end>" not in d.message and "'?'" not in d.message
+    for word in words:
+        assert word in d.message

@@ -97,6 +97,20 @@ def enter_actions(actions, path="s.yaml"):
     return load(with_enter(actions), path).states["a"].enter
 
 
+def with_tool_do(actions):
+    """State `a` answers a tool call with these actions (the first at line 9)."""
+    body = (
+        "a:\n  on:\n    - tool_call: lookup\n      do:\n"
+        + textwrap.indent(src(actions), "        ")
+        + "      goto: b\nb:\n  final: true\n"
+    )
+    return scenario(body)
+
+
+def tool_do(actions):
+    return load(with_tool_do(actions)).states["a"].on[0].do
+
+
 # ------------------------------------------------------------------------------------------ example
 
 
@@ -488,7 +502,6 @@ def test_every_action_kind():
         - overwrite_context: ctx
         - append_context: more
         - sensitivity: {pause: low}
-        - tool_result: {output: {temp: "{{ vars.t }}", ok: true}, status: error}
         - set: {n: "{{ vars.n + 1 }}", flag: true, name: plain}
         - log: logged
         - send: {event_type: conversation.custom, properties: {a: "{{ state }}"}}
@@ -498,33 +511,33 @@ def test_every_action_kind():
     kinds = [type(a) for a in actions]
     assert kinds == [
         m.Echo, m.Respond, m.Interrupt, m.OverwriteContext, m.AppendContext, m.Sensitivity,
-        m.ToolResult, m.SetVars, m.Log, m.Send, m.End, m.Fail,
+        m.SetVars, m.Log, m.Send, m.End, m.Fail,
     ]  # fmt: skip
     echo, respond, *_ = actions
     assert echo.text.is_template and echo.loc == Location("s.yaml", 7, 9)
     assert respond.text.source == "What do you sell?" and not respond.text.is_template
     assert actions[5].pause == "low" and actions[5].interrupt is None
-    tr = actions[6]
-    assert tr.output["temp"].is_template and tr.output["ok"] is True and tr.status.source == "error"
-    sv = actions[7]
+    sv = actions[6]
     assert (
         sv.values["n"].is_template
         and sv.values["flag"] is True
         and sv.values["name"].source == "plain"
     )
-    send = actions[9]
+    send = actions[8]
     assert send.event_type == "conversation.custom" and send.properties["a"].is_template
-    assert actions[11].reason.is_template
+    assert actions[10].reason.is_template
+    (tr,) = tool_do('- tool_result: {output: {temp: "{{ vars.t }}", ok: true}, status: error}\n')
+    assert tr.output["temp"].is_template and tr.output["ok"] is True and tr.status.source == "error"
 
 
 def test_action_shorthands():
-    interrupt, end, fail, echo, tr = enter_actions("""
+    interrupt, end, fail, echo = enter_actions("""
         - interrupt: true
         - end:
         - fail
         - echo: {text: hello}
-        - tool_result: "{{ vars.x }}"
     """)
+    (tr,) = tool_do('- tool_result: "{{ vars.x }}"\n')
     assert isinstance(interrupt, m.Interrupt) and isinstance(end, m.End)
     assert fail.reason.source == "failed"
     assert echo.text.source == "hello"
@@ -597,13 +610,45 @@ def test_sensitivity_rules():
 
 
 def test_tool_result_rules():
-    one(with_enter("- tool_result: {status: success}\n"), "missing-key", 7)
-    d = one(with_enter("- tool_result: {output: x, status: sucess}\n"), "bad-value", 7)
+    one(with_tool_do("- tool_result: {status: success}\n"), "missing-key", 9)
+    d = one(with_tool_do("- tool_result: {output: x, status: sucess}\n"), "bad-value", 9)
     assert 'did you mean "success"' in d.message
-    (tr,) = enter_actions(
+    (tr,) = tool_do(
         "- tool_result: {output: x, status: \"{{ 'error' if vars.bad else 'success' }}\"}\n"
     )
     assert tr.status.is_template
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ("a:\n  enter: [{tool_result: x}]\n  final: true\n", "state 'a' enter"),
+        ("a:\n  exit: [{tool_result: x}]\n  final: true\n", "state 'a' exit"),
+        (
+            "a:\n  on:\n    - utterance: hi\n      do: [{tool_result: x}]\n",
+            "transition a.on[0], which an utterance fires",
+        ),
+        (
+            "a:\n  on:\n    - after: 1s\n      do: [{tool_result: x}]\n",
+            "transition a.on[0], which an after: timer fires",
+        ),
+        (
+            "a:\n  on:\n    - event: replica.stopped_speaking\n      do: [{tool_result: x}]\n",
+            "which a 'replica.stopped_speaking' event fires",
+        ),
+    ],
+)
+def test_tool_result_where_no_tool_call_can_have_fired_it_is_an_error(body, where):
+    d = one(scenario(body), "tool-result-without-tool-call")
+    assert where in d.message and "tool_call:" in d.message
+    assert d.loc.line > 4  # points at the action
+
+
+def test_tool_result_under_a_tool_call_or_tool_call_event_is_fine():
+    for trigger in ("tool_call: lookup", "event: tool_call", "event: conversation.tool_call"):
+        assert (
+            errors(scenario(f"a:\n  on:\n    - {trigger}\n      do: [{{tool_result: x}}]\n")) == []
+        )
 
 
 def test_set_and_send_rules():
@@ -776,8 +821,19 @@ def test_persona_rules():
     assert p[0].match.search("Weather in Oslo").group("city") == "Oslo"
     assert p[0].tool_call.arguments["city"].is_template and p[0].say.is_template
     assert p[1].tool_call is None and p[1].say.source == "Sure."
-    one(rehearsal("persona:\n  - say: hi\n"), "missing-key", REH_LINE + 1)
     one(rehearsal("persona:\n  - match: x\n"), "missing-key", REH_LINE + 1)
+
+
+def test_a_persona_rule_without_match_is_the_fallback_and_rules_after_it_are_flagged():
+    r = load_rehearsal("""
+        persona:
+          - match: "(?i)price"
+            say: Ten dollars.
+          - say: I can help with pricing.
+    """)
+    assert r.persona[0].match is not None and r.persona[1].match is None
+    (w,) = warnings(rehearsal("persona:\n  - say: anything\n  - match: x\n    say: never\n"))
+    assert w.code == "shadowed-persona-rule" and w.loc.line == REH_LINE + 2
     one(rehearsal("persona:\n  - match: '('\n    say: x\n"), "bad-regex", REH_LINE + 1)
 
 
@@ -954,3 +1010,98 @@ def test_check_file_reports_instead_of_crashing_on_any_mutation(data):
     mutate(data, doc, _REPLACEMENTS, times=3)
     for d in check_file("f.yaml", source=yaml.safe_dump(doc, sort_keys=False)):
         assert d.loc is not None and d.loc.line >= 1 and d.code
+
+
+# ------------------------------------------------------------------- no silent surprises (issue 10)
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "expected"),
+    [
+        ("  final: yes\n", "wrong-type", "write true"),
+        ("  final: on\n", "wrong-type", "write true"),
+        ("  final: Off\n", "wrong-type", "write false"),
+    ],
+)
+def test_yaml_1_1_booleans_are_words_and_the_message_says_what_to_write(line, code, expected):
+    d = one(scenario("a:\n" + line), code, 6)
+    assert "the string" in d.message and expected in d.message and "YAML 1.2" in d.message
+
+
+def test_barge_in_yes_is_refused_like_the_editor_does():
+    d = one(rehearsal("user:\n  - on: a\n    say: hi\n    barge_in: yes\n"), "wrong-type")
+    assert "barge_in" in d.message and "write true" in d.message
+
+
+def test_a_clock_style_timeout_is_refused_with_a_spelling_that_works():
+    d = one(scenario("a: {final: true}\n", top="timeout: 1:30\n"), "bad-duration", 4)
+    assert "'1:30'" in d.message and "write 1m30s" in d.message
+
+
+def test_a_var_written_no_stays_the_word_no():
+    sc = load(scenario("a: {final: true}\n", top="vars: {country: NO, at: 19:30}\n"))
+    assert sc.vars == {"country": "NO", "at": "19:30"}
+
+
+def test_whole_numbers_written_with_a_point_are_integers_as_in_the_schema():
+    assert load_rehearsal("seed: 1.0\n").seed == 1
+    one(rehearsal("seed: 1.5\n"), "wrong-type", REH_LINE)
+
+
+def test_where_keys_are_checked_against_the_event_fields():
+    d = one(
+        with_on("event: replica.stopped_speaking\nwhere: {interupted: false}\ngoto: b\n"),
+        "unknown-field",
+        8,
+    )
+    assert 'did you mean "interrupted"' in d.message and "never" in d.message
+    d = one(with_on("event: tool_call\nwhere: {colour: red}\ngoto: b\n"), "unknown-field", 8)
+    assert "tool_call_id" in d.message  # lists the fields when nothing is close
+    ok = with_on("event: replica.stopped_speaking\nwhere: {interrupted: true}\ngoto: b\n")
+    assert errors(ok) == []
+    # an event cviscript does not know: its fields cannot be known either
+    assert errors(with_on("event: conversation.brand_new\nwhere: {x: 1}\ngoto: b\n")) == []
+    # the same check in a simulated user's rule
+    body = "user:\n  - on: {event: user.stopped_speaking, where: {intterupted: true}}\n    say: x\n"
+    assert one(rehearsal(body), "unknown-field").loc.line == REH_LINE + 1
+
+
+def test_after_may_be_a_template_checked_with_the_known_vars():
+    sc = load(
+        with_on('after: "{{ vars.wait }}"\ngoto: b\n').replace(
+            "states:", "vars: {wait: 2s}\nstates:"
+        )
+    )
+    trig = sc.states["a"].on[0].trigger
+    assert trig.template.source == "{{ vars.wait }}" and trig.seconds == 2.0
+    bad = with_on('after: "{{ vars.wait }}"\ngoto: b\n').replace(
+        "states:", "vars: {wait: soon}\nstates:"
+    )
+    d = one(bad, "bad-duration")
+    assert "'soon'" in d.message and "the scenario's vars" in d.message and d.loc.line == 8
+    # a rehearsal's vars are checked too
+    text = (
+        with_on('after: "{{ vars.wait }}"\ngoto: b\n').replace(
+            "states:", "vars: {wait: 2s}\nstates:"
+        )
+        + "rehearsals:\n  - name: r\n    vars: {wait: later}\n"
+    )
+    assert "rehearsal 'r'" in one(text, "bad-duration").message
+    # a template the event decides is left to run time; a user rule's after is no template
+    assert errors(with_on('after: "{{ event.text }}"\ngoto: b\n')) == []
+    body = 'user:\n  - on: {after: "{{ vars.x }}"}\n    say: x\n'
+    assert one(rehearsal(body), "bad-duration")
+
+
+def test_at_directly_in_a_user_rule():
+    r = load_rehearsal("user:\n  - at: 5s\n    say: hello\n")
+    assert isinstance(r.user[0].on, m.AtTrigger) and r.user[0].on.seconds == 5.0
+    d = one(rehearsal("user:\n  - at: 5s\n    on: a\n    say: x\n"), "trigger-count")
+    assert "keep one" in d.message
+    d = one(rehearsal("user:\n  - say: x\n"), "missing-key", REH_LINE + 1)
+    assert "at: DURATION" in d.message
+
+
+def test_not_said_is_a_list_of_texts():
+    r = load_rehearsal("expect:\n  not_said: [free trial]\n  said: hello\n")
+    assert r.expect.not_said == ["free trial"] and r.expect.said == ["hello"]

@@ -185,6 +185,16 @@ class ActionRunner:
                     f"{action.loc}: tool_result has no tool call to answer "
                     f"(in state {state!r}; use it in a transition fired by a tool_call)"
                 )
+            if not event.tool_call_id:
+                # Tavus requires tool_call_id on conversation.tool_result: without it there is no
+                # well-formed answer, and a malformed one is never sent. An echo would make the
+                # replica read the raw output aloud, so it is the author's choice, not a fallback.
+                raise CviscriptError(
+                    f"{action.loc}: tool_result cannot answer the tool call {event.name!r}: it "
+                    f"came without a tool_call_id, which Tavus requires (in state {state!r}). "
+                    "Guard the transition with `when: event.tool_call_id is defined` and answer "
+                    "such calls with `echo:` (as Tavus's own example does)"
+                )
             status = self._text(action.status, state) if action.status is not None else "success"
             output = self._value(action.output, state)
             eng.send(ia.tool_result(event.tool_call_id, output, status))

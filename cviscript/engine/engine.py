@@ -37,8 +37,9 @@ from transitions import Machine
 
 from ..clock import Clock
 from ..errors import CviscriptError, TemplateRenderError
+from ..language.durations import parse_duration
 from ..language.model import AfterTrigger, Scenario, Transition
-from ..language.templates import evaluate
+from ..language.templates import evaluate, render
 from ..protocol import Event, Interactions
 from ..trace import Trace
 from . import matchers
@@ -53,6 +54,10 @@ INIT = "__init__"
 # never pass again, and live it would flood the call with the state's `enter` actions. The run
 # ends as an error. (Entries caused by events need the room to send them, so they are not counted.)
 MAX_TICKS_PER_SECOND = 1000
+# A final state waits for speech it asked for only this long to *start* (a text echo starts in
+# well under a second, an LLM reply to `respond` in a few): a persona or LLM that never answers
+# must not hold the run for the whole `final_wait`, which bounds speech that did start.
+REPLY_GRACE = 5.0
 
 
 @dataclass(slots=True)
@@ -117,6 +122,8 @@ class Engine:
         self.groups: dict[str, Any] = {}
         self.replica_speaking = False
         self.pending_speech = 0  # speech requested and not yet started
+        self._speech_asked_at = 0.0  # clock time of the last speech request
+        self._grace: Any = None  # final state: waits for requested speech to start
         self._send = send
         self._done_callbacks: list[Callable[[RunResult], None]] = []
         self._timers: list[Any] = []
@@ -328,7 +335,7 @@ class Engine:
     def finish(self, outcome: str, reason: str) -> None:
         if self.done:
             return
-        for handle in (*self._timers, self._deadline, self._final_wait):
+        for handle in (*self._timers, self._deadline, self._final_wait, self._grace):
             if handle is not None:
                 handle.cancel()
         self._timers.clear()
@@ -370,6 +377,7 @@ class Engine:
                 or props.get("done") is True
             ):
                 self.pending_speech += 1
+                self._speech_asked_at = self.clock.now()
         elif event_type == "conversation.interrupt":
             self.pending_speech = 0
         self._send(message)
@@ -443,10 +451,21 @@ class Engine:
             timed = self._timed_of(name)
         epoch = self._epoch
         for t in timed:
+            trigger = t.trigger
+            seconds = trigger.seconds if trigger.template is None else self._timer_seconds(t, name)
             # The `Tick` is made when the timer fires: most are cancelled first.
-            self._timers.append(
-                self.clock.call_later(t.trigger.seconds, self._on_tick, t.id, epoch)
-            )
+            self._timers.append(self.clock.call_later(seconds, self._on_tick, t.id, epoch))
+
+    def _timer_seconds(self, t: Transition, state: str) -> float:
+        """A template `after:` (``"{{ vars.wait }}"``), rendered as its state is entered."""
+        template = t.trigger.template
+        text = render(template, self.template_context(self.event, self.groups), state)
+        try:
+            return parse_duration(text.strip())
+        except ValueError as e:
+            raise CviscriptError(
+                f"{template.loc}: after: '{template.source}' gives {text!r} in state {state!r}: {e}"
+            ) from None
 
     def _on_tick(self, transition_id: str, epoch: int) -> None:
         if self.done or epoch != self._epoch or self._final_wait is not None:
@@ -469,10 +488,27 @@ class Engine:
         self.finish("timed_out", f"the run reached its timeout of {_fmt(self.scenario.timeout)}")
 
     def _check_final(self) -> None:
-        if self.done:
-            return
-        if not self.replica_speaking and self.pending_speech == 0:
+        """In a final state: end the run once the replica is silent and no speech it was asked
+        for can still be expected to start (see `REPLY_GRACE`)."""
+        if self.done or self.replica_speaking:
+            return  # stopped_speaking calls again; `final_wait` bounds it
+        if self.pending_speech == 0:
             self.finish("completed", f"reached final state {self.state!r}")
+            return
+        grace = min(REPLY_GRACE, self.scenario.final_wait)
+        left = self._speech_asked_at + grace - self.clock.now()
+        if left <= 1e-9:
+            self.finish(
+                "completed",
+                f"reached final state {self.state!r} (the replica did not start speaking within "
+                f"{_fmt(grace)} of the last echo/respond; not waiting for it)",
+            )
+        elif self._grace is None:
+            self._grace = self.clock.call_later(left, self._grace_over)
+
+    def _grace_over(self) -> None:
+        self._grace = None
+        self._check_final()
 
     def _final_timeout(self) -> None:
         self.finish(
@@ -504,7 +540,7 @@ def describe_trigger(t: Transition) -> str:
     elif isinstance(trig, PerceptionTrigger):
         text = "perception" + (f" /{trig.match.pattern}/" if trig.match else "")
     elif isinstance(trig, AfterTrigger):
-        text = f"after {_fmt(trig.seconds)}"
+        text = f"after {trig.template.source if trig.template else _fmt(trig.seconds)}"
     else:
         text = type(trig).__name__
     if t.when is not None:

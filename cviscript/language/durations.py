@@ -15,7 +15,16 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)")
 _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
 
+_CLOCK = re.compile(r"(\d+):([0-5]?\d)(?::([0-5]?\d))?")
+
 HINT = "expected a duration like 250ms, 2s, 1.5s or 3m"
+
+
+def _spell(clock: str) -> str:
+    """``1:30`` -> ``1m30s`` (read as minutes:seconds), ``1:02:03`` -> ``1h2m3s``: a suggestion."""
+    parts = [int(p) for p in clock.split(":")]
+    units = ("h", "m", "s")[-len(parts) :]
+    return "".join(f"{n}{u}" for n, u in zip(parts, units, strict=True) if n) or "0s"
 
 
 def parse_duration(value: object) -> float:
@@ -43,6 +52,10 @@ def _parse_text(text: str) -> float:
         raise ValueError(f"a duration cannot be negative, got {text!r}")
     seconds = _parse_units(stripped)
     if seconds is None:
+        if _CLOCK.fullmatch(stripped):
+            raise ValueError(
+                f"{HINT}, got {text!r} (a clock-style time is text, not seconds: write {_spell(stripped)})"
+            )
         raise ValueError(f"{HINT}, got {text!r}")
     return seconds
 

@@ -9,9 +9,14 @@ arbitrary Python objects, ever) and convert the composed node graph ourselves in
 * duplicate keys are reported with both places; merge keys (``<<: *defaults``) work as in YAML;
 * alias expansion is bounded by a node budget (`MAX_NODES`), nesting by `MAX_DEPTH`, and the file by
   `MAX_BYTES`, each with a clear error;
-* mapping keys are always the strings as written (YAML 1.1 would turn the key ``on:`` — which
-  the scenario language uses — into ``True``); values get the usual YAML types (int, float, bool,
-  null, str). Timestamps stay strings; explicit application tags (``!foo``) are refused.
+* plain scalars are read with YAML 1.2 core-schema rules, as editors (yaml-language-server) and
+  the JSON Schema read them — not PyYAML's YAML 1.1 defaults, which turn ``country: NO`` into
+  ``false``, ``on``/``yes`` into ``true`` and ``19:30`` into ``1170``. Only ``true``/``false`` (any
+  of three capitalisations) are booleans; ``yes``/``no``/``on``/``off`` are strings; ``19:30`` is
+  a string (no base-60); ``012`` is twelve (octal is ``0o12``); ``1_000`` is a string;
+  timestamps stay strings. `_CoreResolver` and `core_value` implement it;
+* mapping keys are always the strings as written; explicit application tags (``!foo``) are
+  refused.
 
 Speed: PyYAML's pure-Python scanner and parser made loading a scenario slow (35 ms for the kiosk
 example). When PyYAML has libyaml, its C event parser feeds the same Python composer
@@ -32,7 +37,7 @@ import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
-from yaml.resolver import Resolver
+from yaml.resolver import BaseResolver
 
 try:
     from yaml._yaml import CParser
@@ -49,7 +54,61 @@ MAX_NODES = 100_000
 _TAG = "tag:yaml.org,2002:"
 _MERGE = _TAG + "merge"
 _SCALAR_TAGS = {_TAG + t for t in ("str", "null", "bool", "int", "float", "timestamp")}
-_BUILD = SafeConstructor()
+
+
+class _CoreResolver(BaseResolver):
+    """Implicit tags of the YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution),
+    plus the merge key ``<<`` (which YAML editors support too)."""
+
+    yaml_implicit_resolvers: dict = {}
+
+
+for _tag, _pattern, _first in (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+    ("merge", r"^<<$", "<"),
+):
+    _CoreResolver.add_implicit_resolver(_TAG + _tag, re.compile(_pattern), list(_first))
+
+
+def core_value(tag: str, text: str) -> Any:
+    """The Python value of a plain scalar resolved to `tag` by `_CoreResolver` (YAML 1.2 core).
+    Raises ValueError for a text the tag does not fit (an explicit ``!!int abc``)."""
+    kind = tag.rsplit(":", 1)[-1]
+    if kind == "null":
+        if text not in ("", "~", "null", "Null", "NULL"):
+            raise ValueError(text)
+        return None
+    if kind == "bool":
+        if text not in ("true", "True", "TRUE", "false", "False", "FALSE"):
+            raise ValueError(text)
+        return text.lower() == "true"
+    if kind == "int":
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        if text.startswith("0x"):
+            return int(text[2:], 16)
+        if not re.fullmatch(r"[-+]?[0-9]+", text):
+            raise ValueError(text)
+        return int(text)
+    # float
+    lowered = text.lower()
+    if lowered in (".inf", "+.inf"):
+        return float("inf")
+    if lowered == "-.inf":
+        return float("-inf")
+    if lowered == ".nan":
+        return float("nan")
+    if not re.fullmatch(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?", text):
+        raise ValueError(text)
+    return float(text)
 
 
 @dataclass(slots=True, eq=False)
@@ -137,12 +196,15 @@ class _DepthLimited:
 
 
 class _Loader(_DepthLimited, yaml.SafeLoader):
-    """PyYAML's pure-Python safe loader, depth-limited: the reference for every diagnostic."""
+    """PyYAML's pure-Python safe loader, depth-limited, resolving plain scalars by YAML 1.2 core
+    rules: the reference for every diagnostic."""
+
+    yaml_implicit_resolvers = _CoreResolver.yaml_implicit_resolvers
 
 
 if CParser is not None:
 
-    class _FastLoader(_DepthLimited, Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc, valid-type]
+    class _FastLoader(_DepthLimited, Composer, CParser, SafeConstructor, _CoreResolver):  # type: ignore[misc, valid-type]
         """libyaml's parser (C, iterative) feeding PyYAML's own Python composer, depth-limited.
 
         The pure-Python scanner and parser were most of the time a scenario took to load (35 ms
@@ -155,7 +217,7 @@ if CParser is not None:
             CParser.__init__(self, stream)
             Composer.__init__(self)
             SafeConstructor.__init__(self)
-            Resolver.__init__(self)
+            _CoreResolver.__init__(self)
 else:  # pragma: no cover - PyYAML built without libyaml
     _FastLoader = None  # type: ignore[assignment, misc]
 
@@ -252,7 +314,7 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[Diagnostic]]:
     except _Limit as e:
         return None, [Diagnostic(e.message, _loc(filename, e.mark), code=e.code)]
     except yaml.MarkedYAMLError as e:
-        return None, [_syntax_diagnostic(e, filename)]
+        return None, [_syntax_diagnostic(e, filename, text)]
     except yaml.YAMLError as e:
         return None, [Diagnostic(f"invalid YAML: {e}", start, code="yaml-syntax")]
     finally:
@@ -270,15 +332,81 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[Diagnostic]]:
     return node, converter.diagnostics
 
 
+def _key_at(line: str) -> tuple[int, str]:
+    """(1-based column, first word) of what a line starts with, after spaces and ``- ``."""
+    stripped = line.lstrip(" ")
+    column = len(line) - len(stripped) + 1
+    while stripped.startswith("- "):
+        rest = stripped[2:].lstrip(" ")
+        column += len(stripped) - len(rest)
+        stripped = rest
+    return column, re.split(r"[\s:]", stripped, maxsplit=1)[0]
+
+
+def _in_plain_words(e: yaml.MarkedYAMLError, lines: list[str]) -> str | None:
+    """PyYAML's parser words ("expected <block end>, but found '?'", "mapping values are not
+    allowed here") for the mistakes people make, said as what is probably wrong and where; None
+    for anything else (the parser's own words are kept)."""
+    problem, context = e.problem or "", e.context or ""
+    mark = e.problem_mark
+    if "while scanning a quoted scalar" in context and e.context_mark is not None:
+        return (
+            f"a quoted text that starts at line {e.context_mark.line + 1}, column "
+            f"{e.context_mark.column + 1} is never closed: add the closing quote"
+        )
+    if mark is None or mark.line >= len(lines):
+        return None
+    line = lines[mark.line]
+    column, word = _key_at(line)
+    if line.lstrip().startswith("-"):
+        column, what = len(line) - len(line.lstrip()) + 1, "the list item"
+    else:
+        what = f"'{word}:'" if word else f"line {mark.line + 1}"
+    if problem.startswith("expected <block end>, but found '-'"):
+        return (
+            "a list item ('- ...') where a key was expected: a block holds either keys or list "
+            "items, not both — put the list under a key of its own, indented"
+        )
+    if problem.startswith("expected <block end>") or "did not find expected key" in context:
+        # the line is indented to a column where no key of the mapping (or list) above it is
+        above = sorted(
+            {
+                _key_at(lines[i])[0]
+                for i in range(max(0, mark.line - 8), mark.line)
+                if lines[i].strip() and not lines[i].lstrip().startswith("#")
+            }
+        )
+        near = ", ".join(str(c) for c in above if abs(c - column) <= 8) or "other columns"
+        return (
+            f"bad indentation: {what} at column {column} lines up with no key above it (the keys "
+            f"above start at column {near}). Keys of one mapping must start in the same column: "
+            f"indent it like the key it belongs with"
+        )
+    if problem == "mapping values are not allowed here":
+        before = line[: mark.column].split()
+        key = before[-1] if before else ""
+        return (
+            f"unexpected ':' after '{key}': if '{key}:' is a key, it is indented deeper than "
+            f"the keys it belongs with (line it up with them); if it is part of a text, put the "
+            f"whole text in quotes"
+        )
+    return None
+
+
 def _loc(filename: str, mark: Any) -> Location:
     return Location(filename, mark.line + 1, mark.column + 1)
 
 
-def _syntax_diagnostic(e: yaml.MarkedYAMLError, filename: str) -> Diagnostic:
+def _syntax_diagnostic(e: yaml.MarkedYAMLError, filename: str, text: str = "") -> Diagnostic:
     mark = e.problem_mark or e.context_mark
     loc = _loc(filename, mark) if mark else Location(filename, 1, 1)
     problem = e.problem or "invalid YAML"
-    if "'\\t'" in problem:
+    plain = _in_plain_words(e, text.splitlines()) if mark else None
+    if plain is not None:
+        message = plain
+        if "never closed" in plain and e.context_mark is not None:
+            loc = _loc(filename, e.context_mark)  # where the quote opens, not the end of file
+    elif "'\\t'" in problem:
         message = "tab character: YAML does not allow tabs for indentation, use spaces"
     elif "expected a single document" in (e.context or ""):
         message = (
@@ -345,8 +473,8 @@ class _Converter:
             value = node.value
         else:
             try:
-                value = _BUILD.construct_object(node, deep=True)
-            except (yaml.YAMLError, ValueError):
+                value = core_value(node.tag, node.value)
+            except ValueError:
                 msg = f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}"
                 self.diagnostics.append(Diagnostic(msg, loc, code="wrong-type"))
                 value = node.value

@@ -105,10 +105,15 @@ class PerceptionTrigger:
 
 @dataclass(slots=True)
 class AfterTrigger:
-    """`after: DURATION` — time since the state was (re-)entered."""
+    """`after: DURATION` — time since the state was (re-)entered.
+
+    `template`: the duration written as a template (``after: "{{ vars.wait }}"``), rendered each
+    time the state is entered; `seconds` is then its value with the scenario's own `vars` when
+    that could be worked out at load time (else 0), for lints and diagrams."""
 
     seconds: float
     loc: Location | None = None
+    template: Text | None = None
 
 
 @dataclass(slots=True)
@@ -298,7 +303,7 @@ class UserRule:
 class PersonaRule:
     """`persona:` rule — the stand-in LLM. First matching rule answers user speech and `respond`."""
 
-    match: Pattern
+    match: Pattern | None  # None: no `match:`, the fallback that answers anything
     say: Text | None = None  # may use {{ groups.x }} and, after a tool call, {{ result }}
     tool_call: ToolCallSpec | None = None  # the reply waits for the tool_result
     loc: Location | None = None
@@ -306,7 +311,7 @@ class PersonaRule:
 
 @dataclass(slots=True)
 class ReplicaSettings:
-    """`replica:` — the simulated replica's timing."""
+    """`replica:` — the simulated replica's timing and the server vintage it speaks."""
 
     words_per_minute: float = 160.0  # replica speaking rate
     user_words_per_minute: float = 150.0  # simulated user speaking rate
@@ -315,6 +320,9 @@ class ReplicaSettings:
     join_delay: float = 0.0  # run start -> system.replica_joined
     pipeline: Literal["full", "echo"] = "full"  # echo: user speech gets no persona reply
     default_reply: str | None = None  # said when no persona rule matches (None: stay silent)
+    vintage: Literal["2026", "2024"] = "2026"  # the server's event stream: today's, or older
+    greeting: str | None = None  # spoken on joining; None: the conversation's custom_greeting
+    heartbeat: float = 10.0  # seconds between system.replica_present (2026); 0: none
     loc: Location | None = None
 
 
@@ -337,7 +345,8 @@ class Expect:
     path: list[str] | None = None
     final: str | None = None
     outcome: Outcome | None = None
-    said: list[str] | None = None
+    said: list[str] | None = None  # counts only what the replica got through, not cut-off words
+    not_said: list[str] | None = None  # replica speech must never contain these
     sent: list[str] | None = None  # full event_type names
     not_sent: list[str] | None = None
     vars: dict[str, Any] | None = None

@@ -27,6 +27,7 @@ LEVELS = ("low", "medium", "high")
 ROLES = ("user", "replica", "any")
 OUTCOMES = ("completed", "failed", "timed_out", "error")
 PIPELINES = ("full", "echo")
+VINTAGES = (2026, 2024, "2026", "2024")  # YAML reads `vintage: 2024` as a number
 CONTEXT_SPELLINGS = ("llm_context", "context")
 TOOL_RESULT_STATUSES = ("success", "error")
 RAW_EVENT_PREFIXES = ("conversation.", "system.")
@@ -73,10 +74,12 @@ class Number:
 
 @dataclass(frozen=True, slots=True)
 class Duration:
-    """``250ms``, ``2s``, ``1.5s``, ``3m``, ``1h``, chained (``1m30s``), or a number of seconds."""
+    """``250ms``, ``2s``, ``1.5s``, ``3m``, ``1h``, chained (``1m30s``), or a number of seconds.
+    With `template`, also a template rendering to one (``"{{ vars.wait }}"``)."""
 
     doc: str = ""
     positive: bool = False
+    template: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,11 +252,16 @@ TRIGGER_SPECS: dict[str, Spec] = {
         (Str("Shorthand: a regular expression the analysis must match."), Ref("perception")),
         "Fires on a conversation.perception_analysis.",
     ),
-    "after": Duration("Fires when the state has been active this long (restarts on every entry)."),
+    "after": Duration(
+        "Fires when the state has been active this long (restarts on every entry); may be a "
+        "template rendered when the state is entered ('{{ vars.wait }}').",
+        template=True,
+    ),
 }
 TRIGGERS = tuple(TRIGGER_SPECS)
 USER_TRIGGER_SPECS: dict[str, Spec] = {
     **TRIGGER_SPECS,
+    "after": Duration("The scenario has been in its current state this long."),
     "state": Text("The scenario entered this state.", nonempty=True),
     "at": Duration("This long after the run started."),
 }
@@ -421,10 +429,8 @@ USER_ON = Obj(
 )
 USER_RULE = Obj(
     {
-        "on": f(
-            OneOf((Str("Shorthand for {state: NAME}.", nonempty=True), Ref("user_on"))),
-            required=True,
-        ),
+        "on": f(OneOf((Str("Shorthand for {state: NAME}.", nonempty=True), Ref("user_on")))),
+        "at": f(Duration("Shorthand for on: {at: DURATION}: this long after the run started.")),
         "say": f(Text("Words the simulated user says.")),
         "perceive": f(Text("A perception analysis the replica reports.")),
         "interrupt": f(Bool("The user cuts the replica off, without words.")),
@@ -433,20 +439,26 @@ USER_RULE = Obj(
         "times": f(Int("How many times the rule may fire; 0 = unlimited.", minimum=0)),
         "delay": f(Duration("Thinking time before acting.")),
     },
-    "A simulated user rule: when `on` happens, do one of say, perceive, interrupt, tool_call.",
+    "A simulated user rule: when `on` happens (or `at` a time), do one of say, perceive, "
+    "interrupt, tool_call.",
     exactly_one=("say", "perceive", "interrupt", "tool_call"),
     counts_if_true=("interrupt",),
+    at_least_one=("on", "at"),
+    exclusive=(("on", "at"),),
 )
 USER_DOES = USER_RULE.exactly_one
 PERSONA_RULE = Obj(
     {
         "match": f(
-            Text("A regular expression the user speech or respond text must match."), required=True
+            Text(
+                "A regular expression the user speech or respond text must match; without it the "
+                "rule answers anything (the fallback, after the rules above it)."
+            )
         ),
         "say": f(Text("The reply; may use {{ groups.x }} and, after a tool call, {{ result }}.")),
         "tool_call": f(SIM_TOOL_CALL),
     },
-    "The stand-in LLM: the first matching rule answers.",
+    "The stand-in LLM: the first matching rule (or rule without match) answers.",
     at_least_one=("say", "tool_call"),
 )
 REPLICA = Obj(
@@ -460,8 +472,20 @@ REPLICA = Obj(
         "default_reply": f(
             Text("Said when no persona rule matches.", nonempty=True), nullable=True
         ),
+        "vintage": f(
+            Enum(
+                VINTAGES,
+                "The server's event stream: 2026 (today's: pal/replica copies, streaming,"
+                " heartbeats) or 2024 (older: replica_interrupted, no copies).",
+            )
+        ),
+        "greeting": f(
+            Text("Spoken as the replica joins (default: conversation.create's custom_greeting)."),
+            nullable=True,
+        ),
+        "heartbeat": f(Duration("Between system.replica_present heartbeats (2026); 0: none.")),
     },
-    "Simulated replica timing.",
+    "Simulated replica timing and server vintage.",
 )
 FAULTS = Obj(
     {
@@ -490,7 +514,19 @@ EXPECT = Obj(
         "final": f(Text("The state the run ends in.", nonempty=True)),
         "outcome": f(Enum(OUTCOMES, "How the run ends.")),
         "said": f(
-            ListOf(Text(nonempty=True), "Replica speech containing these, in order.", single=True)
+            ListOf(
+                Text(nonempty=True),
+                "Replica speech containing these, in order; only what the replica got through "
+                "counts (not the words an interruption cut off).",
+                single=True,
+            )
+        ),
+        "not_said": f(
+            ListOf(
+                Text(nonempty=True),
+                "Replica speech must never contain any of these (case-insensitive).",
+                single=True,
+            )
         ),
         "sent": f(ListOf(Text(nonempty=True), "Interaction types sent, in order.", single=True)),
         "not_sent": f(ListOf(Text(nonempty=True), "Interaction types never sent.", single=True)),

@@ -2,14 +2,20 @@
 
 This is the matcher between the events (a run's trace records and its `RunResult`) and the
 results (`results.Failure`); it runs nothing itself. The semantics are the contract's
-(scenario-language.md, Rehearsals), made precise:
+(docs/language.md, Rehearsals), made precise:
 
 * `path` — the exact list of states entered, in order (re-entries included).
 * `final` — the state the run ends in.
 * `outcome` — `completed`, `failed`, `timed_out` (or `error`).
 * `said` — replica speech, as the runner *received* it (`conversation.utterance` events with role
   replica), contains each text, case-insensitively, in order: each text must be found after the
-  place the previous one was found (later in the same utterance, or in a later one).
+  place the previous one was found (later in the same utterance, or in a later one). Only what the
+  replica got through counts: an utterance arrives whole when the replica starts speaking, so when
+  it is cut off (`is_interrupted` on its `utterance.streaming`, or an interrupted
+  `replica.stopped_speaking`) its text is the streaming events' accumulated speech at that point
+  (`spoken_speech`). A server that sends no streaming events gives no way to know: the whole text
+  counts.
+* `not_said` — no text the replica got through contains any of these (case-insensitive).
 * `sent` — the interaction event types sent contain these in order; others may come in between.
 * `not_sent` — none of these event types was sent.
 * `vars` — only the variables given are compared, at the end of the run; numbers compare by value
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..engine import RunResult
@@ -69,6 +76,8 @@ def check(
         )
     if expect.said is not None:
         c.said(expect.said)
+    if expect.not_said is not None:
+        c.not_said(expect.not_said)
     if expect.sent is not None:
         c.sent(expect.sent)
     if expect.not_sent is not None:
@@ -98,17 +107,70 @@ def same_value(expected: Any, actual: Any) -> bool:
 
 
 def replica_speech(records: Sequence[TraceRecord]) -> list[tuple[int, str]]:
-    """(record index, text) of every replica utterance received, in order."""
-    out = []
+    """(record index, text) of every replica utterance received, in order: the text the replica
+    got through (see `spoken_speech`)."""
+    return [(u.index, u.spoken) for u in spoken_speech(records)]
+
+
+@dataclass(slots=True)
+class Utterance:
+    """One replica utterance: its whole `text` and how it ended."""
+
+    index: int  # its record
+    text: str
+    inference_id: str | None
+    streamed: str | None = None  # the latest accumulated speech of its streaming events
+    interrupted: bool = False
+    open: bool = True  # no stopped_speaking yet
+
+    @property
+    def spoken(self) -> str:
+        """What the replica got through: all of it, unless cut off where streaming shows how far."""
+        if self.interrupted and self.streamed is not None:
+            return self.streamed
+        return self.text
+
+
+def spoken_speech(records: Sequence[TraceRecord]) -> list[Utterance]:
+    """Every replica utterance received, with its streaming progress and interruption.
+
+    Streaming events and interruptions belong to the utterance with the same `inference_id`,
+    or, without one, to the latest utterance still being spoken. Streaming that arrives before
+    its utterance (same id) is kept for it."""
+    out: list[Utterance] = []
+    by_id: dict[str, Utterance] = {}
+    early: dict[str, tuple[str | None, bool]] = {}  # streaming seen before its utterance
+
+    def owner(ev: Any) -> Utterance | None:
+        if ev.inference_id and ev.inference_id in by_id:
+            return by_id[ev.inference_id]
+        return next((u for u in reversed(out) if u.open), None)
+
     for i, rec in enumerate(records):
         ev = rec.event
-        if (
-            rec.kind == "received"
-            and ev is not None
-            and ev.type == "utterance"
-            and ev.role == "replica"
-        ):
-            out.append((i, ev.text or ""))
+        if rec.kind != "received" or ev is None:
+            continue
+        kind = ev.type
+        if kind == "utterance" and ev.role == "replica":
+            u = Utterance(i, ev.text or "", ev.inference_id)
+            if ev.inference_id:
+                by_id[ev.inference_id] = u
+                u.streamed, u.interrupted = early.pop(ev.inference_id, (None, False))
+            out.append(u)
+        elif kind == "utterance.streaming" and ev.role in ("replica", None):
+            if ev.inference_id and ev.inference_id not in by_id and len(early) < 1000:
+                streamed, cut = early.get(ev.inference_id, (None, False))
+                early[ev.inference_id] = (ev.text or streamed, cut or ev.interrupted)
+                continue
+            u = owner(ev)
+            if u is not None:
+                u.streamed = ev.text if ev.text is not None else u.streamed
+                u.interrupted |= ev.interrupted
+        elif kind == "replica.stopped_speaking":
+            u = owner(ev)
+            if u is not None:
+                u.interrupted |= ev.interrupted
+                u.open = False
     return out
 
 
@@ -230,8 +292,21 @@ class _Checker:
             if found:
                 continue
             spoken = [s for _, s in speech]
+            cut = next(
+                (
+                    u
+                    for u in spoken_speech(self.records)
+                    if u.spoken != u.text and needle in u.text.lower()
+                ),
+                None,
+            )
             if not spoken:
                 where = "the replica said nothing"
+            elif cut is not None:
+                where = (
+                    f"it was in an utterance cut off before it (the replica got through only "
+                    f"{cut.spoken!r} of {cut.text!r})"
+                )
             elif last is None:
                 where = "the replica never said it"
             else:
@@ -243,6 +318,23 @@ class _Checker:
                 expected=expected,
                 actual=spoken,
                 focus=None if last is None else last[0] + 1,
+            )
+            return
+
+    def not_said(self, forbidden: list[str]) -> None:
+        for index, text in replica_speech(self.records):
+            lowered = text.lower()
+            hit = next((f for f in forbidden if f.lower() in lowered), None)
+            if hit is None:
+                continue
+            n = forbidden.index(hit)
+            self.fail(
+                "not-said-said",
+                f"not_said[{n}]",
+                f"the replica said {hit!r}, expected never: {text!r}",
+                expected=f"none of {', '.join(repr(f) for f in forbidden)}",
+                actual=text,
+                focus=index,
             )
             return
 

@@ -39,10 +39,13 @@ class Persona:
     def answer(self, text: str, event: dict[str, Any] | None = None) -> Answer | None:
         """The first matching rule's answer to `text` (user speech or a `respond`), or None."""
         for rule in self.rules:
-            m = rule.match.search(text)
-            if m is None:
-                continue
-            groups = m.groupdict()
+            if rule.match is None:  # no `match:`: the fallback answer, it answers anything
+                groups: dict[str, Any] = {}
+            else:
+                m = rule.match.search(text)
+                if m is None:
+                    continue
+                groups = m.groupdict()
             ans = Answer(rule, groups, dict(event or {}))
             ctx = render.context(groups, ans.event)
             if rule.tool_call is not None:
