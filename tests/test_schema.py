@@ -115,6 +115,8 @@ def test_shipped_scenarios_carry_the_editor_modeline(path):
 
 # ---------------------------------------------------------------- both accept the shorthand forms
 
+BASE_STATES = "a:\n  on: [{utterance: x, goto: b}]\nb: {final: true}\n"
+
 VALID = {
     "utterance shorthand": doc("a:\n  on: [{utterance: '(?i)yes', goto: b}]\nb: {final: true}\n"),
     "utterance mapping": doc(
@@ -199,6 +201,31 @@ VALID = {
 }
 
 
+VALID.update(
+    {
+        "after template": doc(
+            "a:\n  on: [{after: '{{ vars.wait }}', goto: b}]\nb: {final: true}\n",
+            top="vars: {wait: 2s}\n",
+        ),
+        "where with real fields": doc(
+            "a:\n  on: [{event: replica.stopped_speaking, where: {interrupted: true}, goto: b}]\n"
+            "b: {final: true}\n"
+        ),
+        "at in a user rule, persona fallback, not_said, seed 1.0": doc(
+            BASE_STATES,
+            rehearsals="""\
+            - name: r
+              seed: 1.0
+              user: [{at: 5s, say: hi}]
+              persona: [{match: x, say: y}, {say: fallback}]
+              expect: {not_said: [free trial], said: hi}
+            """,
+        ),
+        "yes is a word in a var": doc(BASE_STATES, top="vars: {country: NO, at: 19:30}\n"),
+    }
+)
+
+
 @pytest.mark.parametrize("name", VALID)
 def test_shorthand_forms_are_accepted_by_both(name):
     text = VALID[name]
@@ -207,8 +234,6 @@ def test_shorthand_forms_are_accepted_by_both(name):
 
 
 # --------------------------------------------------------------------- both reject invalid samples
-
-BASE_STATES = "a:\n  on: [{utterance: x, goto: b}]\nb: {final: true}\n"
 
 INVALID = {
     "unknown top key": (doc(BASE_STATES, top="rehersals: []\n"), "unknown-key"),
@@ -305,6 +330,31 @@ INVALID = {
         "bad-value",
     ),
 }
+
+
+INVALID.update(
+    {
+        "final: yes (YAML 1.2)": (doc("a:\n  final: yes\n"), "wrong-type"),
+        "final: on (YAML 1.2)": (doc("a:\n  final: on\n"), "wrong-type"),
+        "barge_in: yes (YAML 1.2)": (
+            doc(BASE_STATES, rehearsals="- name: r\n  user: [{at: 1s, say: x, barge_in: yes}]\n"),
+            "wrong-type",
+        ),
+        "timeout: 1:30 (no base-60)": (doc(BASE_STATES, top="timeout: 1:30\n"), "bad-duration"),
+        "misspelt where key": (
+            doc(
+                "a:\n  on: [{event: replica.stopped_speaking, where: {interupted: 1}, goto: b}]\n"
+                "b: {final: true}\n"
+            ),
+            "unknown-field",
+        ),
+        "both on and at": (
+            doc(BASE_STATES, rehearsals="- name: r\n  user: [{at: 1s, on: a, say: x}]\n"),
+            "trigger-count",
+        ),
+        "seed 1.5": (doc(BASE_STATES, rehearsals="- name: r\n  seed: 1.5\n"), "wrong-type"),
+    }
+)
 
 
 @pytest.mark.parametrize("name", INVALID)

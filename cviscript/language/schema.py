@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..protocol import event_fields
 from . import spec as S
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -88,12 +89,13 @@ def _body(spec: S.Spec) -> dict[str, Any]:
         return out
     if isinstance(spec, S.Duration):
         bound = {"exclusiveMinimum": 0} if spec.positive else {"minimum": 0}
-        return {
-            "anyOf": [
-                {"type": "number", **bound},
-                {"type": "string", "pattern": DURATION_PATTERN},
-            ]
-        }
+        options: list[dict[str, Any]] = [
+            {"type": "number", **bound},
+            {"type": "string", "pattern": DURATION_PATTERN},
+        ]
+        if spec.template:
+            options.append({"type": "string", "pattern": TEMPLATE_PATTERN})
+        return {"anyOf": options}
     if isinstance(spec, S.Enum):
         return {"enum": list(spec.values)}
     if isinstance(spec, S.EventName):
@@ -163,11 +165,29 @@ def _object(obj: S.Obj) -> dict[str, Any]:
     if obj.at_least_one:
         rules.append({"anyOf": [{"required": [k]} for k in obj.at_least_one]})
     rules += [{"not": {"required": [a, b]}} for a, b in obj.exclusive]
+    if "where" in obj.fields and "event" in obj.fields:
+        rules += _where_rules()
     if len(rules) == 1:
         out.update(rules[0])
     elif rules:
         out["allOf"] = rules
     return out
+
+
+def _where_rules() -> list[dict[str, Any]]:
+    """With `event: NAME` (a name cviscript knows), `where:` takes only that event's fields."""
+    rules = []
+    for name in S.EVENT_NAMES:
+        fields = event_fields(name)
+        if fields is None:
+            continue
+        rules.append(
+            {
+                "if": {"required": ["event"], "properties": {"event": {"const": name}}},
+                "then": {"properties": {"where": {"propertyNames": {"enum": sorted(fields)}}}},
+            }
+        )
+    return rules
 
 
 def _present(obj: S.Obj, key: str) -> dict[str, Any]:
