@@ -61,6 +61,7 @@ states:
       - fail: "never heard the replica stop speaking"
 rehearsals:
   - name: lossy network
+    replica: {vintage: 2024}   # each fact said once: a 2026 server repeats it three times
     faults: {drop: 0.5, only: [replica.stopped_speaking]}
     seed: 1
     expect: {outcome: completed}

@@ -14,6 +14,7 @@ from cviscript.language.model import (
     Faults,
     PersonaRule,
     Rehearsal,
+    ReplicaSettings,
     StateTrigger,
     Text,
     ToolCallSpec,
@@ -26,6 +27,8 @@ from cviscript.sessions.simulated.faults import REORDER_MAX_HOLD
 from cviscript.trace import TraceRecord
 
 IA = Interactions("c-sim")
+
+OLD = ReplicaSettings(vintage="2024")  # each fact said once, no heartbeats
 
 
 class Sink:
@@ -40,6 +43,9 @@ class Sink:
     def on_closed(self, reason):
         self.closed.append(reason)
 
+    def on_present(self):
+        self.present = True
+
     @property
     def seqs(self) -> list[int]:
         return [m["seq"] for _, m in self.got]
@@ -48,7 +54,9 @@ class Sink:
 def run(faults: Faults | None = None, seed: int = 7, echos: int = 12):
     """A replica saying `echos` short sentences back to back; returns (replica, sink)."""
     clock = VirtualClock()
-    replica = SimulatedReplica(clock, Rehearsal("r", faults=faults or Faults(), seed=seed))
+    replica = SimulatedReplica(
+        clock, Rehearsal("r", replica=OLD, faults=faults or Faults(), seed=seed)
+    )
     sink = Sink(clock)
     replica.start(sink)
     for i in range(echos):
@@ -110,7 +118,7 @@ def test_reorder_holds_an_event_behind_the_next_keeping_its_seq():
 
 def test_reordered_last_event_is_released_rather_than_lost():
     clock = VirtualClock()
-    replica = SimulatedReplica(clock, Rehearsal("r", faults=Faults(reorder=1.0)))
+    replica = SimulatedReplica(clock, Rehearsal("r", replica=OLD, faults=Faults(reorder=1.0)))
     sink = Sink(clock)
     replica.start(sink)
     clock.run()
@@ -142,7 +150,7 @@ def test_only_restricts_faults_to_the_named_events():
 
 def test_disconnect_stops_delivery_and_reports_it():
     clock = VirtualClock()
-    replica = SimulatedReplica(clock, Rehearsal("r", faults=Faults(disconnect=2.0)))
+    replica = SimulatedReplica(clock, Rehearsal("r", replica=OLD, faults=Faults(disconnect=2.0)))
     sink = Sink(clock)
     replica.start(sink)
     replica.send(IA.echo("one two three four five six seven eight"))  # would stop at 3.3
@@ -162,6 +170,7 @@ def test_disconnect_stops_delivery_and_reports_it():
 def busy_rehearsal(seed: int) -> Rehearsal:
     return Rehearsal(
         "busy",
+        replica=OLD,
         seed=seed,
         user=[
             UserRule(StateTrigger("ask"), say=Text("What's the weather in Paris?")),

@@ -33,6 +33,9 @@ class Sink:
     def on_closed(self, reason):
         self.closed.append(reason)
 
+    def on_present(self):
+        self.present = True
+
     @property
     def messages(self) -> list[dict]:
         return [m for _, m in self.got]
@@ -45,7 +48,9 @@ class Sink:
 
 
 def make(rehearsal: Rehearsal | None = None, **kw):
+    """An older (2024) server: each fact said once, no heartbeats (test_replica_model has 2026)."""
     clock = VirtualClock()
+    rehearsal = rehearsal or persona()
     replica = SimulatedReplica(clock, rehearsal, **kw)
     sink = Sink(clock)
     replica.start(sink)
@@ -53,6 +58,7 @@ def make(rehearsal: Rehearsal | None = None, **kw):
 
 
 def persona(*rules: PersonaRule, **settings) -> Rehearsal:
+    settings.setdefault("vintage", "2024")
     return Rehearsal("r", persona=list(rules), replica=ReplicaSettings(**settings))
 
 

@@ -12,7 +12,6 @@ from cviscript.language.model import (
     AfterTrigger,
     AtTrigger,
     EventTrigger,
-    PerceptionTrigger,
     PersonaRule,
     Rehearsal,
     ReplicaSettings,
@@ -49,6 +48,9 @@ class Sink:
     def on_closed(self, reason):
         self.closed.append(reason)
 
+    def on_present(self):
+        self.present = True
+
     def of(self, event_type: str) -> list[tuple[float, dict]]:
         return [(t, m) for t, m in self.got if m["event_type"] == event_type]
 
@@ -62,6 +64,7 @@ class Sink:
 
 
 def make(*rules: UserRule, persona: list[PersonaRule] | None = None, **settings):
+    settings.setdefault("vintage", "2024")  # each fact said once (test_replica_model has 2026)
     rehearsal = Rehearsal(
         "r", user=list(rules), persona=persona or [], replica=ReplicaSettings(**settings)
     )
@@ -152,7 +155,8 @@ def test_barge_in_cuts_the_replica_off():
     [(t_stop, stop)] = sink.of(R_STOP)
     assert t_user == pytest.approx(1.0) and t_stop == pytest.approx(1.0)
     assert stop["properties"] == {"interrupted": True, "duration": 0.7}
-    assert sink.types()[:6] == [R_START, UTTER, U_START, R_STOP, U_STOP, UTTER]
+    cut = "conversation.replica_interrupted"  # a 2024 server says it; 2026 ones do not
+    assert sink.types()[:7] == [R_START, UTTER, U_START, cut, R_STOP, U_STOP, UTTER]
     assert sink.said("replica") == [LONG]
 
 
@@ -160,7 +164,8 @@ def test_interrupt_rule_cuts_off_without_words():
     clock, replica, sink = make(UserRule(AtTrigger(1.0), interrupt=True))
     replica.send(IA.echo(LONG))
     clock.run()
-    assert sink.types() == [R_START, UTTER, U_START, R_STOP, U_STOP]
+    cut = "conversation.replica_interrupted"
+    assert sink.types() == [R_START, UTTER, U_START, cut, R_STOP, U_STOP]
     assert sink.of(R_STOP)[0][1]["properties"]["interrupted"] is True
     assert sink.said("user") == []
 
@@ -191,7 +196,7 @@ def test_utterance_contains_and_equals_follow_the_contract():
     replica.send(IA.echo("Our PRICING is simple"))
     replica.send(IA.echo("  All Done.  "))
     clock.run()
-    analyses = [m["properties"]["analysis"] for _, m in sink.of("conversation.perception_analysis")]
+    analyses = perceived(sink)
     assert analyses == ["contains", "equals"]
 
 
@@ -211,7 +216,7 @@ def test_event_trigger_with_where_and_times():
     for text in ("one", "two", "three"):
         replica.send(IA.echo(text))
     clock.run()
-    analyses = [m["properties"]["analysis"] for _, m in sink.of("conversation.perception_analysis")]
+    analyses = perceived(sink)
     assert analyses.count("a") == 2
     assert analyses.count("b") == 3
     assert "c" not in analyses
@@ -224,25 +229,41 @@ def test_replica_interrupted_alias_fires_a_rule():
     clock.run(until=1.0)
     replica.send(IA.interrupt())
     clock.run()
-    assert [
-        m["properties"]["analysis"] for _, m in sink.of("conversation.perception_analysis")
-    ] == ["cut"]
+    assert perceived(sink) == ["cut"]
 
 
-def test_perceive_emits_perception_analysis_and_perception_trigger_reacts():
-    rules = [
-        UserRule(AtTrigger(2.0), perceive=Text("The visitor is holding a red mug.")),
-        UserRule(
-            PerceptionTrigger(re.compile(r"(?P<color>red|blue) mug")),
-            say=compile_text("It is {{ groups.color }}."),
-        ),
-    ]
+def test_perceive_alone_is_an_in_call_vision_perception_tool_call():
+    rules = [UserRule(AtTrigger(2.0), perceive=Text("The visitor is holding a red mug."))]
     clock, _replica, sink = make(*rules)
     clock.run()
-    [(t, msg)] = sink.of("conversation.perception_analysis")
+    [(t, msg)] = sink.of("conversation.perception_tool_call")
     assert t == pytest.approx(2.0)
-    assert msg["properties"] == {"analysis": "The visitor is holding a red mug."}
-    assert sink.said("user") == ["It is red."]
+    props = msg["properties"]
+    assert props["modality"] == "vision" and props["name"]
+    assert json.loads(props["arguments"]) == {"analysis": "The visitor is holding a red mug."}
+    assert props["frames"][0]["mime_type"] == "image/jpeg"
+    assert sink.of("conversation.perception_analysis") == []  # only after the call ends
+
+
+def test_perceive_with_say_rides_on_the_utterance_as_visual_analysis():
+    rules = [UserRule(AtTrigger(1.0), say=Text("hello"), perceive=Text("waving"))]
+    clock, _replica, sink = make(*rules)
+    clock.run()
+    [(_, utterance)] = sink.of(UTTER)
+    assert utterance["properties"] == {
+        "role": "user",
+        "speech": "hello",
+        "user_visual_analysis": "waving",
+    }
+    assert sink.of("conversation.perception_tool_call") == []
+
+
+def perceived(sink) -> list[str]:
+    """What the visitor's `perceive` rules reported, in order."""
+    return [
+        json.loads(m["properties"]["arguments"])["analysis"]
+        for _, m in sink.of("conversation.perception_tool_call")
+    ]
 
 
 def test_user_tool_call_and_tool_call_trigger():
@@ -259,9 +280,7 @@ def test_user_tool_call_and_tool_call_trigger():
     assert t == pytest.approx(1.0)
     assert json.loads(call["properties"]["arguments"]) == {"location": "Oslo"}
     assert call["properties"]["tool_call_id"] and call["inference_id"]
-    assert [
-        m["properties"]["analysis"] for _, m in sink.of("conversation.perception_analysis")
-    ] == ["saw get_weather"]
+    assert perceived(sink) == ["saw get_weather"]
     # the scenario's answer to it is accepted (no persona reply was waiting on it)
     replica.send(IA.tool_result(call["properties"]["tool_call_id"], "Sunny"))
     clock.run()

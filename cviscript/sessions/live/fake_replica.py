@@ -1,44 +1,37 @@
-"""A scripted Tavus replica inside a `FakeDaily` room: a testing aid for the whole live path.
+"""The one replica model inside a `FakeDaily` room: a testing aid for the whole live path.
 
-`FakeDaily` alone is a silent room. `FakeReplica` makes it behave like a Tavus conversation, on the
-fake's one callback thread (so everything reaches the session from a foreign thread, as with the
-real SDK), following docs/protocol.md:
+`FakeDaily` alone is a silent room. `FakeReplica` puts the replica model
+(`cviscript.sessions.replica_model`, the same server rehearsals run against) in it, on a wall clock
+whose callbacks run on the fake's one callback thread, so everything reaches the live session from
+a foreign thread, as with the real SDK:
 
-* once the client has joined, the replica participant (user id ``tavus-replica-…``) enters and
-  announces itself with ``system.replica_joined``;
-* a text echo is spoken after `latency`: ``replica.started_speaking``, the replica ``utterance``
-  with the whole text, and after a speaking time that follows the word count,
-  ``replica.stopped_speaking`` with its `duration`; ``respond`` (and scripted user speech) is
-  answered by `persona`; speech requested while speaking waits its turn;
-* audio echo chunks are collected per `inference_id` and spoken once ``done`` arrives, for the
-  audio's own duration divided by `audio_speed`;
-* ``interrupt`` stops the speech at once (``stopped_speaking`` with ``interrupted: true``) and drops
-  everything queued;
+* once the client has joined, the replica participant (user id ``tavus-replica-…``) enters after
+  `join_after` and the model joins: ``system.replica_joined`` (unless `announce` is off), the
+  greeting, heartbeats; anything the client sent before is lost, as on Daily;
+* the client's app-messages reach the model (``echo``, ``respond``, audio echo, ``interrupt``,
+  context, ``tool_result``); `persona` (a function from what was heard to a reply) answers;
 * scripted extras: user speech (`user`), messages from another participant (`spoof`), a
   ``system.shutdown`` (`shutdown_after`), the replica leaving (`leave_after`), the network going
   (`disconnect_after`). Times count from the replica's arrival.
 
-Events carry ``seq``, ``turn_idx``, ``inference_id`` and a wall-clock ``timestamp``. The defaults
-are fast (tens of milliseconds), for tests. `fake_daily_from_env` builds a fake room from the
-``CVISCRIPT_FAKE_DAILY`` environment variable, which makes the command line use it instead of
-daily-python (see `cviscript.cli.live_common`).
+The defaults are fast (tens of milliseconds), for tests. `fake_daily_from_env` builds a fake room
+from the ``CVISCRIPT_FAKE_DAILY`` environment variable, which makes the command line use it
+instead of daily-python (see `cviscript.cli.live_common`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import itertools
 import json
 import re
 import time
-import uuid
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ... import errors
-from ...protocol import parse_interaction, server_event
+from ...clock import Clock
+from ...protocol import Interaction, parse_interaction, server_event
+from ..replica_model import FunctionPersona, ModelSettings, ReplicaModel
+from ..replica_model.presence import END_ENDPOINT
 from .fake_daily import FakeDaily
 from .tavus_api import conversation_id_from_url
 
@@ -49,6 +42,39 @@ Persona = Callable[[str], "str | None"]
 
 def default_persona(text: str) -> str:
     return f"I heard: {text}"
+
+
+class _Handle:
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class RoomClock(Clock):
+    """Wall time; callbacks run on the fake room's callback thread (as daily-python's do)."""
+
+    def __init__(self, fake: FakeDaily):
+        self._fake = fake
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> _Handle:
+        handle = _Handle()
+
+        def run() -> None:
+            if not handle.cancelled:
+                callback(*args)
+
+        self._fake._schedule(run, max(0.0, delay))
+        return handle
 
 
 class FakeReplica:
@@ -72,32 +98,41 @@ class FakeReplica:
         leave_after: float | None = None,
         disconnect_after: float | None = None,
         present: bool = True,
+        vintage: str = "2026",
+        greeting: str | None = None,
+        heartbeat: float = 10.0,
+        max_call_duration: float | None = None,
     ):
         self.fake = fake
         self.conversation_id = conversation_id
         self.join_after = join_after
-        self.announce = announce
-        self.latency = latency
-        self.seconds_per_word = seconds_per_word
-        self.min_speech = min_speech
-        self.audio_speed = audio_speed
-        self.persona = persona
         self.user = list(user)
         self.spoof = list(spoof)
         self.shutdown_after = shutdown_after
         self.leave_after = leave_after
         self.disconnect_after = disconnect_after
         self.present = present
+        wpm = 60.0 / seconds_per_word if seconds_per_word > 0 else 0.0
+        self.settings = ModelSettings(
+            words_per_minute=wpm,
+            user_words_per_minute=wpm,
+            echo_latency=latency,
+            reply_latency=latency,
+            join_delay=join_after,
+            min_speech=min_speech,
+            audio_speed=audio_speed,
+            vintage="2024" if str(vintage) == "2024" else "2026",
+            greeting=greeting,
+            heartbeat=heartbeat,
+            announce=announce,
+            max_call_duration=max_call_duration,
+        )
+        self._persona = FunctionPersona(persona)
+        self.model: ReplicaModel | None = None
         # what happened (read them after the run)
-        self.heard: list[Any] = []  # every interaction received, parsed
+        self.heard: list[Interaction] = []  # every interaction received, parsed
         self.audio: dict[str, list[dict[str, Any]]] = {}  # inference id -> chunk properties
         self.emitted: list[dict[str, Any]] = []
-        # speech state, touched on the fake's callback thread only
-        self._seq = itertools.count(1)
-        self._turn = itertools.count(1)
-        self._queue: deque[tuple[str, float, str]] = deque()  # (text, seconds, inference id)
-        self._speaking: tuple[str, float, str, int, float] | None = None  # ..., turn, started
-        self._epoch = 0  # bumped by interrupt: stale timers do nothing
         fake.on_joined = self._on_joined
         fake.on_send = self._on_send
 
@@ -107,51 +142,36 @@ class FakeReplica:
             self.conversation_id = conversation_id_from_url(self.fake.join_calls[-1]["url"])
         if not self.present:
             return
+        model = ReplicaModel(
+            RoomClock(self.fake),
+            self.settings,
+            self._persona,
+            conversation_id=self.conversation_id or "",
+            out=self._out,
+        )
+        model.on_leave = lambda reason: self.fake.replica_leaves()
+        self.model = model
         t0 = self.join_after
         self.fake.replica_joins(after=t0)
-        if self.announce:
-            self._at(t0, lambda: self._emit("system.replica_joined"))
+        model.start()
         for at, text in self.user:
-            self._at(t0 + at, lambda text=text: self._user_says(text))
+            model.later(t0 + at, self._user_says, text)
         for at, text in self.spoof:
             message = server_event(
                 "conversation.utterance",
-                self.conversation_id,
+                self.conversation_id or "",
                 {"role": "user", "speech": text},
                 seq=10_000 + int(at * 1000),
             )
             self.fake.other_says(message, after=t0 + at)
         if self.shutdown_after is not None:
-            reason = "end_conversation_endpoint_hit"
-            self._at(
-                t0 + self.shutdown_after,
-                lambda: self._emit("system.shutdown", {"shutdown_reason": reason}),
-            )
+            model.later(t0 + self.shutdown_after, model.end, END_ENDPOINT)
         if self.leave_after is not None:
             self.fake.replica_leaves(after=t0 + self.leave_after)
         if self.disconnect_after is not None:
             self.fake.disconnect("network connection lost", after=t0 + self.disconnect_after)
 
-    def _at(self, after: float, fn: Callable[[], None]) -> None:
-        self.fake._schedule(fn, after)
-
-    def _emit(
-        self,
-        event_type: str,
-        properties: dict[str, Any] | None = None,
-        *,
-        turn: int | None = None,
-        inference_id: str | None = None,
-    ) -> None:
-        message = server_event(
-            event_type,
-            self.conversation_id or "",
-            properties,
-            seq=next(self._seq),
-            turn_idx=turn,
-            inference_id=inference_id,
-            timestamp=round(time.time(), 6),
-        )
+    def _out(self, message: dict[str, Any]) -> None:
         self.emitted.append(message)
         self.fake._deliver(message, self.fake.replica_id)
 
@@ -164,98 +184,16 @@ class FakeReplica:
         if interaction is None:
             return
         self.heard.append(interaction)
-        kind, props = interaction.kind, interaction.properties
-        if kind == "echo" and isinstance(props.get("text"), str):
-            self._later(props["text"], None)
-        elif kind == "respond" and isinstance(props.get("text"), str):
-            self._answer(props["text"])
-        elif kind == "echo_audio":
-            self._audio_chunk(props)
-        elif kind == "interrupt":
-            self._interrupt()
+        if interaction.kind == "echo_audio":
+            inference_id = str(interaction.properties.get("inference_id") or "")
+            self.audio.setdefault(inference_id, []).append(interaction.properties)
+        if self.model is not None:
+            self.model.receive(message)
 
     def _user_says(self, text: str) -> None:
-        turn = next(self._turn)
-        self._emit("conversation.user.started_speaking", turn=turn)
-        self._emit("conversation.user.stopped_speaking", turn=turn)
-        self._emit("conversation.utterance", {"role": "user", "speech": text}, turn=turn)
-        self._answer(text)
-
-    def _answer(self, text: str) -> None:
-        reply = self.persona(text) if self.persona is not None else None
-        if reply:
-            self._later(reply, None)
-
-    def _audio_chunk(self, props: dict[str, Any]) -> None:
-        inference_id = str(props.get("inference_id") or "")
-        self.audio.setdefault(inference_id, []).append(props)
-        if props.get("done"):
-            seconds = 0.0
-            for chunk in self.audio[inference_id]:
-                try:
-                    size = len(base64.b64decode(chunk.get("audio") or "", validate=True))
-                except (binascii.Error, ValueError):
-                    size = 0
-                seconds += size / 2 / max(1, int(chunk.get("sample_rate") or 16000))
-            self._later("", seconds, inference_id)
-
-    # ----------------------------------------------------------------------------- speech
-    def _later(self, text: str, seconds: float | None, inference_id: str | None = None) -> None:
-        if seconds is None:
-            seconds = max(self.min_speech, len(text.split()) * self.seconds_per_word)
-        epoch = self._epoch
-        item = (text, seconds, inference_id or uuid.uuid4().hex)
-
-        def ready() -> None:
-            if epoch == self._epoch:
-                self._queue.append(item)
-                self._next()
-
-        self._at(self.latency, ready)
-
-    def _next(self) -> None:
-        if self._speaking is not None or not self._queue:
-            return
-        text, seconds, inference_id = self._queue.popleft()
-        turn = next(self._turn)
-        self._speaking = (text, seconds, inference_id, turn, time.monotonic())
-        self._emit("conversation.replica.started_speaking", turn=turn, inference_id=inference_id)
-        if text:
-            self._emit(
-                "conversation.utterance",
-                {"role": "replica", "speech": text},
-                turn=turn,
-                inference_id=inference_id,
-            )
-        epoch = self._epoch
-        wait = seconds / self.audio_speed if not text else seconds
-        self._at(wait, lambda: self._stopped(epoch))
-
-    def _stopped(self, epoch: int) -> None:
-        if epoch != self._epoch or self._speaking is None:
-            return
-        _text, seconds, inference_id, turn, _started = self._speaking
-        self._speaking = None
-        self._emit(
-            "conversation.replica.stopped_speaking",
-            {"duration": round(seconds, 3), "interrupted": False},
-            turn=turn,
-            inference_id=inference_id,
-        )
-        self._next()
-
-    def _interrupt(self) -> None:
-        self._epoch += 1
-        self._queue.clear()
-        speaking, self._speaking = self._speaking, None
-        if speaking is not None:
-            _text, _seconds, inference_id, turn, started = speaking
-            self._emit(
-                "conversation.replica.stopped_speaking",
-                {"duration": round(time.monotonic() - started, 3), "interrupted": True},
-                turn=turn,
-                inference_id=inference_id,
-            )
+        assert self.model is not None
+        turn = self.model.user_started()
+        self.model.user_finished(turn, text)
 
 
 # ---------------------------------------------------------------------------- from the env
@@ -271,6 +209,10 @@ _SPEC_KEYS = {
     "leave_after": float,
     "disconnect_after": float,
     "present": bool,
+    "vintage": str,
+    "greeting": str,
+    "heartbeat": float,
+    "max_call_duration": float,
 }
 
 
@@ -303,6 +245,8 @@ def fake_daily_from_env(spec: str) -> FakeDaily:
             fake.hang_join(float("inf") if float(value) < 0 else float(value))
         else:
             raise errors.UsageError(f"{FAKE_DAILY_ENV}: unknown setting {key!r}")
+    if kwargs.get("vintage", "2026") not in ("2026", "2024"):
+        raise errors.UsageError(f"{FAKE_DAILY_ENV}: vintage must be 2026 or 2024")
     FakeReplica(fake, **kwargs)
     return fake
 

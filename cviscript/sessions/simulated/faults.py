@@ -10,6 +10,10 @@ Every random choice comes from one `random.Random` seeded with the rehearsal's s
 emission order, so the same seed gives the same delivery byte for byte and another seed another one.
 A fault never changes a message: a duplicate carries the same `seq`, a reordered event keeps its
 original `seq` (that is what lets the runner put it back in place).
+
+Every fault is reported to `report` (the run's trace: a ``fault`` record naming the fault, the
+event and its `seq`), so it shows in the case that suffered it, under its seed, and never as a
+warning on stderr that ``-q`` cannot hide and that names no case.
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ from ...protocol import Event
 REORDER_MAX_HOLD = 0.5  # seconds a held-back event waits for a successor before it goes anyway
 
 Later = Callable[..., Any]  # (delay, callback, *args) -> handle with .cancel()
+Report = Callable[..., Any]  # (kind, **data): `Trace.emit`
+
+
+def _no_report(kind: str, **data: Any) -> None:
+    """Where faults go when no trace is attached (a model used on its own, in a test)."""
 
 
 class FaultyLink:
@@ -47,6 +56,16 @@ class FaultyLink:
         self.dropped: list[Any] = []
         self.duplicated: list[Any] = []
         self.reordered: list[Any] = []
+        self.report: Report = _no_report
+
+    def _fault(self, fault: str, message: dict[str, Any], **extra: Any) -> None:
+        self.report(
+            "fault",
+            fault=fault,
+            event_type=message.get("event_type"),
+            seq=message.get("seq"),
+            **extra,
+        )
 
     def applies_to(self, event: Event | None) -> bool:
         only = self.faults.only
@@ -62,6 +81,7 @@ class FaultyLink:
         seq = message.get("seq")
         if applies and f.drop > 0 and rng.random() < f.drop:
             self.dropped.append(seq)
+            self._fault("drop", message)
             return
         delay = 0.0
         if applies:
@@ -69,9 +89,11 @@ class FaultyLink:
         twice = applies and f.duplicate > 0 and rng.random() < f.duplicate
         if twice:
             self.duplicated.append(seq)
+            self._fault("duplicate", message)
         held = self._take_held()
         if held is None and applies and f.reorder > 0 and rng.random() < f.reorder:
             self.reordered.append(seq)
+            self._fault("reorder", message)
             self._held = (message, twice)
             # Normally released right behind the next event; never held forever.
             self._held_handle = self._later(delay + REORDER_MAX_HOLD, self._release_held)

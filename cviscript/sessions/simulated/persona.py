@@ -2,33 +2,23 @@
 
 In full pipeline mode a Tavus replica answers what the user says and what a client sends with
 `conversation.respond` (protocol.md: "treated as if the user said it; goes through the LLM"). The
-rehearsal replaces the LLM with rules: the first rule whose `match` is found in the input answers,
+rehearsal replaces the LLM with rules: the first rule whose `match` is found in the input (or that has no `match`) answers,
 either by saying something (`say`, which may use the regex's named groups as ``{{ groups.x }}``) or
 by calling a tool (`tool_call`) and saying its `say` once the client's `tool_result` comes back,
 with the output as ``{{ result }}``. No rule matches: `replica.default_reply` if set, else silence.
 
-This module only decides; `replica.SimulatedReplica` times and emits.
+This module only decides; the replica model (`cviscript.sessions.replica_model`) times and emits.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ...language.model import PersonaRule
+from ..replica_model.persona import Answer
 from . import render
 
-
-@dataclass(slots=True)
-class Answer:
-    """What the persona does about one input."""
-
-    rule: PersonaRule | None  # None: the default reply
-    groups: dict[str, Any] = field(default_factory=dict)
-    event: dict[str, Any] = field(default_factory=dict)  # the input, as templates see it
-    say: str | None = None  # rendered now, unless a tool call comes first
-    tool_name: str | None = None
-    tool_arguments: dict[str, Any] | None = None
+__all__ = ["Answer", "Persona"]
 
 
 class Persona:

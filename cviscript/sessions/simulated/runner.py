@@ -3,7 +3,9 @@
 `run_simulated` runs a scenario against the built-in simulated replica on a virtual clock and
 returns the finished `Conversation` (its `.result` and `.trace`). The simulated user, persona,
 replica timing and faults come from a rehearsal case: the one named, else the scenario's first,
-else none (a silent user, a replica that only speaks what it is told).
+else none (a silent user, a replica that only speaks what it is told). The conversation's own
+settings reach the simulated server as they would reach Tavus: `conversation.create`'s
+`custom_greeting` is spoken as the replica joins, its `properties.max_call_duration` ends the call.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ...engine.conversation import Conversation
 from ...errors import UsageError, did_you_mean
 from ...language.model import Rehearsal, Scenario
 from ...trace import Trace, TraceRecord
+from ..replica_model.settings import conversation_limits
 
 SIM_CONVERSATION_ID = "c0ffee5im"
 
@@ -46,15 +49,20 @@ def simulated_conversation(
     keep_trace: bool = True,
 ) -> Conversation:
     """A ready-to-start Conversation against the simulated replica (not started)."""
-    from . import SimulatedReplica
+    from .replica import SimulatedReplica, model_settings
 
     clock = clock or VirtualClock()
     seed = seed if seed is not None else (rehearsal.seed if rehearsal else 0)
-    replica = SimulatedReplica(clock, rehearsal, conversation_id=SIM_CONVERSATION_ID, seed=seed)
+    merged = {**(rehearsal.vars if rehearsal else {}), **(vars_override or {})}
+    case = rehearsal or Rehearsal(name="simulated")
+    settings = model_settings(case, **conversation_limits(_create_body(scenario, merged)))
+    replica = SimulatedReplica(
+        clock, case, conversation_id=SIM_CONVERSATION_ID, seed=seed, settings=settings
+    )
     trace = Trace(clock, keep=keep_trace)
+    replica.attach_trace(trace)
     for fn in subscribers:
         trace.subscribe(fn)
-    merged = {**(rehearsal.vars if rehearsal else {}), **(vars_override or {})}
     return Conversation(
         scenario,
         replica,
@@ -68,6 +76,20 @@ def simulated_conversation(
         # recorded so that `cviscript replay` runs the scenario with the same overrides
         header={"vars": dict(vars_override)} if vars_override else None,
     )
+
+
+def _create_body(scenario: Scenario, vars_: dict[str, Any]) -> Any:
+    """`conversation.create` rendered with the scenario's vars, as a live run would send it."""
+    create = scenario.conversation.create
+    if not create:
+        return None
+    from ...language.templates import render_value
+
+    context = {"vars": {**scenario.vars, **vars_}, "event": {}, "state": None, "visits": 0}
+    try:
+        return render_value(create, context, None)
+    except Exception:  # a template that needs the live run's context: no greeting, no limit
+        return None
 
 
 def run_simulated(

@@ -14,57 +14,31 @@ quiet this long*: no event at all for that time (the timer restarts on every emi
 is how a visitor decides that nobody is going to say anything.
 
 Each rule fires at most `times` times (0: no limit), counted when it triggers; its actions run
-`delay` seconds later. `perceive` and `tool_call` happen at once. `say` waits until the replica is
+`delay` seconds later. `tool_call` happens at once. `perceive` is what perception sees, reported
+as a server does during a call: on the rule's own utterance as ``user_visual_analysis`` when the
+rule also says something, else at once as a vision ``conversation.perception_tool_call``. `say` waits until the replica is
 silent — nothing speaking, queued or about to speak (a tool call waiting for its result does not
 count: the replica is waiting for the client, not about to speak) — and until the visitor's own
 previous words are out; with `barge_in: true` it only waits for the visitor's own words and cuts
 the replica off. `interrupt: true` is a wordless barge-in. The visitor's words go
 `user.started_speaking`, then after a speaking time `user.stopped_speaking` and the user
-`utterance`, which the persona then answers.
+`utterance`, which the persona then answers (the replica model emits them, in its vintage).
 """
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ...engine.context import event_view
 from ...engine.matchers import match
 from ...language.model import AfterTrigger, AtTrigger, StateTrigger, UserRule
 from ...protocol import Event
+from ..replica_model import MIN_SPEECH, ModelSettings, ReplicaModel, speaking_time
 from . import render
 
-MIN_SPEECH = 0.4  # seconds: the shortest utterance (also the length of a wordless interruption)
-
-
-def speaking_time(text: str, words_per_minute: float) -> float:
-    words = len(text.split())
-    return max(MIN_SPEECH, words * 60.0 / words_per_minute) if words_per_minute > 0 else MIN_SPEECH
-
-
-class Stage(Protocol):
-    """What the visitor can do in the room (implemented by the simulated replica)."""
-
-    def later(self, delay: float, callback: Any, *args: Any) -> Any: ...
-
-    def replica_busy(self) -> bool: ...
-
-    def emit(
-        self,
-        event_type: str,
-        properties: dict[str, Any] | None = None,
-        *,
-        new_turn: bool = False,
-        inference_id: str | None = None,
-    ) -> None: ...
-
-    def cut_off(self) -> None: ...
-
-    def heard(self, text: str, event: dict[str, Any]) -> None: ...
-
-    def next_id(self, prefix: str) -> str: ...
+__all__ = ["MIN_SPEECH", "SimulatedUser", "speaking_time"]
 
 
 @dataclass(slots=True)
@@ -73,13 +47,16 @@ class _Turn:
 
     text: str | None  # None: a wordless interruption
     barge_in: bool
+    visual: str | None = None  # what perception saw, reported on this utterance
 
 
 class SimulatedUser:
-    def __init__(self, rules: list[UserRule], stage: Stage, words_per_minute: float = 150.0):
+    def __init__(
+        self, rules: list[UserRule], stage: ReplicaModel, settings: ModelSettings | None = None
+    ):
         self.rules = list(rules)
         self.stage = stage
-        self.words_per_minute = words_per_minute
+        self.settings = settings or ModelSettings()
         self.fired = [0] * len(self.rules)
         self._waiting: deque[_Turn] = deque()
         self._speaking = False
@@ -155,24 +132,19 @@ class SimulatedUser:
 
     def _act(self, rule: UserRule, ctx: dict[str, Any]) -> None:
         stage = self.stage
+        visual = None
         if rule.perceive is not None:
-            analysis = render.render_text(rule.perceive, ctx)
-            stage.emit("conversation.perception_analysis", {"analysis": analysis})
+            visual = render.render_text(rule.perceive, ctx)
+            if rule.say is None:
+                stage.perceive(visual)
         if rule.tool_call is not None:
             arguments = render.render_value(rule.tool_call.arguments, ctx)
-            stage.emit(
-                "conversation.tool_call",
-                {
-                    "name": rule.tool_call.name,
-                    "arguments": json.dumps(arguments, sort_keys=True),
-                    "tool_call_id": stage.next_id("call"),
-                },
-                inference_id=stage.next_id("inf"),
-            )
+            stage.visitor_tool_call(rule.tool_call.name, arguments)
         if rule.interrupt:
             self._waiting.append(_Turn(None, True))
         if rule.say is not None:
-            self._waiting.append(_Turn(render.render_text(rule.say, ctx), rule.barge_in))
+            text = render.render_text(rule.say, ctx)
+            self._waiting.append(_Turn(text, rule.barge_in, visual))
         self._pump_now()
 
     def _pump_now(self) -> None:
@@ -180,24 +152,21 @@ class SimulatedUser:
         if self._speaking or not self._waiting:
             return
         turn = self._waiting[0]
-        if not turn.barge_in and self.stage.replica_busy():
+        if not turn.barge_in and self.stage.busy():
             return  # the replica's next stop calls pump() again
         self._waiting.popleft()
         self._speak(turn)
 
     def _speak(self, turn: _Turn) -> None:
         self._speaking = True
-        self.stage.emit("conversation.user.started_speaking", new_turn=True)
-        if turn.barge_in:
-            self.stage.cut_off()
-        length = speaking_time(turn.text or "", self.words_per_minute)
-        self.stage.later(length, self._done_speaking, turn)
+        s = self.settings
+        started = self.stage.user_started(barge_in=turn.barge_in, wordless=turn.text is None)
+        length = speaking_time(turn.text or "", s.user_words_per_minute, s.min_speech)
+        self.stage.later(length, self._done_speaking, turn, started)
 
-    def _done_speaking(self, turn: _Turn) -> None:
+    def _done_speaking(self, turn: _Turn, started: Any) -> None:
         self._speaking = False
-        self.stage.emit("conversation.user.stopped_speaking")
         if turn.text is not None:
             self.said.append(turn.text)
-            self.stage.emit("conversation.utterance", {"role": "user", "speech": turn.text})
-            self.stage.heard(turn.text, {"type": "utterance", "role": "user", "text": turn.text})
+        self.stage.user_finished(started, turn.text, turn.visual)
         self._pump_now()
