@@ -17,10 +17,16 @@ state       state, from, via (transition id, or "initial"), visits
 transition  id, from, to (None: stays), trigger (short description)
 sent        message (the interaction exactly as sent)
 received    message (the raw wire message), sender (live only)
-dropped     message, reason  (malformed, duplicate, not from the replica ...)
+dropped     message, reason  (malformed, duplicate, not from the replica ...); past the first
+            `DROP_SAMPLE` of a reason only counted, then one summary record: reason, counts
+            (per reason), summary: true
 log         text, level
 outcome     outcome, reason, state, path, vars, duration
 ==========  =================================================================================
+
+A flood (a stranger sending junk, a broken server) must not grow memory without bound, so dropped
+messages are sampled by `DropSampler`: the first `DROP_SAMPLE` of each kind of reason are recorded in
+full, the rest only counted, and the counts close the run as one summary record.
 
 `t` is seconds since the run started on the run's clock; `ts` is Unix time (virtual in rehearsal,
 so rehearsal transcripts are identical run after run).
@@ -28,6 +34,7 @@ so rehearsal transcripts are identical run after run).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +43,8 @@ from .clock import Clock
 
 TRANSCRIPT_FORMAT = "cviscript-transcript"
 TRANSCRIPT_VERSION = 1
+DROP_SAMPLE = 50  # dropped messages recorded in full per kind of reason; the rest are counted
+_MAX_REASON_KINDS = 32  # kinds of reason counted apart; further kinds are counted as "other"
 
 
 @dataclass(slots=True)
@@ -91,3 +100,42 @@ class Trace:
 
     def of_kind(self, kind: str) -> list[TraceRecord]:
         return [r for r in self.records if r.kind == kind]
+
+
+def reason_kind(reason: str) -> str:
+    """What kind of reason a drop reason is: its text up to the first colon ("malformed",
+    "duplicate", "other conversation", "not from the replica" ...)."""
+    return reason.split(":", 1)[0][:60]
+
+
+class DropSampler:
+    """Decides which dropped messages are recorded in full, and counts all of them."""
+
+    def __init__(self, sample: int = DROP_SAMPLE):
+        self.sample = sample
+        self.counts: Counter[str] = Counter()  # every drop, by kind of reason
+        self.unrecorded = 0  # drops past the sample, counted only
+
+    def keep(self, reason: str) -> bool:
+        """Count one drop; True when it is still within its kind's sample (record it)."""
+        kind = reason_kind(reason)
+        if kind not in self.counts and len(self.counts) >= _MAX_REASON_KINDS:
+            kind = "other"
+        self.counts[kind] += 1
+        if self.counts[kind] <= self.sample:
+            return True
+        self.unrecorded += 1
+        return False
+
+    def summary(self) -> dict[str, Any] | None:
+        """The summary record's fields, or None when every drop was recorded."""
+        if not self.unrecorded:
+            return None
+        counts = dict(self.counts.most_common())
+        parts = ", ".join(f"{kind}: {n}" for kind, n in counts.items())
+        return {
+            "reason": f"{self.unrecorded} more dropped messages were counted, not recorded "
+            f"(all drops by reason: {parts})",
+            "counts": counts,
+            "summary": True,
+        }

@@ -6,6 +6,9 @@ and fields). `received` records hold the raw wire message exactly as it arrived,
 `cviscript replay` feed a recorded live session back to a scenario.
 
 The writer flushes every line: a crash, Ctrl-C or SIGTERM loses nothing that was already recorded.
+A lone surrogate (``"\ud800"``: JSON allows it, UTF-8 cannot encode it) is written as the JSON escape
+``\ud800`` — it can only occur inside a JSON string, whose backslashes are already escaped — so
+the line stays valid JSON and reads back to exactly what was recorded.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ class TranscriptWriter:
     def __init__(self, path: str | Path, *, flush_every_line: bool = True):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] | None = self.path.open("w", encoding="utf-8")
+        # backslashreplace: a lone surrogate becomes its JSON escape (see the module docstring)
+        self._fh: IO[str] | None = self.path.open("w", encoding="utf-8", errors="backslashreplace")
         self._flush = flush_every_line
 
     def __call__(self, record: TraceRecord) -> None:
@@ -50,6 +54,10 @@ def dumps(records: list[TraceRecord]) -> str:
     return "".join(json.dumps(r.to_json(), ensure_ascii=False, default=str) + "\n" for r in records)
 
 
+def _int_or_digits(digits: str) -> int | str:
+    return int(digits) if len(digits) <= 4000 else digits
+
+
 def read_transcript(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(header, records) of a transcript file; raises CviscriptError on a file that is not one."""
     path = Path(path)
@@ -62,7 +70,9 @@ def read_transcript(path: str | Path) -> tuple[dict[str, Any], list[dict[str, An
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            # a number too long for int() (a hostile seq) stays its digits; the normaliser
+            # reads those as no number, as it did live
+            record = json.loads(line, parse_int=_int_or_digits)
         except json.JSONDecodeError as err:
             raise CviscriptError(f"{path}:{number}: not a JSON line: {err.msg}") from err
         if not isinstance(record, dict) or "kind" not in record:

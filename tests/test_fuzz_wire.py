@@ -377,3 +377,237 @@ def test_an_event_delivered_during_a_transition_waits_for_it_to_finish():
     clock.run(stop=lambda: conv.done)
     assert order == ["one", "two", "three"]  # `b` finished its enter before `c` was entered
     assert conv.engine.path == ["a", "b", "c"]
+
+
+# -- odd numbers: the normaliser never raises (issue: seq "²", 5,000-digit numbers)
+
+odd_numbers = (
+    st.sampled_from(["²", "٣", "12", " 7 ", "-3", "1e3", "9" * 5000, "1" * 19, "NaN", "inf"])
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.builds(lambda sign: sign * 10**5000, st.sampled_from([1, -1]))  # no repr: too long
+    | st.sampled_from([2**63, True, False, None, [], {}, {"a": [1]}])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30)
+    | st.sampled_from(["2025-07-11T06:48:37.564961Z", "2026-03-02T21:51:47", "2026-13-45T99:99"])
+)
+
+
+@SETTINGS
+@given(seq=odd_numbers, turn_idx=odd_numbers, content_index=odd_numbers, timestamp=odd_numbers)
+def test_odd_numbers_never_raise_and_read_as_bounded_or_none(
+    seq, turn_idx, content_index, timestamp
+):
+    message = {
+        "event_type": "conversation.utterance.streaming",
+        "conversation_id": CID,
+        "seq": seq,
+        "turn_idx": turn_idx,
+        "timestamp": timestamp,
+        "properties": {"role": "pal", "speech": "hi", "content_index": content_index},
+    }
+    normalizer = Normalizer(CID)
+    for _ in range(2):
+        event, _reason = normalizer.feed(message)
+        if event is not None:
+            for value in (event.seq, event.turn_idx):
+                assert value is None or (type(value) is int and abs(value) < 10**18)
+            assert event.timestamp is None or abs(event.timestamp) < 10**18
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: "²", lambda: "9" * 5000, lambda: 10**5000, lambda: float("nan"), lambda: "1" * 19],
+    ids=["unicode-digit", "5000-digit-string", "5000-digit-int", "nan", "19-digits"],
+)
+def test_unicode_digits_and_huge_numbers_read_as_none(make):
+    value = make()
+    message = {
+        "event_type": "conversation.utterance.streaming",
+        "conversation_id": CID,
+        "seq": value,
+        "turn_idx": value,
+        "timestamp": value,
+        "properties": {"role": "replica", "speech": "x", "content_index": value},
+    }
+    event, reason = Normalizer(CID).feed(message)
+    assert reason is None
+    assert (event.seq, event.turn_idx, event.timestamp) == (None, None, None)
+
+
+def test_iso_timestamps_are_read_as_unix_seconds():
+    message = {"event_type": "system.shutdown", "timestamp": "2025-07-11T06:48:37.564961Z"}
+    event, _ = Normalizer().feed(message)
+    assert event.timestamp == pytest.approx(1752216517.564961)
+
+
+# -- copies never delay (issue: a user utterance that arrived at 5.60 s fired at 5.85 s)
+
+COPIES = """
+cviscript: 1
+name: copies
+initial: listen
+timeout: 60s
+states:
+  listen:
+    on:
+      - utterance: "(?i)price"
+        goto: answer
+  answer:
+    enter: [{echo: "Ten dollars."}]
+    final: true
+"""
+
+
+def _today_stream(at: float, first_seq: int, shared_seq: bool) -> list[tuple[float, dict]]:
+    """A 2026-style replica turn then a user utterance: every replica event in two or three
+    spellings, each with its own seq (or the copies sharing one)."""
+
+    def ev(event_type, seq, **props):
+        return {"event_type": event_type, "conversation_id": CID, "seq": seq, "properties": props}
+
+    seq = first_seq
+    out = []
+    for spellings in (
+        [
+            ("conversation.replica.started_speaking", {}),
+            ("conversation.started_speaking", {"role": "pal"}),
+            ("conversation.started_speaking", {"role": "replica"}),
+        ],  # fmt: skip
+        [
+            ("conversation.utterance", {"role": "pal", "speech": "Hello"}),
+            ("conversation.utterance", {"role": "replica", "speech": "Hello"}),
+        ],  # fmt: skip
+        [
+            ("conversation.replica.stopped_speaking", {"duration": 1.0}),
+            ("conversation.stopped_speaking", {"role": "pal", "duration": 1.0}),
+            ("conversation.stopped_speaking", {"role": "replica", "duration": 1.0}),
+        ],  # fmt: skip
+    ):
+        for i, (event_type, props) in enumerate(spellings):
+            out.append((at, ev(event_type, seq, **props)))
+            if not shared_seq or i == len(spellings) - 1:
+                seq += 1
+        at += 0.5
+    out.append((5.60, ev("conversation.utterance", seq, role="user", speech="What's the price?")))
+    return out
+
+
+@pytest.mark.parametrize("shared_seq", [False, True])
+def test_each_event_is_seen_when_it_arrived_however_many_copies_came_with_it(shared_seq):
+    clock = VirtualClock()
+    session = ScriptedSession(clock)
+    conv = Conversation(scenario_from(COPIES), session, clock)
+    conv.start()
+    seen: list[tuple[float, str]] = []
+    handle = conv.engine.handle
+    conv.engine.handle = lambda event: (seen.append((clock.now(), event.type)), handle(event))
+    stream = _today_stream(4.0, 1, shared_seq)
+    for at, message in stream:
+        session.push(at, message)
+    clock.run(until=10.0)
+    # one of each, each at its arrival time: the added delay is 0
+    assert [t for t, _ in seen] == [4.0, 4.5, 5.0, 5.6]
+    assert [kind for _, kind in seen] == [
+        "replica.started_speaking",
+        "utterance",
+        "replica.stopped_speaking",
+        "utterance",
+    ]
+    [transition] = conv.trace.of_kind("transition")
+    assert transition.t == pytest.approx(5.60)
+
+
+# -- presence: the scenario starts once the replica is in the room
+
+
+class _PresenceSession(ScriptedSession):
+    reports_presence = True
+
+
+GREETER = """
+cviscript: 1
+name: greeter
+initial: greet
+timeout: 30s
+states:
+  greet:
+    enter: [{echo: "Hello!"}]
+    on: [{event: replica.stopped_speaking, goto: bye}]
+  bye: {final: true}
+"""
+
+
+def test_a_session_reporting_presence_holds_the_start_until_the_replica_is_present():
+    clock = VirtualClock()
+    session = _PresenceSession(clock)
+    conv = Conversation(scenario_from(GREETER), session, clock)
+    conv.start()
+    clock.run(until=2.9)
+    assert session.sent == [] and conv.waiting_for_replica  # anything sent now would be lost
+    clock.call_later(3.0 - clock.now(), conv.on_present)
+    clock.run(until=3.5)
+    assert session.types() == ["conversation.echo"]
+    assert conv.trace.of_kind("sent")[0].t == pytest.approx(3.0)
+
+
+def test_a_join_message_also_counts_as_presence_and_the_start_happens_once():
+    clock = VirtualClock()
+    session = _PresenceSession(clock)
+    conv = Conversation(scenario_from(GREETER), session, clock)
+    conv.start()
+    session.push(1.0, {"event_type": "system.replica_joined", "conversation_id": CID})
+    clock.run(until=1.5)
+    conv.on_present()  # late: the scenario already started
+    assert session.types() == ["conversation.echo"]
+
+
+def test_a_replica_that_never_comes_ends_the_run_at_its_timeout():
+    clock = VirtualClock()
+    session = _PresenceSession(clock)
+    conv = Conversation(scenario_from(GREETER), session, clock)
+    conv.start()
+    clock.run(until=60)
+    assert conv.result.outcome == "timed_out" and "never joined" in conv.result.reason
+    assert session.sent == []
+
+
+def test_sessions_without_presence_reports_start_at_once():
+    clock = VirtualClock()
+    session = ScriptedSession(clock)
+    Conversation(scenario_from(GREETER), session, clock).start()
+    assert session.types() == ["conversation.echo"]
+
+
+# -- a stranger's flood keeps memory flat
+
+
+def test_a_flood_of_junk_keeps_the_trace_bounded_and_counts_what_it_dropped():
+    clock = VirtualClock()
+    session = ScriptedSession(clock)
+    conv = Conversation(scenario_from(GREETER), session, clock)
+    conv.start()
+    for i in range(50_000):
+        conv.on_ignored(
+            {"event_type": "system.replica_joined", "n": i}, "stranger", "not from the replica"
+        )
+        conv.on_message({"junk": i})
+    assert len(conv.trace.records) < 300
+    conv.abort("failed", "enough")
+    summary = conv.trace.records[-1]
+    assert summary.kind == "dropped" and summary.data["summary"] is True
+    assert summary.data["counts"] == {"not from the replica": 50_000, "malformed": 50_000}
+
+
+def test_presence_reported_while_the_session_starts_starts_the_scenario_once():
+    clock = VirtualClock()
+
+    class AlreadyThere(_PresenceSession):
+        def start(self, sink) -> None:
+            super().start(sink)
+            sink.on_present()  # the replica was in the room before the run
+
+    session = AlreadyThere(clock)
+    conv = Conversation(scenario_from(GREETER), session, clock)
+    conv.start()
+    assert session.types() == ["conversation.echo"]
+    assert [r.data["state"] for r in conv.trace.of_kind("state")] == ["greet"]

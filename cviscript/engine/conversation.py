@@ -1,11 +1,24 @@
 """One scenario running against one session: the glue between session, protocol, engine and trace.
 
-Inbound, every raw message is recorded (`received`) before anything else happens, then normalised
-by `protocol.Normalizer`; what it rejects (malformed, duplicate, another conversation) is recorded as
-`dropped` with the reason and never reaches the engine. Events carrying `seq` are put back in order
-by a small reorder buffer: an event that arrives after a gap in `seq` is held for at most
-`REORDER_WINDOW` seconds waiting for the missing ones, so a network that reorders does not reorder
-the scenario. Outbound, the engine's interactions are recorded (`sent`) and handed to the session.
+Inbound, every raw message is normalised by `protocol.Normalizer` and recorded (`received`); what
+it rejects (malformed, a copy of an event already received, another conversation) is recorded as
+`dropped` with the reason and never reaches the engine. Dropped messages are sampled
+(`trace.DropSampler`): past the first few of a kind only counted, so a flood keeps memory flat;
+copies of accepted events are always recorded as received, as a replay needs them.
+
+Events carrying `seq` are put back in order by a small reorder buffer: an event that arrives after
+a gap in `seq` is held for at most `REORDER_WINDOW` seconds waiting for the missing ones, so a
+network that reorders does not reorder the scenario. A message that was dropped still fills its
+`seq` (a folded copy is not a gap): copies never delay the events after them.
+
+Start: messages sent before the replica is in the room are lost (Daily stores nothing for a late
+joiner), so when the session reports presence (`Session.reports_presence`) the engine starts only
+once the session calls `on_present()` or a `replica.joined` event arrives — in rehearsal and live
+alike. Events that arrive before (a greeting spoken as the replica joins) still reach the engine,
+which tracks whether the replica is speaking. If the replica never comes, the run ends at its
+timeout. Sessions that do not report presence (replay) start the engine at once.
+
+Outbound, the engine's interactions are recorded (`sent`) and handed to the session.
 
 The same class runs live (asyncio clock, Daily session), in rehearsal (virtual clock, simulated
 replica) and in replay, which is what makes a rehearsal mean something for a live run.
@@ -21,12 +34,13 @@ from ..clock import Clock
 from ..language.model import Scenario
 from ..protocol import Event, Interactions, Normalizer
 from ..sessions.base import Session
-from ..trace import TRANSCRIPT_FORMAT, TRANSCRIPT_VERSION, Trace
+from ..trace import TRANSCRIPT_FORMAT, TRANSCRIPT_VERSION, DropSampler, Trace, reason_kind
 from . import Engine, RunResult
 
 log = logging.getLogger("cviscript.engine.conversation")
 
 REORDER_WINDOW = 0.25  # seconds an out-of-order event waits for the events before it
+_MAX_HELD = 1024  # events held at once; past that, the window is flushed early
 
 
 class Conversation:
@@ -67,6 +81,10 @@ class Conversation:
         self._expected_seq: int | None = None
         self._held: dict[int, Event] = {}
         self._flush_handle: Any = None
+        self._drops = DropSampler()
+        self._waiting_for_replica = False
+        self._engine_started = False
+        self._presence_timeout: Any = None
         self.engine.on_done(self._on_engine_done)
 
     # ------------------------------------------------------------------------------- lifecycle
@@ -96,8 +114,42 @@ class Conversation:
             **self._header,
         )
         self.trace.subscribe(self.session.observe)
-        self.session.start(self)
-        self.engine.start()
+        self._waiting_for_replica = bool(getattr(self.session, "reports_presence", False))
+        if self._waiting_for_replica:
+            self._presence_timeout = self.clock.call_later(
+                self.scenario.timeout, self._replica_never_came
+            )
+        self.session.start(self)  # may report presence at once
+        if not self._waiting_for_replica:
+            self._start_engine()
+
+    @property
+    def waiting_for_replica(self) -> bool:
+        """The session reports presence and the replica is not in the room yet."""
+        return self._waiting_for_replica
+
+    def on_present(self) -> None:
+        """The session saw the replica in the room: the scenario may start."""
+        if not self._waiting_for_replica or self._closed:
+            return
+        self._waiting_for_replica = False
+        if self._presence_timeout is not None:
+            self._presence_timeout.cancel()
+            self._presence_timeout = None
+        self._start_engine()
+
+    def _start_engine(self) -> None:
+        if not self._engine_started and not self.engine.done:
+            self._engine_started = True
+            self.engine.start()
+
+    def _replica_never_came(self) -> None:
+        self._presence_timeout = None
+        if self._waiting_for_replica and not self.engine.done:
+            self.engine.finish(
+                "timed_out",
+                f"the replica never joined the conversation within {self.scenario.timeout:g}s",
+            )
 
     def abort(self, outcome: str, reason: str) -> None:
         """End the run from outside (Ctrl-C, a crash, a lost connection)."""
@@ -106,8 +158,12 @@ class Conversation:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            if self._flush_handle is not None:
-                self._flush_handle.cancel()
+            for handle in (self._flush_handle, self._presence_timeout):
+                if handle is not None:
+                    handle.cancel()
+            summary = self._drops.summary()
+            if summary is not None:
+                self.trace.emit_data("dropped", summary)
             self.session.close()
 
     def _on_engine_done(self, _result: RunResult) -> None:
@@ -118,18 +174,37 @@ class Conversation:
     def on_message(self, message: Any, sender: str | None = None) -> None:
         if self._closed:
             return
-        event, reason = self.normalizer.feed(message)
+        normalizer = self.normalizer
+        event, reason = normalizer.feed(message)
+        if event is None:
+            # A dropped message still fills its seq: a folded copy is not a gap to wait for.
+            seq = normalizer.last_seq
+            keep = self._drops.keep(reason)
+            copy = reason_kind(reason) == "duplicate"
+            if keep or copy:
+                self._record_received(message, sender, None)
+            if keep:
+                # copies are the normal case with today's servers: not worth a warning
+                log.log(logging.DEBUG if copy else logging.WARNING, "dropped a message: %s", reason)
+                self.trace.emit("dropped", message=message, reason=reason)
+            if seq is not None:
+                self._seen(seq)
+            return
+        self._record_received(message, sender, event)
+        if event.type == "replica.joined" and self._waiting_for_replica:
+            self.on_present()
+        self._accept(event)
+
+    def _record_received(self, message: Any, sender: str | None, event: Event | None) -> None:
         if sender is None:
             self.trace.emit_data("received", {"message": message}, event)
         else:
             self.trace.emit_data("received", {"message": message, "sender": sender}, event)
-        if event is None:
-            log.warning("dropped a message: %s", reason)
-            self.trace.emit("dropped", message=message, reason=reason)
-            return
-        self._accept(event)
 
     def on_ignored(self, message: Any, sender: str | None, reason: str) -> None:
+        """A message the session did not take from the replica (a stranger's): sampled."""
+        if self._closed or not self._drops.keep(reason):
+            return
         log.warning("ignored a message from %s: %s", sender, reason)
         self.trace.emit("dropped", message=message, sender=sender, reason=reason)
 
@@ -151,27 +226,47 @@ class Conversation:
         if seq < self._expected_seq:  # late straggler, its successors were already delivered
             self._deliver(event)
             return
+        if len(self._held) >= _MAX_HELD:  # a flood of gaps: stop waiting
+            self._flush()
         self._held[seq] = event
         if self._flush_handle is None:
             self._flush_handle = self.clock.call_later(REORDER_WINDOW, self._flush)
 
-    def _deliver(self, event: Event) -> None:
-        if event.seq is not None:
-            self._expected_seq = max(self._expected_seq or 0, event.seq + 1)
-        self.engine.handle(event)
+    def _seen(self, seq: int) -> None:
+        """A message with `seq` arrived but carries nothing to deliver (dropped)."""
+        expected = self._expected_seq
+        if expected is None or seq < expected:
+            return  # nothing waits for it
+        if seq == expected:
+            self._expected_seq = seq + 1
+            if self._held:
+                self._drain()
+        elif len(self._held) < _MAX_HELD:
+            self._held.setdefault(seq, None)  # the gap before it may fill: skip it then
+
+    def _deliver(self, event: Event | None, seq: int | None = None) -> None:
+        if seq is None and event is not None:
+            seq = event.seq
+        if seq is not None:
+            self._expected_seq = max(self._expected_seq or 0, seq + 1)
+        if event is not None:
+            self.engine.handle(event)
 
     def _drain(self) -> None:
         while self._expected_seq in self._held:
-            self._deliver(self._held.pop(self._expected_seq))
+            seq = self._expected_seq
+            self._deliver(self._held.pop(seq), seq)
         if not self._held and self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
 
     def _flush(self) -> None:
         """The window passed: the missing events are lost; deliver what is held, in order."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
         self._flush_handle = None
         for seq in sorted(self._held):
-            self._deliver(self._held.pop(seq))
+            self._deliver(self._held.pop(seq), seq)
 
     def _send(self, message: dict[str, Any]) -> None:
         if self._closed:

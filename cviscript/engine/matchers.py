@@ -110,11 +110,15 @@ def _tool_call(trigger: ToolCallTrigger, event: Event) -> dict[str, Any] | None:
 
 
 def _perception(trigger: PerceptionTrigger, event: Event) -> dict[str, Any] | None:
-    if event.type != "perception_analysis":
+    """In-call perception: a user utterance's visual/audio analysis, or a perception tool call
+    (its text is the tool's name and arguments, see `protocol.normalize`). The end-of-call
+    `perception_analysis` summary is reachable as `event: perception_analysis`, not here."""
+    text = event.perception
+    if text is None:
         return None
     if trigger.match is None:
         return _NO_GROUPS
-    return _match_text(trigger.match, event.text or "")
+    return _match_text(trigger.match, text)
 
 
 # `after:` (AfterTrigger) and the rehearsal-only triggers match no event here.

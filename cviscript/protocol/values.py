@@ -7,7 +7,8 @@ readers raises, whatever it is given, and none spends more than a bounded time o
   or a string of ASCII digits, at most `MAX_INT_DIGITS` digits. Unicode digits (``"²"``, which
   `str.isdigit` accepts and `int` refuses), longer numbers (a 5,000-digit ``seq`` would hit Python's
   integer-string limit, or grow without bound in a comparison) and booleans read as None.
-* floats (``timestamp``, ``duration``): finite numbers only (NaN and infinities read as None);
+* floats (``timestamp``, ``duration``): finite numbers under 10**18 only (NaN, infinities and
+  larger read as None);
   a timestamp may also be an ISO 8601 string (Tavus's ``system.shutdown`` sends one), read as Unix
   seconds.
 * booleans: ``true``/``"true"``/``1``/``"yes"``.
@@ -24,6 +25,7 @@ MAX_INT_DIGITS = 18  # fits in a signed 64-bit integer, far beyond any real seq 
 _INT_LIMIT = 10**MAX_INT_DIGITS
 _INT_TEXT = re.compile(rf"[+-]?[0-9]{{1,{MAX_INT_DIGITS}}}")
 _MAX_NUMBER_TEXT = 64  # characters: longer strings are not read as numbers or dates
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TRUE_WORDS = frozenset({"true", "1", "yes"})
 
 
@@ -48,23 +50,26 @@ def as_int(value: Any) -> int | None:
 
 
 def as_float(value: Any) -> float | None:
-    """A finite float, or None."""
+    """A finite float under 10**18 in size, or None."""
     kind = type(value)
     if kind is float:
-        return value if math.isfinite(value) else None
-    if kind is bool:
+        number = value
+    elif kind is bool:
         return None
-    if isinstance(value, int):
-        return float(value) if -_INT_LIMIT < value < _INT_LIMIT else None
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT:
+    elif isinstance(value, int):
+        if not -_INT_LIMIT < value < _INT_LIMIT:
+            return None
+        number = float(value)
+    elif isinstance(value, float):
+        number = float(value)
+    elif isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT:
         try:
             number = float(value)
         except ValueError:
             return None
-        return number if math.isfinite(number) else None
-    return None
+    else:
+        return None
+    return number if math.isfinite(number) and -_INT_LIMIT < number < _INT_LIMIT else None
 
 
 def as_timestamp(value: Any) -> float | None:
@@ -73,6 +78,8 @@ def as_timestamp(value: Any) -> float | None:
     if number is not None or not isinstance(value, str) or len(value) > _MAX_NUMBER_TEXT:
         return number
     text = value.strip()
+    if not _ISO_DATE.match(text):  # fromisoformat also reads bare digit runs as dates
+        return None
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:

@@ -31,9 +31,17 @@ class SessionSink(Protocol):
     def on_closed(self, reason: str) -> None:
         """The connection is gone (left, disconnected, ended). No more messages will arrive."""
 
+    def on_present(self) -> None:
+        """The replica is in the room: what is sent from now on reaches it. Sessions whose
+        `reports_presence` is true call this once (the scenario starts then)."""
+
 
 class Session(ABC):
     conversation_id: str = ""
+    # True: this session calls `sink.on_present()` once the replica is in the room, and the
+    # scenario starts only then (Daily stores no message for a late joiner, so anything sent
+    # before is lost). False (replay, scripted tests): the scenario starts at once.
+    reports_presence: bool = False
 
     @abstractmethod
     def start(self, sink: SessionSink) -> None:
