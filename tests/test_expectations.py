@@ -245,3 +245,77 @@ def test_same_value_rules():
     assert not same_value({"a": 1}, {"a": 1, "b": 2})
     assert not same_value("3", 3)
     assert same_value(None, None)
+
+
+# ------------------------------------------------------------ said counts only what was spoken
+
+
+def cut_off_run():
+    """A replica utterance cut off after its first words (streaming says how far it got)."""
+    from helpers import ev, run_script
+
+    sc = scenario_from(
+        "cviscript: 1\nname: t\ninitial: a\nstates:\n  a:\n    on: [{after: 20s, goto: b}]\n"
+        "  b: {final: true}\n"
+    )
+    whole = "Plans start at ten dollars, and the first month is free."
+    said = {"role": "replica", "inference_id": "i1"}
+    script = [
+        (1.0, ev("conversation.replica.started_speaking", 1)),
+        (1.0, ev("conversation.utterance", 2, speech=whole, **said)),
+        (1.4, ev("conversation.utterance.streaming", 3, speech="Plans start", **said)),
+        (
+            1.7,
+            ev(
+                "conversation.utterance.streaming",
+                4,
+                speech="Plans start at",
+                final=True,
+                is_interrupted=True,
+                **said,
+            ),
+        ),
+        (1.7, ev("conversation.replica.stopped_speaking", 5, interrupted=True, duration=0.7)),
+        (3.0, ev("conversation.utterance", 6, speech="Sorry, go ahead.", role="replica")),
+    ]
+    conv, _ = run_script(sc, script)
+    return conv
+
+
+def expect_of(block: str):
+    sc = scenario_from(
+        "cviscript: 1\nname: t\ninitial: a\nstates:\n  a: {final: true}\nrehearsals:\n"
+        "  - name: r\n    expect:\n"
+        + textwrap.indent(textwrap.dedent(block).strip(), " " * 6)
+        + "\n"
+    )
+    return sc.rehearsal("r").expect
+
+
+def test_said_does_not_count_the_words_an_interruption_cut_off():
+    conv = cut_off_run()
+    records = conv.trace.records
+    assert check(expect_of("said: [plans start, go ahead]"), conv.result, records) == []
+    f = only(check(expect_of("said: [ten dollars]"), conv.result, records), "said-missing")
+    assert "cut off" in f.message and "'Plans start at'" in f.message
+
+
+def test_not_said_fails_on_spoken_words_and_ignores_cut_off_ones():
+    conv = cut_off_run()
+    records = conv.trace.records
+    assert check(expect_of("not_said: [first month is free]"), conv.result, records) == []
+    f = only(
+        check(expect_of("not_said: [free trial, GO AHEAD]"), conv.result, records), "not-said-said"
+    )
+    assert "'GO AHEAD'" in f.message and "Sorry, go ahead." in f.message
+    assert f.expectation == "expect.not_said[1]"
+
+
+def test_a_persona_rule_without_match_is_the_fallback_answer():
+    scenario = SCENARIO.replace(
+        '      - match: "(?i)cost"\n        say: "Ten dollars a month, the first month is free."\n',
+        '      - match: "(?i)refund"\n        say: "No refunds."\n'
+        '      - say: "Let me check that for you."\n',
+    )
+    failures, _ = run("said: [check that for you]\nnot_said: [refunds]", scenario)
+    assert failures == []

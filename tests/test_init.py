@@ -51,7 +51,21 @@ def test_starter_passes_the_json_schema_and_points_editors_at_it(here, template)
     node, _ = compose(text, str(path))
     assert list(Draft202012Validator(build_schema()).iter_errors(node.plain())) == []
     m = re.match(r"# yaml-language-server: \$schema=(\S+)\n", text)
-    assert m and (path.parent / m.group(1)).resolve() == SCHEMA_PATH.resolve()
+    assert m and m.group(1) == SCHEMA_PATH.resolve().as_uri()
+
+
+def test_the_schema_reference_survives_moving_the_file(here):
+    from pathlib import Path
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    init("a/b/demo")
+    moved = here / "elsewhere" / "deeper" / "demo.yaml"
+    moved.parent.mkdir(parents=True)
+    (here / "a" / "b" / "demo.yaml").rename(moved)
+    m = re.match(r"# yaml-language-server: \$schema=(\S+)\n", moved.read_text())
+    url = urlparse(m.group(1))
+    assert url.scheme == "file" and Path(url2pathname(url.path)) == SCHEMA_PATH.resolve()
 
 
 def test_starters_ship_with_the_package():

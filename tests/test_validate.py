@@ -1105,3 +1105,28 @@ def test_at_directly_in_a_user_rule():
 def test_not_said_is_a_list_of_texts():
     r = load_rehearsal("expect:\n  not_said: [free trial]\n  said: hello\n")
     assert r.expect.not_said == ["free trial"] and r.expect.said == ["hello"]
+
+
+def test_a_var_the_scenario_does_not_have_is_an_error_with_a_suggestion(tmp_path):
+    from click.testing import CliRunner
+
+    from cviscript.cli.main import cli
+    from cviscript.language.overrides import check_overrides
+
+    text = with_on('after: "{{ vars.wait }}"\ngoto: b\n').replace(
+        "states:", "vars: {wait: 2s, product: Acme}\nstates:"
+    )
+    sc = load(text)
+    (msg,) = check_overrides(sc, {"prodcut": "X"})
+    assert (
+        msg == "--var prodcut: the scenario has no variable 'prodcut' (did you mean \"product\"?)"
+    )
+    (msg,) = check_overrides(sc, {"wait": "soon"})
+    assert "s.yaml:8:" in msg and "'soon'" in msg and "--var" in msg
+    assert check_overrides(sc, {"wait": 3}) == []
+    path = tmp_path / "v.yaml"
+    path.write_text(text)
+    res = CliRunner().invoke(cli, ["run", str(path), "-q", "--var", "prodcut=X"])
+    assert res.exit_code == 2 and 'did you mean "product"' in res.output
+    res = CliRunner().invoke(cli, ["run", str(path), "-q", "--var", "wait=3"])
+    assert res.exit_code == 0, res.output

@@ -4,12 +4,17 @@ The starters live in ``cviscript/starters/`` (package data). Each one validates 
 and its rehearsals pass as written (tests check both), so a new user starts from green and
 changes one thing at a time. Placeholders replaced on writing: ``__NAME__`` (the scenario's
 name, the file's stem), ``__FILE__`` (the path written) and ``__SCHEMA__`` (where the shipped JSON
-Schema is, relative to the new file, for the ``yaml-language-server`` modeline).
+Schema is, for the ``yaml-language-server`` modeline).
+
+The modeline names the installed schema by its absolute ``file://`` URI, not by a path relative to
+the new file: a relative path stops working as soon as the scenario is moved to another folder,
+which people do all the time; the installed schema stays where it is until cviscript is
+reinstalled elsewhere (then ``cviscript init`` again, or ``cviscript schema -o`` a copy into the
+project and point the modeline or the editor's ``yaml.schemas`` setting at it).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -33,13 +38,11 @@ def target_path(name: str) -> Path:
 
 
 def schema_ref(target: Path) -> str:
-    """The shipped schema's path as the modeline should give it, relative to `target`'s folder."""
+    """The installed schema as the modeline gives it: an absolute ``file://`` URI, so the file
+    can be moved anywhere (`target` is where it is written; the reference does not depend on it)."""
     from ..language.schema import SCHEMA_PATH
 
-    try:
-        return Path(os.path.relpath(SCHEMA_PATH, target.resolve().parent)).as_posix()
-    except ValueError:  # another drive (Windows): only an absolute path works
-        return SCHEMA_PATH.as_uri()
+    return SCHEMA_PATH.resolve().as_uri()
 
 
 def starter_text(template: str, target: Path) -> str:

@@ -169,6 +169,10 @@ def command(
 
     scenario = load_or_exit(file, show_warnings=not quiet)
     vars_override = parse_vars(variables)
+    from ..language.overrides import check_overrides
+
+    if problems := check_overrides(scenario, vars_override):
+        fail("\n".join(problems), EXIT_INVALID)
     try:
         target = resolve_target(
             scenario,

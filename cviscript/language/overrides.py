@@ -81,3 +81,13 @@ def template_timers(scenario: m.Scenario) -> list[tuple[str, m.AfterTrigger]]:
             if isinstance(t.trigger, m.AfterTrigger) and t.trigger.template is not None:
                 found.append((name, t.trigger))
     return found
+
+
+def check_overrides(scenario: m.Scenario, overrides: Mapping[str, Any]) -> list[str]:
+    """Every problem with `--var` values: unknown names, and template `after:` durations the
+    new values turn into something that is not a duration (with file:line:col)."""
+    problems = unknown_overrides(scenario, overrides)
+    if overrides and not problems:
+        merged = {**scenario.vars, **overrides}
+        problems += [str(d) for d in timer_problems(scenario, merged, "--var")]
+    return problems
