@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .language.model import Location
+from .printable import printable
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +24,8 @@ class Diagnostic:
     code: str = "invalid"  # stable, machine-readable: "duplicate-key", "unknown-key", ...
 
     def __str__(self) -> str:
-        where = f"{self.loc}: " if self.loc else ""
-        return f"{where}{self.severity}: {self.message}"
+        where = f"{self.loc}: " if self.loc else ""  # printed: scenario text shown, not obeyed
+        return printable(f"{where}{self.severity}: {self.message}")
 
 
 class CviscriptError(Exception):

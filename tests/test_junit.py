@@ -115,8 +115,8 @@ def test_a_failing_case_carries_codes_message_and_the_full_report(report):
     assert "final-mismatch: expect.final (scenarios/greeter.yaml:" in text
     assert "said-missing: expect.said[0]" in text
     assert "transcript:" in text
-    # the failing run's whole transcript, with the control character made harmless
-    assert '← replica: "Hello\ufffd and welcome <friend> & co!"' in case.system_out
+    # the failing run's whole transcript, the control character shown as its symbol (printable)
+    assert '← replica: "Hello␇ and welcome <friend> & co!"' in case.system_out
 
 
 def test_an_invalid_file_is_an_error_listing_its_diagnostics(report):

@@ -275,3 +275,10 @@ def test_render_value_parse_scalars_only_for_templates():
 def test_parse_scalar(text, value):
     result = parse_scalar(text)
     assert result == value and type(result) is type(value)
+
+
+def test_a_constant_that_is_undefined_fails_the_render_not_the_load():
+    # jinja2's constant folding used to evaluate `'' | min` while compiling and raise out of it
+    text = compile_text("{{ 1 if ('' | min) else 2 }}")
+    with pytest.raises(TemplateRenderError, match="No aggregated item"):
+        render(text, ctx())

@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 import click
 
 from ..errors import ScenarioError
+from ..printable import printable
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -16,7 +17,7 @@ EXIT_CONNECT = 3
 
 
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"cviscript: {message}", err=True)
+    click.echo(f"cviscript: {printable(message)}", err=True)
     sys.exit(code)
 
 

@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..errors import CviscriptError, ScenarioError
+from ..printable import printable
 from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, parse_vars, print_diagnostics
 
 
@@ -82,21 +83,23 @@ def command(trace, scenario, variables, transcript, quiet):
         )
         sys.exit(EXIT_OK)
     if d is not None:
-        click.echo(f"FAIL {d.describe()}")
-        click.echo(f"  recorded: {as_line(d.expected)}")
-        click.echo(f"  replayed: {as_line(d.actual)}")
+        click.echo(printable(f"FAIL {d.describe()}"))
+        click.echo(printable(f"  recorded: {as_line(d.expected)}"))
+        click.echo(printable(f"  replayed: {as_line(d.actual)}"))
         if d.diff:
             for line in d.diff.rstrip("\n").splitlines():
-                click.echo(f"  {line}")
+                click.echo(printable(f"  {line}"))
         sent = [i for i, r in enumerate(result.records) if r.kind == "sent"]
         focus = sent[d.index] if d.index < len(sent) else None
         if not quiet:
             click.echo("  replay transcript:")
             for line in excerpt(result.records, focus):
-                click.echo(f"    {line}")
+                click.echo(printable(f"    {line}"))
     if not result.outcome_matches:
         click.echo(
-            f"FAIL the run ended {run.outcome} ({run.reason}); the recording ended "
-            f"{result.recorded_outcome} ({result.recorded_reason})"
+            printable(
+                f"FAIL the run ended {run.outcome} ({run.reason}); the recording ended "
+                f"{result.recorded_outcome} ({result.recorded_reason})"
+            )
         )
     sys.exit(EXIT_FAILED)

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from ..printable import printable
 from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 
 JSON_FORMAT_VERSION = 1
@@ -102,7 +103,7 @@ def report(results: list[tuple[str, list[Any]]]) -> dict[str, Any]:
 
 def _line(d: dict[str, Any]) -> str:
     where = f"{d['file']}:{d['line']}:{d['column']}: " if d["line"] is not None else ""
-    return f"{where}{d['severity']}: {d['message']} [{d['code']}]"
+    return printable(f"{where}{d['severity']}: {d['message']} [{d['code']}]")  # shown, not obeyed
 
 
 def _plural(n: int, word: str) -> str:

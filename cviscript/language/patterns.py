@@ -33,6 +33,8 @@ from typing import Any
 
 import re2
 
+from ..printable import well_formed
+
 MAX_TEXT = 5_000  # characters of one text a pattern is searched in (~800 spoken words)
 # RE2 instructions; a search costs at worst ~text x program (the NFA RE2 falls back to when its
 # DFA cache is full): 5,000 characters x 100,000 instructions measured ~0.07 s. Unicode classes
@@ -83,7 +85,11 @@ class Pattern:
         return dict(self._regex.groupindex)
 
     def search(self, text: str) -> Any:
-        return self._regex.search(text if len(text) <= MAX_TEXT else text[:MAX_TEXT])
+        text = text if len(text) <= MAX_TEXT else text[:MAX_TEXT]
+        try:
+            return self._regex.search(text)
+        except UnicodeEncodeError:  # a lone surrogate in speech: RE2 matches UTF-8
+            return self._regex.search(well_formed(text))
 
     def __reduce__(self) -> tuple[Any, ...]:  # workers receive scenarios by pickle
         return (compile_pattern, (self.pattern,))
@@ -119,6 +125,8 @@ def compile_pattern(source: str) -> Pattern:
     except (OverflowError, RecursionError, ValueError) as e:
         raise PatternError(str(e)) from None
     translated = translate(source)
+    if well_formed(source) != source:
+        raise PatternError("the pattern contains a lone surrogate (half of a \\u escape pair)")
     try:
         regex = re2.compile(translated, _OPTIONS)
     except re2.error as e:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from jinja2.exceptions import SecurityError
@@ -131,7 +131,8 @@ class _Counted:
 
 def counted(value: Any) -> Any:
     """`value`, wrapped in a counting iterator when it is a lazy one (a generator, `map`...)."""
-    if hasattr(value, "__next__") and not isinstance(value, _Counted):
+    # `Iterator` checks the class, never the value: an `Undefined` raises on any attribute
+    if isinstance(value, Iterator) and not isinstance(value, _Counted):
         return _Counted(value)
     return value
 

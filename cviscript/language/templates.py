@@ -145,6 +145,9 @@ def _track(env: _Environment, obj: Any, key: Any, rv: Any) -> Any:
 
 def _make_environment() -> _Environment:
     env = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=True)
+    # No constant folding: jinja2's optimizer runs filters at compile time, and one that yields
+    # an undefined (``'' | min``) raised out of `compile_text` instead of failing the render.
+    env.optimized = False
     env.globals = {
         name: env.globals[name] for name in ("range", "dict", "namespace", "cycler", "joiner")
     }

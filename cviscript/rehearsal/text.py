@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from ..printable import printable
 from .results import CaseResult, Failure, SuiteResult
 
 
@@ -45,7 +46,7 @@ def case_line(case: CaseResult, *, color: bool = False) -> str:
         detail = f"{case.wall:.2f}s wall{virtual}"
         if case.replay:
             detail += ", replay"
-    return f"{word} {case.id} ({detail})"
+    return f"{word} {printable(case.id)} ({detail})"
 
 
 def _value(value: Any) -> str:
@@ -87,7 +88,7 @@ def failure_report(case: CaseResult, *, indent: str = "  ") -> list[str]:
         )
     for failure in run.failures:
         lines += failure_lines(failure, indent=indent)
-    return lines
+    return [printable(line, keep_newlines=False) for line in lines]  # speech shown, not obeyed
 
 
 def summary(suite: SuiteResult, *, color: bool = False) -> str:

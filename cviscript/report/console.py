@@ -3,6 +3,10 @@
 One line per thing a person watching a demo cares about: state changes, interactions sent (→),
 what was heard (←: speech, speaking turns, tool calls, perception), drops, log lines, and the
 outcome. Built from trace records only, so it shows exactly what the JSONL transcript holds.
+
+Everything in a line that came from outside (speech, scenario text, state names, reasons) goes
+through `cviscript.printable` first, newlines included: one record is one line, and only
+cviscript's own colours reach the terminal.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 import click
 
+from ..printable import printable
 from ..trace import TraceRecord
 
 _MAX_TEXT = 160
@@ -77,21 +82,24 @@ def format_record(record: TraceRecord, *, color: bool = False) -> str | None:
     def style(text: str, **kw: Any) -> str:
         return click.style(text, **kw) if color else text
 
+    def safe(text: Any) -> str:
+        return printable(text, keep_newlines=False)
+
     k, d = record.kind, record.data
     stamp = style(f"{record.t:8.3f}s", dim=True)
     if k == "state":
         via = d.get("via")
         how = "initial" if via == "initial" else f"via {via}"
-        return f"{stamp}  {style('── ' + str(d['state']), bold=True, fg='cyan')}  ({how})"
+        return f"{stamp}  {style('── ' + safe(d['state']), bold=True, fg='cyan')}  ({safe(how)})"
     if k == "sent":
-        return f"{stamp}  {style('→', fg='green')} {describe_sent(d['message'])}"
+        return f"{stamp}  {style('→', fg='green')} {safe(describe_sent(d['message']))}"
     if k == "received":
         line = _received(record)
-        return None if line is None else f"{stamp}  {style('←', fg='blue')} {line}"
+        return None if line is None else f"{stamp}  {style('←', fg='blue')} {safe(line)}"
     if k == "dropped":
-        return f"{stamp}  {style('✗ dropped', fg='yellow')}: {d.get('reason')}"
+        return f"{stamp}  {style('✗ dropped', fg='yellow')}: {safe(d.get('reason'))}"
     if k == "log":
-        return f"{stamp}  {style('log', fg='magenta')}: {d.get('text')}"
+        return f"{stamp}  {style('log', fg='magenta')}: {safe(d.get('text'))}"
     if k == "outcome":
         return None  # summarised by format_result
     return None
@@ -99,10 +107,12 @@ def format_record(record: TraceRecord, *, color: bool = False) -> str | None:
 
 def format_result(result: Any, *, color: bool = False) -> str:
     mark, fg = ("✔", "green") if result.outcome == "completed" else ("✘", "red")
-    head = f"{mark} {result.outcome}: {result.reason} ({result.duration:.1f}s)"
+    reason = printable(result.reason, keep_newlines=False)
+    head = f"{mark} {result.outcome}: {reason} ({result.duration:.1f}s)"
     lines = [click.style(head, fg=fg, bold=True) if color else head]
     if result.path:
-        lines.append("  path: " + " → ".join(result.path))
+        path = " → ".join(result.path)
+        lines.append("  path: " + printable(path, keep_newlines=False))
     return "\n".join(lines)
 
 

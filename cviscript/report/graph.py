@@ -250,22 +250,28 @@ def _graph(sc: Scenario, *, dot: bool, highlight: Highlight | None) -> Any:
     ]
     if sc.any:
         states.append({"name": any_id, "label": ANY_LABEL})
-    model = _Model()
+    sources = [(any_id, t) for t in sc.any]
+    sources += [(ids[name], t) for name, st in sc.states.items() for t in st.on]
+    # trigger = the transition's id: the graph classes find its label and marks by it
+    transitions = [
+        {"trigger": t.id, "source": source, "dest": ids[t.goto] if t.goto else None}
+        for source, t in sources
+    ]
+    # No model until every state and transition is in: `GraphMachine` redraws each model's whole
+    # graph after every `add_transition`, which made a 5,000-state scenario take minutes.
     machine = _ScenarioMachine(
         edges=edges,
         dot=dot,
-        model=model,
+        model=[],
         states=states,
+        transitions=transitions,
         initial=ids[sc.initial],
         auto_transitions=False,
         title=sc.name or "scenario",
         graph_engine="graphviz" if dot else "mermaid",
     )
-    sources = [(any_id, t) for t in sc.any]
-    sources += [(ids[name], t) for name, st in sc.states.items() for t in st.on]
-    for source, t in sources:
-        # trigger = the transition's id: the graph classes find its label and marks by it
-        machine.add_transition(t.id, source, ids[t.goto] if t.goto else None)
+    model = _Model()
+    machine.add_model(model)
     graph = machine.model_graphs[id(model)]
     graph.reset_styling()  # transitions marks the model's current state "active": not wanted
     for name, st in sc.states.items():

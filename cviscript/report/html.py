@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..printable import printable
 from ..rehearsal.results import CaseResult, CaseRun, Failure, SuiteResult
 from .svg_diagram import render_diagram, scenario_graph
 from .svg_timeline import render_timeline, timeline_from_records
@@ -40,7 +41,7 @@ def write_html(suite: SuiteResult, path: str | os.PathLike[str], **kw: Any) -> N
     """Write the report for `suite` to `path` (folders are made)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_html(suite, **kw), encoding="utf-8")
+    p.write_text(render_html(suite, **kw), encoding="utf-8")  # well formed: see render_html
 
 
 def render_html(
@@ -64,26 +65,29 @@ def render_html(
         "</main>",
         f"<footer>cviscript {escape(__version__)} · generated {escape(when)}</footer>",
     ]
-    return "\n".join(
-        [
-            "<!doctype html>",
-            f'<html lang="en" class="{"ok" if suite.ok else "not-ok"}">',
-            "<head>",
-            '<meta charset="utf-8">',
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            '<meta name="generator" content="cviscript ' + escape(__version__) + '">',
-            f"<title>{escape(page_title)}</title>",
-            f"<script>{_EARLY_JS}</script>",
-            f"<style>{_CSS}</style>",
-            "</head>",
-            "<body>",
-            *[part for part in body if part],
-            f"<script>{_LATE_JS}</script>",
-            "</body>",
-            "</html>",
-            "",
-        ]
+    # Recorded speech may hold control characters or a lone surrogate: shown, never raw.
+    return printable(
+        "\n".join(
+            [
+                "<!doctype html>",
+                f'<html lang="en" class="{"ok" if suite.ok else "not-ok"}">',
+                "<head>",
+                '<meta charset="utf-8">',
+                f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+                '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                '<meta name="generator" content="cviscript ' + escape(__version__) + '">',
+                f"<title>{escape(page_title)}</title>",
+                f"<script>{_EARLY_JS}</script>",
+                f"<style>{_CSS}</style>",
+                "</head>",
+                "<body>",
+                *[part for part in body if part],
+                f"<script>{_LATE_JS}</script>",
+                "</body>",
+                "</html>",
+                "",
+            ]
+        )
     )
 
 

@@ -1,0 +1,60 @@
+"""Text that did not come from cviscript, made safe to print or write.
+
+A visitor's words, a scenario's strings and a server's replies end up on the terminal, in
+transcripts and in reports. Left raw, a visitor could set the window title (``ESC ] 0;…``), clear
+the screen (``ESC [2J``), print a fake green "✔ completed", hide text behind a carriage return, or
+reorder a line with a bidi override; and a lone surrogate (``"\\ud800"``, which JSON allows) makes
+every UTF-8 write raise ``UnicodeEncodeError``. So at every place such text is printed:
+
+* `printable` shows control characters instead of obeying them: C0 controls (except tab and, when
+  asked, newline) and DEL as their Unicode "control pictures" (``␛``, ``␇``, ``␍``), C1 controls
+  and bidi embedding/override/isolate characters as ``\\x9b`` / ``\\u202e`` escapes; and replaces
+  lone surrogates with U+FFFD;
+* `well_formed` only replaces lone surrogates (for HTML, XML and files, where control characters
+  are escaped by the writer's own rules).
+
+cviscript's own colours are added after `printable` has run, so they are the only escapes printed.
+"""
+
+from __future__ import annotations
+
+import re
+
+_BIDI = range(0x202A, 0x202F), range(0x2066, 0x206A)  # LRE RLE PDF LRO RLO, LRI RLI FSI PDI
+_SURROGATES = range(0xD800, 0xE000)
+
+_UNSAFE = "\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE_LINE = re.compile(f"[\x00-\x08\x0a{_UNSAFE}]")  # newline included
+_UNSAFE_LINES = re.compile(f"[\x00-\x08{_UNSAFE}]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _table(keep_newlines: bool) -> dict[int, str]:
+    table: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20) if c != 0x09}
+    table[0x7F] = "\u2421"  # ␡
+    table.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
+    for block in _BIDI:
+        table.update({c: f"\\u{c:04x}" for c in block})
+    table.update({c: "\ufffd" for c in _SURROGATES})
+    if keep_newlines:
+        del table[0x0A]
+    return table
+
+
+_ONE_LINE = _table(keep_newlines=False)
+_LINES = _table(keep_newlines=True)
+
+
+def printable(text: object, *, keep_newlines: bool = True) -> str:
+    """`text` (anything, as ``str``) safe to print on a terminal: see the module docstring.
+
+    `keep_newlines=False` also shows newlines as ``␊``, for one-line output."""
+    s = text if isinstance(text, str) else str(text)
+    if keep_newlines:
+        return s.translate(_LINES) if _UNSAFE_LINES.search(s) else s
+    return s.translate(_ONE_LINE) if _UNSAFE_LINE.search(s) else s
+
+
+def well_formed(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD, so it can be encoded as UTF-8."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
