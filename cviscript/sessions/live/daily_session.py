@@ -28,6 +28,10 @@ interactions. What it must honour (measured facts about daily-python 0.36):
   message beyond that is refused, recorded as dropped (the sink's ``on_ignored``, sender None) and
   warned about once per overflow. What is still queued when the session closes is sent before leaving.
 
+The class is split by job: sending lives in `daily_send` and recognising the replica in
+`daily_replica` (mixins); this module keeps the SDK's process state, joining, the SDK-thread
+bridge, delivery to the sink, and teardown.
+
 Every sink call happens on the loop thread (the `Session` contract). Exceptions raised by the
 sink go to the loop's exception handler.
 """
@@ -37,17 +41,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from ... import errors
-from ...protocol import check_size
 from ..base import Session, SessionSink
+from .daily_replica import ReplicaTrackingMixin
+from .daily_send import SendingMixin
 from .outbox import BURST, MAX_RATE, Outbox
-from .replica_id import STRONG, ReplicaRecognizer, Roster, participant_fields
+from .replica_id import ReplicaRecognizer, Roster
 from .target import public_url
 
 REPLICA_ANNOUNCEMENTS = frozenset(
@@ -152,7 +156,7 @@ def _bridge_class(base: type) -> type:
 # ------------------------------------------------------------------------------------- session
 
 
-class DailySession(Session):
+class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
     """One Tavus conversation joined over Daily.
 
     Typical use, on the asyncio loop::
@@ -169,7 +173,13 @@ class DailySession(Session):
     `cviscript.sessions.live.fake_daily.FakeDaily`); its `Daily.init()` is called once per process unless
     `mark_daily_initialized` says the host did it. `call_client_factory(handler)` overrides how
     the `CallClient` is made (`handler` is an instance of that module's `EventHandler`).
+
+    It reports presence (`reports_presence`): `sink.on_present()` is called once, after the
+    messages held back while the replica was unknown, so the scenario starts only when what it
+    sends reaches the replica (Daily keeps nothing for a late joiner).
     """
+
+    reports_presence = True
 
     def __init__(
         self,
@@ -359,107 +369,6 @@ class DailySession(Session):
         if self._backlog:
             self._schedule_flush()
 
-    def send(self, message: dict[str, Any]) -> None:
-        """Broadcast one interaction, now or — when over the rate — as soon as pacing allows.
-
-        Raises `errors.CviscriptError` for a message that cannot travel (closed session, over
-        4 KB, not JSON-able, refused by the SDK); a queued message that the SDK later refuses is
-        logged and kept in `send_errors`.
-        """
-        if self._state != "connected":
-            raise errors.CviscriptError(
-                f"cannot send {_event_type(message)}: the Daily session is {self._state}"
-            )
-        if self._ended:
-            raise errors.CviscriptError(
-                f"cannot send {_event_type(message)}: the conversation connection is gone"
-            )
-        try:
-            check_size(message)
-        except (TypeError, ValueError) as exc:
-            raise errors.CviscriptError(
-                f"cannot send {_event_type(message)}: not JSON-serialisable ({exc})"
-            ) from None
-        verdict = self._outbox.offer(message)
-        if verdict == "send":
-            self._transmit(message)
-        elif verdict == "queued":
-            self._schedule_drain()
-        else:
-            self._refused(message)
-
-    @property
-    def dropped_sends(self) -> int:
-        """Messages refused because the send queue was full."""
-        return self._outbox.dropped
-
-    def _refused(self, message: dict[str, Any]) -> None:
-        reason = f"not sent: {self._outbox.refusal()}"
-        if not self._overflowing:
-            self._overflowing = True
-            self.log.warning("%s; dropping what does not fit", reason)
-        self._emit("ignored", message, None, reason)
-
-    async def flush(self, timeout: float = 5.0) -> bool:
-        """Wait (up to `timeout` s) until every message is sent and Daily confirmed it."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (self._outbox or self._inflight) and loop.time() < deadline:
-            if self._state != "connected" or self._ended:
-                break
-            await asyncio.sleep(0.01)
-        return not self._outbox and not self._inflight
-
-    def _transmit(self, message: dict[str, Any]) -> None:
-        try:
-            # participant_id=None is Daily's broadcast ('*' raises in daily-python)
-            self._client.send_app_message(
-                message, participant_id=None, completion=self._completion("_on_send_done")
-            )
-        except Exception as exc:  # ValueError, TypeError or a bare Exception from the SDK
-            raise errors.CviscriptError(
-                f"Daily refused to send {_event_type(message)}: {exc}"
-            ) from exc
-        self._inflight += 1
-
-    def _now(self) -> float:
-        return self._loop.time() if self._loop is not None else time.monotonic()
-
-    def _schedule_drain(self) -> None:
-        if self._drain_handle is not None or self._loop is None:
-            return
-        self._drain_handle = self._loop.call_later(self._outbox.wait(), self._drain)
-
-    def _drain(self) -> None:
-        self._drain_handle = None
-        while self._outbox and self._state == "connected" and not self._ended:
-            message = self._outbox.ready()
-            if message is None:
-                self._schedule_drain()
-                return
-            self._send_queued(message)
-        self._overflowing = False
-
-    def _send_queued(self, message: dict[str, Any]) -> None:
-        try:
-            self._transmit(message)
-        except errors.CviscriptError as exc:
-            self.send_errors.append(str(exc))
-            self.log.error("%s", exc)
-
-    def _flush_outbox_now(self) -> None:
-        """Closing: what is still queued leaves now, unpaced (it is the last chance)."""
-        if self._drain_handle is not None:
-            self._drain_handle.cancel()
-            self._drain_handle = None
-        left = self._outbox.take_all()
-        if self._client is None or self._state != "connected" or self._ended:
-            if left:
-                self.log.warning("%d queued message(s) not sent: the call ended", len(left))
-            return
-        for message in left:
-            self._send_queued(message)
-
     # --------------------------------------------------------------------------------- close
     def close(self, timeout: float = 0.0) -> bool:
         """Stop delivering; leave and release the client in a worker thread. Idempotent.
@@ -557,12 +466,6 @@ class DailySession(Session):
             self._scan_participants(data["participants"])
         self._join_done.set()
 
-    def _on_send_done(self, error: Any = None) -> None:
-        self._inflight = max(0, self._inflight - 1)
-        if error is not None:
-            self.send_errors.append(f"Daily could not deliver an app-message: {error}")
-            self.log.error("Daily could not deliver an app-message: %s", error)
-
     def _on_call_state(self, state: Any) -> None:
         self.call_state = str(state)
         self.log.debug("Daily call state: %s", state)
@@ -604,66 +507,6 @@ class DailySession(Session):
             return
         self._emit("ignored", message, sender, "not from the replica")
 
-    # ---------------------------------------------------------------------- replica tracking
-    def _scan_participants(self, participants: Any) -> None:
-        if isinstance(participants, dict):
-            for key, p in participants.items():
-                if key != "local":
-                    self._consider_participant(p)
-
-    def add_persona_name(self, name: str) -> None:
-        """The persona's name became known (a lookup that finished after joining): participants
-        already in the room are looked at again."""
-        if self.recognizer.add_persona_name(name) and self._state in ("connecting", "connected"):
-            for pid, (user_id, user_name) in list(self.roster.seen.items()):
-                if pid not in self.roster.left:
-                    self._judge(pid, user_id, user_name)
-
-    def _consider_participant(self, participant: Any) -> None:
-        pid, user_id, user_name, local = participant_fields(participant)
-        if pid is None or local:
-            return
-        self.roster.saw(pid, user_id, user_name)
-        self._judge(pid, user_id, user_name)
-
-    def _judge(self, pid: str, user_id: str, user_name: str) -> None:
-        match = self.recognizer.match(user_id, user_name)
-        if match is None:
-            if pid != self.replica_id:
-                self._not_replica.add(pid)
-            return
-        self._not_replica.discard(pid)
-        if self.replica_id is None:
-            self._identify(pid, match.why, match.strength)
-            self._replica_ready_now()
-        elif pid != self.replica_id:
-            if match.strength > self._replica_strength:
-                self.log.warning(
-                    "participant %s (%s) is the replica, not %s, recognised by its name only",
-                    pid,
-                    match.why,
-                    self.replica_id,
-                )
-                self._not_replica.add(self.replica_id)
-                self._identify(pid, match.why, match.strength)
-            else:
-                self.log.warning("a second replica participant %s joined; ignoring it", pid)
-
-    def _identify(self, pid: str, how: str, strength: int = STRONG) -> None:
-        self.replica_id = pid
-        self._replica_strength = strength
-        self.log.info("the replica is participant %s (%s)", pid, how)
-        held, self._held = self._held, deque()
-        for message, sender in held:
-            if sender == pid:
-                self._emit("message", message, sender)
-            else:
-                self._emit("ignored", message, sender, "not from the replica")
-
-    def _replica_ready_now(self) -> None:
-        self._replica_ready = True
-        self._replica_done.set()
-
     def _remote_closed(self, reason: str) -> None:
         if self._state == "closed" or self._ended:
             return
@@ -699,6 +542,10 @@ class DailySession(Session):
             return
         if kind == "message":
             sink.on_message(args[0], args[1])
+        elif kind == "present":
+            present = getattr(sink, "on_present", None)  # a bare sink (a test's) may lack it
+            if present is not None:
+                present()
         elif kind == "closed":
             sink.on_closed(args[0])
         else:
@@ -712,9 +559,3 @@ class DailySession(Session):
 
 def _is_announcement(message: Any) -> bool:
     return isinstance(message, dict) and message.get("event_type") in REPLICA_ANNOUNCEMENTS
-
-
-def _event_type(message: Any) -> str:
-    if isinstance(message, dict) and isinstance(message.get("event_type"), str):
-        return message["event_type"]
-    return "message"
