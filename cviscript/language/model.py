@@ -294,6 +294,8 @@ class UserRule:
     interrupt: bool = False  # the user cuts the replica off (no words)
     tool_call: ToolCallSpec | None = None
     barge_in: bool = False  # `say` without waiting for the replica to be silent
+    # live rehearsal: `say` spoken through a virtual microphone — True: synthesised, str: a WAV
+    voice: bool | str = False
     times: int = 1  # how many times the rule may fire; 0 = unlimited
     delay: float = 0.0  # extra thinking time before acting
     loc: Location | None = None

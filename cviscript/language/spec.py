@@ -436,6 +436,15 @@ USER_RULE = Obj(
         "interrupt": f(Bool("The user cuts the replica off, without words.")),
         "tool_call": f(SIM_TOOL_CALL),
         "barge_in": f(Bool("Say it without waiting for the replica to be silent.")),
+        "voice": f(
+            OneOf(
+                (
+                    Bool("true: in a live rehearsal, speak `say` through the microphone (TTS)."),
+                    Str("A WAV file (relative to the scenario) spoken for `say`.", nonempty=True),
+                ),
+                "How `say` reaches a live replica: spoken through a virtual microphone.",
+            )
+        ),
         "times": f(Int("How many times the rule may fire; 0 = unlimited.", minimum=0)),
         "delay": f(Duration("Thinking time before acting.")),
     },
@@ -445,6 +454,7 @@ USER_RULE = Obj(
     counts_if_true=("interrupt",),
     at_least_one=("on", "at"),
     exclusive=(("on", "at"),),
+    requires={"voice": "say"},
 )
 USER_DOES = USER_RULE.exactly_one
 PERSONA_RULE = Obj(

@@ -131,6 +131,14 @@ class RehearsalChecks(Checks):
             ok &= rule.tool_call is not None
         if (n := node.get("barge_in")) is not None:
             rule.barge_in = bool(self.boolean(n, f"{what} barge_in"))
+        if (n := node.get("voice")) is not None:
+            if rule.say is None:
+                self.error(n.loc, "bad-value", f"{what} voice: needs say: (the words it speaks)")
+                ok = False
+            elif isinstance(n.value, str):
+                rule.voice = n.value
+            else:
+                rule.voice = bool(self.boolean(n, f"{what} voice (true or a WAV file)"))
         if (n := node.get("times")) is not None:
             times = self.integer(n, f"{what} times (0 = unlimited)", minimum=0)
             rule.times = 1 if times is None else times
