@@ -115,7 +115,8 @@ def test_mermaid_needs_no_graphviz(monkeypatch):
 def dot_structure(text: str):
     """A small structural parse of the DOT transitions writes: nodes, edges with labels."""
     assert text.startswith("digraph ") and text.rstrip().endswith("}")
-    assert text.count("{") == text.count("}")
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)  # braces inside labels do not count
+    assert bare.count("{") == bare.count("}")
     nodes = {}
     edges = []
     for line in text.splitlines()[1:-1]:
@@ -123,9 +124,16 @@ def dot_structure(text: str):
         if m := re.fullmatch(
             r'("(?:[^"\\]|\\.)*"|\w+) -> ("(?:[^"\\]|\\.)*"|\w+)(?: \[(.*)\])?', line
         ):
-            label = re.search(r'label="((?:[^"\\]|\\.)*)"|label=(\w+)', m.group(3) or "")
+            attrs = m.group(3) or ""
+            label = re.search(r'(?<!\w)label="((?:[^"\\]|\\.)*)"|(?<!\w)label=(\w+)', attrs)
+            tip = re.search(r'(?<!\w)tooltip="((?:[^"\\]|\\.)*)"|(?<!\w)tooltip=(\w+)', attrs)
             edges.append(
-                (m.group(1), m.group(2), (label.group(1) or label.group(2)) if label else "")
+                (
+                    m.group(1),
+                    m.group(2),
+                    (label.group(1) or label.group(2)) if label else "",
+                    (tip.group(1) or tip.group(2)) if tip else "",
+                )
             )
         elif m := re.fullmatch(r'(\w+) \[label=("(?:[^"\\]|\\.)*"|[\w.]+)(.*)\]', line):
             nodes[m.group(1)] = m.group(2).strip('"')
@@ -141,14 +149,18 @@ def test_dot_draws_every_state_and_every_transition(scenario):
     ids, any_id = g.state_ids(scenario)
     for name in scenario.states:
         assert nodes[ids[name]] == g.dot_text(name).replace('"', '\\"')
-    assert ("__start__", ids[scenario.initial], "") in edges
+    assert ("__start__", ids[scenario.initial], "", "") in edges
     sources = [(any_id, t) for t in scenario.any]
     sources += [(ids[s], t) for s, st in scenario.states.items() for t in st.on]
-    labels = {(a, b): lab for a, b, lab in edges}
+    labels = {(a, b): lab for a, b, lab, _ in edges}
+    tips = {(a, b): tip for a, b, _, tip in edges}
     for source, t in sources:
         target = ids[t.goto] if t.goto else source
-        expected = g.dot_text(describe_trigger(t) + ("" if t.goto else " (stay)"))
-        assert expected.replace('"', '\\"') in labels[(source, target)]
+        full = describe_trigger(t) + ("" if t.goto else " (stay)")
+        shown = g.dot_text(g.short_label(full))
+        assert len(g.short_label(full)) <= g.LABEL_MAX
+        assert shown.replace('"', '\\"') in labels[(source, target)]
+        assert g.dot_text(full).replace('"', '\\"') in tips[(source, target)]  # hover: all
 
 
 @pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot program is not installed")

@@ -23,7 +23,7 @@ from cviscript.rehearsal.excerpt import records_from_json
 from cviscript.rehearsal.suite import run_suite
 from cviscript.report.html import render_html, write_html
 from cviscript.report.svg_diagram import ANY, Edge, Graph, layout, render_diagram, scenario_graph
-from cviscript.report.svg_timeline import timeline_from_records
+from cviscript.report.svg_timeline import render_timeline, timeline_from_records
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
@@ -167,9 +167,10 @@ def section(dom: Node, case_name: str) -> Node:
 
 def test_every_case_has_a_section_with_its_verdict(suite, dom):
     sections = dom.find_all("details", "case")
-    assert [s.attrs["data-case"] for s in sections] == [c.id for c in suite.cases]
+    shown = sorted(suite.cases, key=lambda c: c.passed)  # failures first
+    assert [s.attrs["data-case"] for s in sections] == [c.id for c in shown]
     assert len(suite.cases) == 11
-    for case, sec in zip(suite.cases, sections, strict=True):
+    for case, sec in zip(shown, sections, strict=True):
         assert ("fail" in sec.classes) == (not case.passed)
         badge = sec.find("summary").find("span", "badge")
         assert badge.text() == ("PASS" if case.passed else "FAIL")
@@ -495,3 +496,42 @@ def test_any_diagram_lays_out_without_overlaps_and_draws_every_edge(graph, data)
     assert {p.attrs["data-id"] for p in svg.find_all("path", "edge taken")} == {
         e.id for e in graph.edges if taken[e.id]
     }
+
+
+# ------------------------------------------------------------------------- readable reports
+
+
+def test_failures_come_first_and_open_and_passing_cases_are_closed(suite, dom):
+    sections = dom.find_all("details", "case")
+    verdicts = ["fail" in sec.classes for sec in sections]
+    assert verdicts == sorted(verdicts, reverse=True) and verdicts[0] and not verdicts[-1]
+    for sec in sections:
+        assert ("open" in sec.attrs) == ("fail" in sec.classes)
+    rows = dom.find("nav", "index").find_all("tr", "fail")
+    assert rows and dom.find("nav", "index").find_all("tr")[1] is rows[0]
+
+
+def test_no_element_id_is_used_twice(tmp_path):
+    # every shipped scenario and example: `any:` transitions, several diagrams and timelines
+    paths = [str(REPO / "scenarios"), str(REPO / "examples")]
+    html = render_html(run_suite(paths, keep_traces="all"))
+    ids = re.findall(r"\sid=\"([^\"]*)\"", html)
+    assert len(ids) > 20
+    assert [i for i, n in Counter(ids).items() if n > 1] == []
+
+
+def test_the_timeline_shows_a_state_name_whole_or_not_at_all():
+    long = "lessons_learned_from_the_previous_visit"
+    records = [
+        {"t": 0.0, "kind": "state", "state": "greet", "via": "initial"},
+        {"t": 0.4, "kind": "state", "state": long, "via": "greet.on[0]"},
+        {"t": 6.0, "kind": "state", "state": "bye", "via": "x.on[0]"},
+    ]
+    svg = render_timeline(timeline_from_records(records_from_json(records), 60.0))
+    names = re.findall(
+        r'<g class="state-span" data-state="([^"]*)">.*?<text[^>]*>([^<]*)</text>', svg
+    )
+    assert [n for n, _ in names] == ["greet", long, "bye"]
+    for name, shown in names:
+        assert shown in (name, ""), shown  # never "lessons_lea…"
+    assert long in svg  # its tooltip says it

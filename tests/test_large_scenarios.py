@@ -9,6 +9,9 @@ the diagram builds; one subprocess run gives a generous wall-clock bound as a ba
 from __future__ import annotations
 
 import dataclasses
+import random
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,6 +20,7 @@ import pytest
 from helpers import scenario_from
 
 from cviscript.report import graph as g
+from cviscript.report.svg_diagram import _crossings, layout, render_diagram, scenario_graph
 
 SEED = """
 cviscript: 1
@@ -91,3 +95,78 @@ def test_a_5000_state_graph_takes_seconds_in_a_fresh_process():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) < 20  # CPU seconds; about 1.5 s on a laptop (427 s before)
+
+
+def test_the_report_diagram_of_1000_states_is_iterative_and_linear():
+    sc = big_scenario(1000)
+    graph = scenario_graph(sc)
+    lay = layout(graph)
+    # every state, one label per edge and few bends: linear in the scenario (a chain through
+    # every layer an edge crosses made ring-shaped scenarios quadratic)
+    assert len(lay.items) < 3 * (len(graph.states) + len(graph.edges))
+    svg = render_diagram(graph)  # the depth-first walk recursed once per state
+    assert svg.count('class="state') == 1000 + 1  # and the "any state" node
+    assert "→ s" in svg  # long edges are jumps naming their target
+
+
+def test_the_rehearsal_report_of_a_1000_state_scenario_is_written(tmp_path):
+    lines = ["cviscript: 1", "name: big", "initial: s0", "states:"]
+    for i in range(1000):
+        lines += [
+            f"  s{i}:",
+            "    on:",
+            '      - utterance: "(?i)next"',
+            f"        goto: s{i + 1}",
+            '      - utterance: "(?i)jump"',
+            f"        goto: s{(7 * i + 3) % 1000}",
+        ]
+    lines += ["  s1000: {final: true}", "rehearsals:", "  - name: first step", "    user:"]
+    lines += ["      - on: {at: 1s}", '        say: "next"', "    expect: {path: [s0, s1]}"]
+    (tmp_path / "big.yaml").write_text("\n".join(lines) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "cviscript", "rehearse", "big.yaml", "--html", "r.html"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<g class="state[ "]', html)) == 1001  # every state of the diagram
+
+
+def _crossings_by_pairs(ranks, down_nb):
+    total = 0
+    for upper, lower in zip(ranks, ranks[1:], strict=False):
+        pos = {k: i for i, k in enumerate(lower)}
+        pairs = [(i, pos[b]) for i, a in enumerate(upper) for b in down_nb[a] if b in pos]
+        for a in range(len(pairs)):
+            for b in range(a + 1, len(pairs)):
+                (u1, l1), (u2, l2) = pairs[a], pairs[b]
+                total += (u1 - u2) * (l1 - l2) < 0
+    return total
+
+
+def test_crossings_are_counted_as_every_pair_would_count_them():
+    rng = random.Random(7)
+    for _ in range(200):
+        ranks = [[f"r{r}n{i}" for i in range(rng.randint(1, 6))] for r in range(3)]
+        down_nb = {k: [] for rank in ranks for k in rank}
+        for upper, lower in zip(ranks, ranks[1:], strict=False):
+            for a in upper:
+                down_nb[a] = rng.sample(lower, rng.randint(0, len(lower)))
+                down_nb[a] += rng.sample(lower, rng.randint(0, 1))  # parallel edges too
+        assert _crossings(ranks, down_nb) == _crossings_by_pairs(ranks, down_nb)
+
+
+def test_a_graph_of_25_states_is_drawn_top_down_at_a_readable_width():
+    pytest.importorskip("graphviz")
+    sc = big_scenario(25)
+    assert "rankdir=TB" in g.dot(sc)
+    assert "rankdir=LR" in g.dot(big_scenario(5))  # small machines still read left to right
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot program is not installed")
+    svg = g.render(sc, "svg").decode()
+    width = float(re.search(r'<svg width="([\d.]+)pt"', svg).group(1))
+    assert width < 4000  # 7,570 pt left to right with whole regexes on the edges
+    assert "xlink:title=" in svg  # the whole label on hover

@@ -9,6 +9,9 @@ only adjust what the scenario needs:
 
 * edge labels are the engine's `describe_trigger` (trigger and ``[when ...]`` guard), one per
   transition; transitions between the same two states share one edge, labels joined by `` | ``;
+  in Graphviz each is shortened to `LABEL_MAX` characters with the whole text as the edge's
+  tooltip, and a scenario of `TOP_DOWN_FROM` states or more is drawn top to bottom, so a diagram
+  of 20+ states stays a readable width;
   a transition without `goto` is a loop marked ``(stay)``;
 * `any:` transitions start from one extra node, ``(any state)``, instead of from every state;
 * final states end in Mermaid's ``[*]`` and get a double border in Graphviz; the initial state
@@ -40,6 +43,8 @@ from ..language.model import Scenario, Transition
 
 FORMATS = ("mermaid", "dot", "svg", "png")
 ANY_LABEL = "(any state)"
+LABEL_MAX = 40  # characters of a transition's label on a Graphviz edge (its tooltip has all)
+TOP_DOWN_FROM = 12  # states from which Graphviz draws top to bottom (left to right grows wide)
 GRAPHVIZ_PIP_HINT = "pip install 'cviscript[graph]' (the graphviz Python package)"
 GRAPHVIZ_DOT_HINT = (
     "Graphviz's dot program is not installed: apt-get install graphviz (Debian/Ubuntu), "
@@ -107,6 +112,12 @@ def mermaid_text(text: str) -> str:
     """`text` safe inside a Mermaid state label or transition description (one line)."""
     text = " ".join(text.split())
     return "".join(_MERMAID_ENTITIES.get(c, c) for c in text)
+
+
+def short_label(text: str, limit: int = LABEL_MAX) -> str:
+    """An edge label of at most `limit` characters (the tooltip keeps the whole text)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def dot_text(text: str) -> str:
@@ -189,6 +200,26 @@ def _dot_graph_class() -> type:
         def _convert_state_attributes(self, state: dict[str, Any]) -> str:
             return dot_text(state.get("label", state["name"]))
 
+        def _add_edges(self, transitions: list[dict[str, Any]], container: Any) -> None:
+            # as transitions' own, with each label shortened and the full text as the tooltip
+            # (an SVG <title>): a long regex or guard no longer sets the drawing's width
+            grouped: dict[tuple[str, str], list[str]] = {}
+            for tran in transitions:
+                key = (tran["source"], tran.get("dest", tran["source"]))
+                grouped.setdefault(key, []).append(self._edge_text(tran))
+            edge_styles = self.machine.style_attributes.get("edge", {})
+            for (src, dst), labels in grouped.items():
+                style = self.custom_styles["edge"][src][dst]
+                full = dot_text("\n".join(labels))
+                container.edge(
+                    src,
+                    dst,
+                    label=dot_text(" | ".join(short_label(text) for text in labels)),
+                    tooltip=full,
+                    labeltooltip=full,
+                    **edge_styles.get(style, {}),
+                )
+
         def get_graph(self, title: str | None = None, roi_state: Any = None) -> Any:
             graph = super().get_graph(title, roi_state)
             graph.node("__start__", label="", shape="point", width="0.15")
@@ -221,9 +252,13 @@ class _ScenarioMachine(GraphMachine):
     state_cls = _LabeledState
     style_attributes = _STYLES
 
-    def __init__(self, *, edges: dict[str, tuple[str, int]], dot: bool, **kwargs: Any):
+    def __init__(
+        self, *, edges: dict[str, tuple[str, int]], dot: bool, top_down: bool, **kwargs: Any
+    ):
         self.cv_edges = edges  # trigger (a transition id) -> (label, times taken)
         self.cv_dot = dot
+        if top_down:
+            self.machine_attributes = {**self.machine_attributes, "rankdir": "TB"}
         super().__init__(**kwargs)
 
     def _init_graphviz_engine(self, graph_engine: Any) -> type:
@@ -262,6 +297,7 @@ def _graph(sc: Scenario, *, dot: bool, highlight: Highlight | None) -> Any:
     machine = _ScenarioMachine(
         edges=edges,
         dot=dot,
+        top_down=dot and len(sc.states) >= TOP_DOWN_FROM,
         model=[],
         states=states,
         transitions=transitions,

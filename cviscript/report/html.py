@@ -55,13 +55,15 @@ def render_html(
         f", {n_bad} invalid file{'s' if n_bad != 1 else ''}" if n_bad else ""
     )
     page_title = title or f"Rehearsal report: {verdict}"
+    # failures first (in the index too), opened; passing cases closed below them
+    cases = sorted(suite.cases, key=lambda case: case.passed)
     body = [
         _header(suite, verdict, when),
         _invalid(suite),
-        _index(suite),
+        _index(cases),
         _coverage(suite),
         '<main id="cases">',
-        *(_case(case, i) for i, case in enumerate(suite.cases)),
+        *(_case(case, i) for i, case in enumerate(cases)),
         "</main>",
         f"<footer>cviscript {escape(__version__)} · generated {escape(when)}</footer>",
     ]
@@ -126,11 +128,11 @@ def _invalid(suite: SuiteResult) -> str:
     return "".join(parts)
 
 
-def _index(suite: SuiteResult) -> str:
-    if not suite.cases:
+def _index(cases: list[CaseResult]) -> str:
+    if not cases:
         return '<p class="empty">No rehearsal case ran.</p>'
     rows = []
-    for i, case in enumerate(suite.cases):
+    for i, case in enumerate(cases):
         run = _shown_run(case)
         outcome = escape(run.outcome) if run else "—"
         dur = f"{run.duration:.1f}s" if run else "—"
@@ -191,7 +193,9 @@ def _case(case: CaseResult, index: int) -> str:
         f'<span class="where">{escape(where)}</span></summary>'
     )
     parts = [
-        f'<details class="case {status}" id="case-{index}" data-case="{escape(case.id)}" open>',
+        f'<details class="case {status}" id="case-{index}" data-case="{escape(case.id)}"'
+        + ("" if case.passed else " open")
+        + ">",
         head,
         '<div class="case-body">',
     ]

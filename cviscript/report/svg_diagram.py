@@ -23,7 +23,7 @@ page styles; every element has a `<title>` tooltip with the full text.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from html import escape
 
@@ -44,6 +44,7 @@ DUMMY_W = 10
 MARGIN = 16
 TOP = 30  # room for the initial-state marker
 LABEL_MAX = 34  # characters of a trigger shown on an edge (the tooltip has all of it)
+LONG_SPAN = 4  # an edge across more layers of states than this is drawn as a jump
 
 
 @dataclass(slots=True)
@@ -98,6 +99,7 @@ class _Layout:
     ranks: list[list[str]]
     chains: dict[int, list[str]]  # edge index -> item keys from upper end to lower end
     reversed: set[int]  # edges drawn upward (they close a cycle)
+    jumps: set[int]  # edges drawn as a short arrow to a "→ target" label (they span many layers)
     rank_y: list[float]  # centre y of each rank
     width: float
     height: float
@@ -115,8 +117,9 @@ def _short(text: str, limit: int = LABEL_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _edge_label(edge: Edge, taken: int) -> str:
-    return _short(edge.label) + (f"  ×{taken}" if taken > 1 else "")
+def _edge_label(edge: Edge, taken: int, *, jump: bool = False) -> str:
+    target = f"→ {edge.target}: " if jump else ""  # a state's name is never shortened
+    return target + _short(edge.label) + (f"  ×{taken}" if taken > 1 else "")
 
 
 def _layers(graph: Graph) -> tuple[dict[str, int], set[int], list[str]]:
@@ -127,27 +130,34 @@ def _layers(graph: Graph) -> tuple[dict[str, int], set[int], list[str]]:
     for i, e in enumerate(graph.edges):
         if e.source != e.target and e.target in out and e.source in out:
             out[e.source].append((i, e.target))
-    # depth-first from the initial state, then the rest: edges to a state on the stack close a cycle
+    # depth-first from the initial state, then the rest: edges to a state on the stack close a
+    # cycle. Iterative (an explicit stack of edge iterators): scenarios can have thousands of states.
     order: list[str] = []
     back: set[int] = set()
     seen: set[str] = set()
     on_stack: set[str] = set()
-
-    def visit(n: str) -> None:
-        seen.add(n)
-        on_stack.add(n)
-        order.append(n)
-        for i, m in out[n]:
-            if m in on_stack:
-                back.add(i)
-            elif m not in seen:
-                visit(m)
-        on_stack.discard(n)
-
     starts = [graph.initial] if graph.initial in out else []
-    for n in starts + nodes:
-        if n not in seen:
-            visit(n)
+    for root in starts + nodes:
+        if root in seen:
+            continue
+        seen.add(root)
+        on_stack.add(root)
+        order.append(root)
+        stack = [(root, iter(out[root]))]
+        while stack:
+            n, edges = stack[-1]
+            for i, m in edges:
+                if m in on_stack:
+                    back.add(i)
+                elif m not in seen:
+                    seen.add(m)
+                    on_stack.add(m)
+                    order.append(m)
+                    stack.append((m, iter(out[m])))
+                    break
+            else:
+                stack.pop()
+                on_stack.discard(n)
     preds: dict[str, list[str]] = {n: [] for n in nodes}
     succs: dict[str, list[str]] = {n: [] for n in nodes}
     for n in nodes:
@@ -157,9 +167,9 @@ def _layers(graph: Graph) -> tuple[dict[str, int], set[int], list[str]]:
             succs[u].append(v)
     layer: dict[str, int] = {}
     indeg = {n: len(preds[n]) for n in nodes}
-    ready = [n for n in order if indeg[n] == 0]
+    ready = deque(n for n in order if indeg[n] == 0)
     while ready:
-        n = ready.pop(0)
+        n = ready.popleft()
         layer[n] = max((layer[p] + 1 for p in preds[n]), default=0)
         for m in succs[n]:
             indeg[m] -= 1
@@ -176,6 +186,7 @@ def layout(graph: Graph, taken: Counter[str] | None = None) -> _Layout:
         half = _half_w(ANY_LABEL if n == ANY else n)
         items[n] = _Item(n, "any" if n == ANY else "state", 2 * layer[n], half, half)
     chains: dict[int, list[str]] = {}
+    jumps: set[int] = set()
     for i, e in enumerate(graph.edges):
         if e.source not in items:
             continue
@@ -186,6 +197,17 @@ def layout(graph: Graph, taken: Counter[str] | None = None) -> _Layout:
             continue
         up, down = (e.target, e.source) if i in back else (e.source, e.target)
         r0, r1 = items[up].rank, items[down].rank
+        if r1 - r0 > 2 * LONG_SPAN:
+            # a jump: a short arrow to a label naming the target ("→ target: trigger"), not a
+            # chain through every layer between (that was quadratic in large scenarios, and a
+            # tangle long before)
+            key = f"\x00e{i}"
+            source = items[e.source]
+            w = _text_w(_edge_label(e, taken[e.id], jump=True), LABEL_CHAR_W) + 10
+            items[key] = _Item(key, "label", source.rank + 1, 6, w + 3, edge=i)
+            chains[i] = [e.source, key]
+            jumps.add(i)
+            continue
         label_rank = r1 - 1 if i in back else r0 + 1  # the label sits next to the state it leaves
         chain = [up]
         for r in range(r0 + 1, r1):
@@ -222,19 +244,28 @@ def layout(graph: Graph, taken: Counter[str] | None = None) -> _Layout:
         y += h + RANK_GAP
     height = y - RANK_GAP + MARGIN
     width = max((it.x + it.right for it in items.values()), default=0) + MARGIN
-    return _Layout(items, ranks, chains, back, rank_y, width, height)
+    return _Layout(items, ranks, chains, back - jumps, jumps, rank_y, width, height)
 
 
 def _crossings(ranks: list[list[str]], down_nb: dict[str, list[str]]) -> int:
+    """Edge crossings between consecutive ranks: inversions counted with a Fenwick tree."""
     total = 0
     for upper, lower in zip(ranks, ranks[1:], strict=False):
         pos = {k: i for i, k in enumerate(lower)}
-        pairs = [(i, pos[b]) for i, a in enumerate(upper) for b in down_nb[a] if b in pos]
-        for a in range(len(pairs)):
-            for b in range(a + 1, len(pairs)):
-                (u1, l1), (u2, l2) = pairs[a], pairs[b]
-                if (u1 - u2) * (l1 - l2) < 0:
-                    total += 1
+        pairs = sorted((i, pos[b]) for i, a in enumerate(upper) for b in down_nb[a] if b in pos)
+        tree = [0] * (len(lower) + 1)
+        for seen, (_, low) in enumerate(pairs):
+            # earlier pairs (smaller upper position, or the same one) ending right of `low` cross
+            # it; those of the same upper node end left of it, as pairs are sorted
+            j, not_right = low + 1, 0
+            while j > 0:
+                not_right += tree[j]
+                j -= j & -j
+            total += seen - not_right
+            j = low + 1
+            while j <= len(lower):
+                tree[j] += 1
+                j += j & -j
     return total
 
 
@@ -339,21 +370,19 @@ def render_diagram(
         return _half_w(ANY_LABEL if it.kind == "any" else it.key)
 
     # ports: the edges meeting a state's bottom (or top) spread out in the order they leave
+    meeting: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    for i, ch in lay.chains.items():
+        meeting.setdefault((ch[0], "bottom"), []).append((items[ch[1]].x, i))
+        if i not in lay.jumps:
+            meeting.setdefault((ch[-1], "top"), []).append((items[ch[-2]].x, i))
     ports: dict[tuple[int, str], float] = {}
-    for key, it in items.items():
-        if it.kind not in ("state", "any"):
-            continue
-        for side, idx in (("bottom", 1), ("top", -2)):
-            ends = [
-                (items[ch[idx]].x, i)
-                for i, ch in lay.chains.items()
-                if (ch[0] == key if side == "bottom" else ch[-1] == key)
-            ]
-            ends.sort()
-            span = min(half_w(it) * 1.4, 18.0 * (len(ends) - 1))
-            for n, (_, i) in enumerate(ends):
-                off = 0.0 if len(ends) == 1 else -span / 2 + span * n / (len(ends) - 1)
-                ports[(i, side)] = it.x + off
+    for (key, side), ends in meeting.items():
+        it = items[key]
+        ends.sort()
+        span = min(half_w(it) * 1.4, 18.0 * (len(ends) - 1))
+        for n, (_, i) in enumerate(ends):
+            off = 0.0 if len(ends) == 1 else -span / 2 + span * n / (len(ends) - 1)
+            ports[(i, side)] = it.x + off
 
     out = [
         f'<svg class="diagram" xmlns="http://www.w3.org/2000/svg" width="{_f(lay.width)}" '
@@ -378,6 +407,20 @@ def render_diagram(
             cls += " from-any"
         upper, lower = items[chain[0]], items[chain[-1]]
         pts = [(ports[(i, "bottom")], y_of(upper) + NODE_H / 2)]
+        title = _edge_title(e, n)
+        arrow = f"{uid}-arrow-{'taken' if n else 'plain'}"
+        if i in lay.jumps:  # a short arrow to its "→ target" label
+            pts.append((lower.x + 8, y_of(lower) - LABEL_H / 2))
+            edges_svg.append(
+                f'<path class="{cls} jump" data-id="{escape(e.id)}" d="{_curve(pts)}" '
+                f'marker-end="url(#{arrow})"><title>{title}</title></path>'
+            )
+            labels_svg.append(
+                f'<text class="edge-label jump{" taken" if n else ""}" x="{_f(lower.x + 8)}" '
+                f'y="{_f(y_of(lower) + 4)}">{escape(_edge_label(e, n, jump=True))}'
+                f"<title>{title}</title></text>"
+            )
+            continue
         label_item, label_end = None, False
         for j, k in enumerate(chain[1:-1], start=1):
             it = items[k]
@@ -394,8 +437,6 @@ def render_diagram(
         pts.append((ports[(i, "top")], y_of(lower) - NODE_H / 2))
         if i in lay.reversed:
             pts.reverse()
-        title = _edge_title(e, n)
-        arrow = f"{uid}-arrow-{'taken' if n else 'plain'}"
         edges_svg.append(
             f'<path class="{cls}" data-id="{escape(e.id)}" d="{_curve(pts)}" '
             f'marker-end="url(#{arrow})"><title>{title}</title></path>'

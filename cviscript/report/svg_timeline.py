@@ -193,6 +193,12 @@ def _fit(text: str, width: float) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _fit_name(name: str, width: float) -> str:
+    """A state's name whole, or nothing when it does not fit (its tooltip and the case's path
+    have it): a shortened name ("les…") reads as another state."""
+    return name if len(name) <= int((width - 8) / SANS_CHAR_W) else ""
+
+
 LANES = (("replica", "replica"), ("user", "user"))
 
 
@@ -260,7 +266,7 @@ def render_timeline(tl: Timeline, *, failed: bool = False) -> str:
             f'<g class="state-span" data-state="{escape(s.state)}"><rect class="band{i % 2}" '
             f'x="{_f(x0)}" y="{_f(BAND_Y)}" width="{_f(max(x1 - x0, 0.0))}" height="{_f(BAND_H)}"/>'
             f'<text x="{_f(x0 + 4)}" y="{_f(BAND_Y + BAND_H / 2 + 4)}">'
-            f"{escape(_fit(s.state, x1 - x0 + 2))}</text><title>{title}</title></g>"
+            f"{escape(_fit_name(s.state, x1 - x0 + 2))}</text><title>{title}</title></g>"
         )
         out.append(
             f'<line class="state-change" x1="{_f(x0)}" y1="{_f(BAND_Y)}" x2="{_f(x0)}" '
