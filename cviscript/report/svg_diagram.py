@@ -10,7 +10,9 @@ handful-of-states machines scenarios are:
    scenario reads top to bottom in the order it runs;
 2. every edge becomes a chain through the layers it crosses, with one *label node* as wide as its
    trigger text right next to the state it leaves: labels then take part in the placement and
-   never overlap states or each other;
+   never overlap states or each other; an edge across more than `LONG_SPAN` layers of states is a
+   *jump* instead, a short arrow to a "→ target: trigger" label (a chain through every layer made
+   large scenarios quadratic, and a tangle);
 3. each layer is ordered by the barycentre of its neighbours (a few sweeps, the ordering with the
    fewest crossings wins), then x positions are relaxed toward the neighbours' mean while keeping
    the order and the spacing.
