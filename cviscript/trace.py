@@ -20,6 +20,8 @@ received    message (the raw wire message), sender (live only)
 dropped     message, reason  (malformed, duplicate, not from the replica ...); past the first
             `DROP_SAMPLE` of a reason only counted, then one summary record: reason, counts
             (per reason), summary: true
+operator    name, fired (the transition id, or None: nothing could fire), state — an operator
+            fired a `manual:` name
 log         text, level
 outcome     outcome, reason, state, path, vars, duration
 ==========  =================================================================================

@@ -42,6 +42,7 @@ DEFAULTS_FROM: dict[str, type] = {
     "conversation": m.ConversationSettings,
     "rehearsal": m.Rehearsal,
     "user_rule": m.UserRule,
+    "operator_rule": m.OperatorRule,
     "replica": m.ReplicaSettings,
     "faults": m.Faults,
 }
@@ -68,6 +69,7 @@ SECTION_ORDER = (
     "rehearsal",
     "user_rule",
     "user_on",
+    "operator_rule",
     "persona_rule",
     "replica",
     "faults",
@@ -91,6 +93,7 @@ TITLES = {
     "rehearsal": "A rehearsal case (`rehearsals:` entries)",
     "user_rule": "A simulated user rule (`user:` entries)",
     "user_on": "`on:` of a user rule (mapping form)",
+    "operator_rule": "A rehearsed operator rule (`operator:` entries)",
     "persona_rule": "A persona rule (`persona:` entries)",
     "replica": "`replica:` (simulated replica settings)",
     "faults": "`faults:` (network faults)",

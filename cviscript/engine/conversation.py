@@ -151,6 +151,12 @@ class Conversation:
                 f"the replica never joined the conversation within {self.scenario.timeout:g}s",
             )
 
+    def fire(self, name: str) -> str | None:
+        """An operator fires `manual: name`: the id of the transition it fired, or None."""
+        if self._closed:
+            return None
+        return self.engine.fire(name)
+
     def abort(self, outcome: str, reason: str) -> None:
         """End the run from outside (Ctrl-C, a crash, a lost connection)."""
         self.engine.finish(outcome, reason)

@@ -38,7 +38,7 @@ from transitions import Machine
 from ..clock import Clock
 from ..errors import CviscriptError, TemplateRenderError
 from ..language.durations import parse_duration
-from ..language.model import AfterTrigger, Scenario, Transition
+from ..language.model import AfterTrigger, ManualTrigger, Scenario, Transition
 from ..language.templates import evaluate, render
 from ..protocol import Event, Interactions
 from ..trace import Trace
@@ -136,7 +136,8 @@ class Engine:
         self._described: dict[str, str] = {}  # transition id -> describe_trigger(), when fired
         self._candidates: dict[str, tuple[tuple[Transition, Any], ...]] = {}  # see _candidates_of
         self._timed: dict[str, tuple[Transition, ...]] = {}  # state -> its `after:` transitions
-        self._inbox: deque[Event | matchers.Tick] = deque()  # arrived during a transition
+        # arrived during a transition
+        self._inbox: deque[Event | matchers.Tick | matchers.Manual] = deque()
         self._busy = False  # a transition is running
         self._firing: Transition | None = None  # the transition being fired
         self._window_start = float("-inf")  # loop guard: timer firings within a second
@@ -182,7 +183,7 @@ class Engine:
             found = tuple(
                 (t, matchers.matcher_for(t.trigger))
                 for t in (*self.scenario.any, *self.scenario.states[state].on)
-                if not isinstance(t.trigger, AfterTrigger)
+                if not isinstance(t.trigger, AfterTrigger | ManualTrigger)
             )
             self._candidates[state] = found
         return found
@@ -257,7 +258,32 @@ class Engine:
             return
         self._feed(event)
 
-    def _feed(self, item: Event | matchers.Tick) -> None:
+    def fire(self, name: str) -> str | None:
+        """An operator fires `manual: name` (a key, the control interface, a rehearsal's
+        `operator:` rule). The first transition of the current state (`any:` first) with that
+        manual name whose `when` holds fires; returns its id, or None when none could (not in
+        this state, a guard said no, the run has not started or is over, or the fire was queued
+        behind a running transition). Recorded as an `operator` trace record either way, so a
+        replay fires it again at the same moment."""
+        if self.result is not None or self._final_wait is not None:
+            self.trace.emit_data("operator", {"name": name, "fired": None, "state": self.state})
+            return None
+        item = matchers.Manual(name)
+        self._feed(item)
+        return item.fired
+
+    def manual_names(self) -> list[str]:
+        """The `manual:` names that can fire in the current state, in contract order."""
+        state = self.model.state
+        if state == INIT or self.done:
+            return []
+        names: list[str] = []
+        for t in (*self.scenario.any, *self.scenario.states[state].on):
+            if isinstance(t.trigger, ManualTrigger) and t.trigger.name not in names:
+                names.append(t.trigger.name)
+        return names
+
+    def _feed(self, item: Event | matchers.Tick | matchers.Manual) -> None:
         """Process `item` now, or after the running transition (and what queued before it)."""
         if self._busy:
             self._inbox.append(item)
@@ -283,7 +309,7 @@ class Engine:
         while inbox and self.result is None:
             self._process(inbox.popleft())
 
-    def _process(self, item: Event | matchers.Tick) -> None:
+    def _process(self, item: Event | matchers.Tick | matchers.Manual) -> None:
         fired = None
         try:
             fired = self._select(item)
@@ -297,10 +323,12 @@ class Engine:
             reason = item.text or item.properties.get("shutdown_reason") or "no reason given"
             self.finish("failed", f"the conversation was shut down by the server: {reason}")
 
-    def _select(self, item: Event | matchers.Tick) -> Transition | None:
+    def _select(self, item: Event | matchers.Tick | matchers.Manual) -> Transition | None:
         """The first transition of the current state whose trigger matches and whose `when`
         holds (contract order); it becomes the transition's `event` and `groups`."""
         state = self.model.state
+        if isinstance(item, matchers.Manual):
+            return self._select_manual(item, state)
         if state == INIT:
             return None
         if isinstance(item, matchers.Tick):
@@ -319,6 +347,26 @@ class Engine:
                 self.event = item
                 return t
         return None
+
+    def _select_manual(self, item: matchers.Manual, state: str) -> Transition | None:
+        found = None
+        if state != INIT and self._final_wait is None:
+            for t in (*self.scenario.any, *self.scenario.states[state].on):
+                trigger = t.trigger
+                if (
+                    isinstance(trigger, ManualTrigger)
+                    and trigger.name == item.name
+                    and self._holds(t, self.event, matchers._NO_GROUPS)
+                ):
+                    found = t
+                    break
+        item.processed = True
+        item.fired = None if found is None else found.id
+        self.trace.emit_data(
+            "operator",
+            {"name": item.name, "fired": item.fired, "state": None if state == INIT else state},
+        )
+        return found
 
     def _holds(self, t: Transition, event: Event | None, groups: dict[str, Any]) -> bool:
         if t.when is not None:
@@ -539,6 +587,8 @@ def describe_trigger(t: Transition) -> str:
         text = f"tool_call {trig.name}" + (f"({args})" if args else "")
     elif isinstance(trig, PerceptionTrigger):
         text = "perception" + (f" /{trig.match.pattern}/" if trig.match else "")
+    elif isinstance(trig, ManualTrigger):
+        text = f"manual {trig.name}"
     elif isinstance(trig, AfterTrigger):
         text = f"after {trig.template.source if trig.template else _fmt(trig.seconds)}"
     else:

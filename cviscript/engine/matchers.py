@@ -29,6 +29,15 @@ class Tick:
     epoch: int
 
 
+@dataclass(slots=True)
+class Manual:
+    """An operator fired `manual: name`; `fired` is set to the id of the transition it fired."""
+
+    name: str
+    fired: str | None = None
+    processed: bool = False
+
+
 def field_value(event: Event, name: str) -> Any:
     """A field for `where:`: the normalised attribute when set, else the raw property."""
     value = getattr(event, name, None) if name in ATTRIBUTE_FIELDS else None
@@ -54,7 +63,7 @@ def _match_text(pattern, text: str) -> dict[str, Any] | None:
 
 def match(trigger: Any, event: Any) -> dict[str, Any] | None:
     """Named groups when `trigger` matches `event`, else None."""
-    if isinstance(event, Tick):
+    if isinstance(event, Tick | Manual):
         return None
     fn = _BY_TYPE.get(type(trigger))
     return fn(trigger, event) if fn is not None else None

@@ -68,6 +68,10 @@ RULES: tuple[Rule, ...] = (
         "a template, `when:` or `expect.vars` names a variable that neither `vars:` nor any `set:` defines",
     ),
     Rule(
+        "manual-never-fired",
+        "a `manual:` name that no rehearsal's `operator:` rule fires: that path is never rehearsed",
+    ),
+    Rule(
         "unknown-event-type",
         "a raw event type (conversation.* / system.*) that no Tavus server is known to send",
     ),
@@ -92,6 +96,7 @@ def lint(sc: m.Scenario) -> list[Diagnostic]:
     out += _final_transitions(sc)
     out += _undefined_vars(sc)
     out += _event_types(sc)
+    out += _manual_unrehearsed(sc)
     out.sort(key=lambda d: (d.loc.line, d.loc.column) if d.loc else (0, 0))
     return out
 
@@ -187,6 +192,9 @@ def covers(a: m.Trigger, b: m.Trigger) -> bool:
     if isinstance(a, m.PerceptionTrigger):
         assert isinstance(b, m.PerceptionTrigger)
         return a.match is None or _same_pattern(a.match, b.match)
+    if isinstance(a, m.ManualTrigger):
+        assert isinstance(b, m.ManualTrigger)
+        return a.name == b.name
     return False
 
 
@@ -423,3 +431,32 @@ def _event_types(sc: m.Scenario) -> Iterator[Diagnostic]:
             f"{what}: no Tavus server is known to send '{name}'{hint}; a typo here never fires "
             f"(a newer server event is fine)",
         )
+
+
+# ------------------------------------------------------------------------------ operator paths
+
+
+def _manual_unrehearsed(sc: m.Scenario) -> Iterator[Diagnostic]:
+    """A `manual:` transition is reached only when an operator fires it, so unless some
+    rehearsal's `operator:` rule fires its name, no rehearsal ever takes that path."""
+    fired = {rule.fire for r in sc.rehearsals for rule in r.operator}
+    warned: set[str] = set()
+    for t in _all_transitions(sc):
+        trigger = t.trigger
+        if not isinstance(trigger, m.ManualTrigger) or trigger.name in fired:
+            continue
+        if trigger.name in warned:
+            continue
+        warned.add(trigger.name)
+        yield _warn(
+            trigger.loc or t.loc,
+            "manual-never-fired",
+            f"manual: '{trigger.name}' ({t.id}) is fired by no rehearsal: add a case with "
+            f"`operator: [{{on: STATE, fire: {trigger.name}}}]` so this path is rehearsed",
+        )
+
+
+def _all_transitions(sc: m.Scenario) -> Iterator[m.Transition]:
+    yield from sc.any
+    for state in sc.states.values():
+        yield from state.on

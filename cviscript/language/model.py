@@ -117,6 +117,15 @@ class AfterTrigger:
 
 
 @dataclass(slots=True)
+class ManualTrigger:
+    """`manual: NAME` — fires only when an operator fires NAME (a key, the control interface,
+    the interactive prompt, or a rehearsal's `operator:` rule); no event from the room can."""
+
+    name: str
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
 class StateTrigger:
     """Rehearsal-only (`user.on`): the scenario entered this state."""
 
@@ -132,7 +141,14 @@ class AtTrigger:
     loc: Location | None = None
 
 
-Trigger = UtteranceTrigger | EventTrigger | ToolCallTrigger | PerceptionTrigger | AfterTrigger
+Trigger = (
+    UtteranceTrigger
+    | EventTrigger
+    | ToolCallTrigger
+    | PerceptionTrigger
+    | AfterTrigger
+    | ManualTrigger
+)
 UserTrigger = Trigger | StateTrigger | AtTrigger
 
 
@@ -294,10 +310,19 @@ class UserRule:
     interrupt: bool = False  # the user cuts the replica off (no words)
     tool_call: ToolCallSpec | None = None
     barge_in: bool = False  # `say` without waiting for the replica to be silent
-    # live rehearsal: `say` spoken through a virtual microphone — True: synthesised, str: a WAV
-    voice: bool | str = False
     times: int = 1  # how many times the rule may fire; 0 = unlimited
     delay: float = 0.0  # extra thinking time before acting
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
+class OperatorRule:
+    """`operator:` rule — when `on` happens, the rehearsed operator fires the `manual:` name `fire`."""
+
+    on: UserTrigger
+    fire: str
+    times: int = 1  # how many times the rule may fire; 0 = unlimited
+    delay: float = 0.0  # before firing
     loc: Location | None = None
 
 
@@ -363,6 +388,7 @@ class Expect:
 class Rehearsal:
     name: str
     user: list[UserRule] = field(default_factory=list)
+    operator: list[OperatorRule] = field(default_factory=list)
     persona: list[PersonaRule] = field(default_factory=list)
     replica: ReplicaSettings = field(default_factory=ReplicaSettings)
     faults: Faults = field(default_factory=Faults)

@@ -257,10 +257,18 @@ TRIGGER_SPECS: dict[str, Spec] = {
         "template rendered when the state is entered ('{{ vars.wait }}').",
         template=True,
     ),
+    "manual": Text(
+        "Fires only when an operator fires this name: a key or the control interface of a "
+        "live run, the interactive prompt's /fire, or a rehearsal's operator: rule. Letters, "
+        "digits, '_', '-' and '.'.",
+        nonempty=True,
+    ),
 }
 TRIGGERS = tuple(TRIGGER_SPECS)
+# A `manual:` name: typed at a prompt and sent in a control URL's path, so kept to safe characters.
+MANUAL_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 USER_TRIGGER_SPECS: dict[str, Spec] = {
-    **TRIGGER_SPECS,
+    **{k: v for k, v in TRIGGER_SPECS.items() if k != "manual"},
     "after": Duration("The scenario has been in its current state this long."),
     "state": Text("The scenario entered this state.", nonempty=True),
     "at": Duration("This long after the run started."),
@@ -436,15 +444,6 @@ USER_RULE = Obj(
         "interrupt": f(Bool("The user cuts the replica off, without words.")),
         "tool_call": f(SIM_TOOL_CALL),
         "barge_in": f(Bool("Say it without waiting for the replica to be silent.")),
-        "voice": f(
-            OneOf(
-                (
-                    Bool("true: in a live rehearsal, speak `say` through the microphone (TTS)."),
-                    Str("A WAV file (relative to the scenario) spoken for `say`.", nonempty=True),
-                ),
-                "How `say` reaches a live replica: spoken through a virtual microphone.",
-            )
-        ),
         "times": f(Int("How many times the rule may fire; 0 = unlimited.", minimum=0)),
         "delay": f(Duration("Thinking time before acting.")),
     },
@@ -454,9 +453,23 @@ USER_RULE = Obj(
     counts_if_true=("interrupt",),
     at_least_one=("on", "at"),
     exclusive=(("on", "at"),),
-    requires={"voice": "say"},
 )
 USER_DOES = USER_RULE.exactly_one
+OPERATOR_RULE = Obj(
+    {
+        "on": f(OneOf((Str("Shorthand for {state: NAME}.", nonempty=True), Ref("user_on")))),
+        "at": f(Duration("Shorthand for on: {at: DURATION}: this long after the run started.")),
+        "fire": f(
+            Text("The manual: name to fire (a manual trigger of this scenario).", nonempty=True),
+            required=True,
+        ),
+        "times": f(Int("How many times the rule may fire; 0 = unlimited.", minimum=0)),
+        "delay": f(Duration("Waiting time before firing.")),
+    },
+    "A rehearsed operator rule: when `on` happens (or `at` a time), fire a manual: transition.",
+    at_least_one=("on", "at"),
+    exclusive=(("on", "at"),),
+)
 PERSONA_RULE = Obj(
     {
         "match": f(
@@ -550,6 +563,10 @@ REHEARSAL = Obj(
         "name": f(Text("The case's name.", nonempty=True), required=True),
         "description": f(Text("Free text."), nullable=True),
         "user": f(ListOf(Ref("user_rule"), "The simulated user."), nullable=True),
+        "operator": f(
+            ListOf(Ref("operator_rule"), "The rehearsed operator: fires manual: transitions."),
+            nullable=True,
+        ),
         "persona": f(ListOf(Ref("persona_rule"), "The stand-in LLM."), nullable=True),
         "replica": f(Ref("replica"), nullable=True),
         "faults": f(Ref("faults"), nullable=True),
@@ -600,6 +617,7 @@ DEFS: dict[str, Spec] = {
     "rehearsal": REHEARSAL,
     "user_rule": USER_RULE,
     "user_on": USER_ON,
+    "operator_rule": OPERATOR_RULE,
     "persona_rule": PERSONA_RULE,
     "replica": REPLICA,
     "faults": FAULTS,

@@ -64,6 +64,7 @@ class Checks:
         self.sent_types: set[str] = set(SENT_BY_ACTIONS)
         # (where, event_type, label) of expect.sent names, checked once every `send` is known
         self.expected_sent: list[tuple[m.Location, str, str]] = []
+        self.manual_names: set[str] = set()  # every `manual:` trigger's name, for `operator:` rules
 
     # ------------------------------------------------------------------------------- reporting
 

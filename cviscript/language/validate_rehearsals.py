@@ -40,6 +40,11 @@ class RehearsalChecks(Checks):
         r.user = self.each(
             node.get("user"), f"{what} user", lambda u, i: self.user_rule(u, f"{what} user[{i}]")
         )
+        r.operator = self.each(
+            node.get("operator"),
+            f"{what} operator",
+            lambda o, i: self.operator_rule(o, f"{what} operator[{i}]"),
+        )
         r.persona = self.each(
             node.get("persona"),
             f"{what} persona",
@@ -62,9 +67,8 @@ class RehearsalChecks(Checks):
             r.expect = self.expect(n, f"{what} expect")
         return r if name is not None else None
 
-    def user_rule(self, node: Node, what: str) -> m.UserRule | None:
-        if not self.shape(node, what, S.USER_RULE):
-            return None
+    def rule_trigger(self, node: Node, what: str, spec: S.Obj) -> m.UserTrigger | None:
+        """A user or operator rule's `on:` (or `at:` shorthand)."""
         on_node = node.get("on")
         trigger: m.UserTrigger | None = None
         if (at_node := node.get("at")) is not None:  # `at: 5s` is short for `on: {at: 5s}`
@@ -79,7 +83,7 @@ class RehearsalChecks(Checks):
             seconds = self.duration(at_node, f"{what} at")
             trigger = None if seconds is None else m.AtTrigger(seconds, loc=node.key_loc("at"))
         elif on_node is None:
-            if all(k in S.USER_RULE.fields for k in node.value):  # else a misspelling was reported
+            if all(k in spec.fields for k in node.value):  # else a misspelling was reported
                 self.error(
                     node.loc,
                     "missing-key",
@@ -94,6 +98,43 @@ class RehearsalChecks(Checks):
                 trigger = self.trigger(
                     on_node, f"{what} on", USER_TRIGGERS, quiet_if_none=unknown, templates=False
                 )
+        return trigger
+
+    def operator_rule(self, node: Node, what: str) -> m.OperatorRule | None:
+        if not self.shape(node, what, S.OPERATOR_RULE):
+            return None
+        trigger = self.rule_trigger(node, what, S.OPERATOR_RULE)
+        name = self.string(n, f"{what} fire") if (n := node.get("fire")) is not None else None
+        if name is not None and n is not None:
+            name = name.strip()
+            if name not in self.manual_names:
+                known = sorted(self.manual_names)
+                hint = did_you_mean(name, known) or (
+                    f"; its manual: names are {', '.join(known)}"
+                    if known
+                    else "; it has no manual: transition"
+                )
+                self.error(
+                    n.loc,
+                    "unknown-manual",
+                    f"{what} fires '{name[:80]}', which no manual: trigger of this scenario "
+                    f"names{hint}",
+                )
+                name = None
+        if trigger is None or name is None:
+            return None
+        rule = m.OperatorRule(on=trigger, fire=name, loc=node.loc)
+        if (n := node.get("times")) is not None:
+            times = self.integer(n, f"{what} times (0 = unlimited)", minimum=0)
+            rule.times = 1 if times is None else times
+        if (n := node.get("delay")) is not None:
+            rule.delay = self.duration(n, f"{what} delay") or 0.0
+        return rule
+
+    def user_rule(self, node: Node, what: str) -> m.UserRule | None:
+        if not self.shape(node, what, S.USER_RULE):
+            return None
+        trigger = self.rule_trigger(node, what, S.USER_RULE)
         rule = m.UserRule(on=trigger, loc=node.loc)  # type: ignore[arg-type]
         does = [
             k
@@ -131,14 +172,6 @@ class RehearsalChecks(Checks):
             ok &= rule.tool_call is not None
         if (n := node.get("barge_in")) is not None:
             rule.barge_in = bool(self.boolean(n, f"{what} barge_in"))
-        if (n := node.get("voice")) is not None:
-            if rule.say is None:
-                self.error(n.loc, "bad-value", f"{what} voice: needs say: (the words it speaks)")
-                ok = False
-            elif isinstance(n.value, str):
-                rule.voice = n.value
-            else:
-                rule.voice = bool(self.boolean(n, f"{what} voice (true or a WAV file)"))
         if (n := node.get("times")) is not None:
             times = self.integer(n, f"{what} times (0 = unlimited)", minimum=0)
             rule.times = 1 if times is None else times

@@ -1,9 +1,11 @@
 """Validating states and transitions: entry/exit actions, `final`, and each transition's one
-trigger (utterance, event, tool_call, perception, after; for user rules also state and at), its
+trigger (utterance, event, tool_call, perception, after, manual; for user rules also state and at),
+its
 `when` guard, `do` actions and `goto` target."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +19,7 @@ from .validate_base import Checks
 
 # What may answer a tool call: the tool_call trigger, and an event trigger on the tool call event.
 _TOOL_CALL_EVENTS = ("tool_call", "conversation.tool_call")
+_MANUAL_NAME = re.compile(S.MANUAL_NAME_PATTERN)
 
 
 def answers_tool_calls(trigger: m.UserTrigger) -> bool:
@@ -32,6 +35,7 @@ def trigger_word(trigger: m.UserTrigger) -> str:
         m.EventTrigger: f"a '{getattr(trigger, 'name', '')}' event",
         m.PerceptionTrigger: "a perception",
         m.AfterTrigger: "an after: timer",
+        m.ManualTrigger: "an operator (manual:)",
     }.get(type(trigger), "a trigger other than a tool call")
 
 
@@ -165,11 +169,29 @@ class StateChecks(Checks):
                 return None if text is None else m.AfterTrigger(0.0, loc=loc, template=text)
             seconds = self.duration(value, label)
             return None if seconds is None else m.AfterTrigger(seconds=seconds, loc=loc)
+        if key == "manual":
+            return self.manual(value, label, loc)
         if key == "state":
             state = self.state_ref(value, label)
             return None if state is None else m.StateTrigger(state=state, loc=loc)
         seconds = self.duration(value, label)  # "at"
         return None if seconds is None else m.AtTrigger(seconds=seconds, loc=loc)
+
+    def manual(self, node: Node, what: str, loc: m.Location) -> m.ManualTrigger | None:
+        name = self.string(node, what)
+        if name is None:
+            return None
+        name = name.strip()
+        if not _MANUAL_NAME.match(name):
+            self.error(
+                node.loc,
+                "bad-value",
+                f"{what}: {name[:80]!r} is not a manual name: use 1 to 64 letters, digits, '_', "
+                "'-' or '.' (an operator types it, and it travels in a control URL)",
+            )
+            return None
+        self.manual_names.add(name)
+        return m.ManualTrigger(name=name, loc=loc)
 
     def where_keys(self, where: Node, event: str, what: str) -> None:
         """Each `where:` key must be a field that event has: a misspelt one never matches, and

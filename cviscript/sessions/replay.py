@@ -64,7 +64,7 @@ class ReplaySession(Session):
     ):
         self.clock = clock
         self.conversation_id = conversation_id
-        self.records = [r for r in records if r.get("kind") == "received"]
+        self.records = [r for r in records if r.get("kind") in ("received", "operator")]
         self.end = end  # (t, description of how the recording ended)
         self.sent: list[dict[str, Any]] = []
         self.delivered = 0
@@ -96,6 +96,11 @@ class ReplaySession(Session):
 
     def _deliver(self, record: dict[str, Any]) -> None:
         if self._closed or self._sink is None:
+            return
+        if record.get("kind") == "operator":  # an operator fired a `manual:` name
+            fire = getattr(self._sink, "fire", None)
+            if fire is not None and isinstance(record.get("name"), str):
+                fire(record["name"])
             return
         self.delivered += 1
         message = json.loads(json.dumps(record.get("message")))

@@ -63,7 +63,7 @@ def simulated_conversation(
     replica.attach_trace(trace)
     for fn in subscribers:
         trace.subscribe(fn)
-    return Conversation(
+    conv = Conversation(
         scenario,
         replica,
         clock,
@@ -76,6 +76,11 @@ def simulated_conversation(
         # recorded so that `cviscript replay` runs the scenario with the same overrides
         header={"vars": dict(vars_override)} if vars_override else None,
     )
+    if case.operator:  # the rehearsed operator fires `manual:` transitions
+        from .operator import SimulatedOperator
+
+        SimulatedOperator(case.operator, clock, conv.fire).attach(trace)
+    return conv
 
 
 def _create_body(scenario: Scenario, vars_: dict[str, Any]) -> Any:
