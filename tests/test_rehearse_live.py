@@ -87,3 +87,178 @@ def test_a_live_greeting_is_sent_only_once_the_replica_is_in_the_room():
     # the model only exists once the replica participant is in; it heard the greeting
     assert [i.kind for i in replica.heard][:1] == ["echo"]
     assert time.monotonic() - started >= 0.15
+
+
+# ------------------------------------------------------------------- rehearse --live (fake)
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+from conftest import REPO  # noqa: E402
+from test_live_http import KEY, TavusStub  # noqa: E402
+
+from cviscript.rehearsal.live import LiveOptions, run_live_suite  # noqa: E402
+from cviscript.rehearsal.suite import run_suite  # noqa: E402
+
+
+def verdicts(suite):
+    return {(c.file, c.case): [(r.passed, r.outcome) for r in c.runs] for c in suite.cases}
+
+
+def test_live_rehearsal_in_the_fake_room_gives_the_simulated_verdicts(tmp_path, monkeypatch):
+    monkeypatch.delenv("TAVUS_API_KEY", raising=False)
+    monkeypatch.chdir(REPO)
+    paths = ["scenarios", "examples"]
+    simulated = run_suite(paths, case_timeout=None)
+    options = LiveOptions(fake="1", jobs=12, max_concurrent=12, transcripts=str(tmp_path))
+    live, summary = run_live_suite(paths, options)
+    assert len(live.cases) == len(simulated.cases) >= 12
+    assert verdicts(live) == verdicts(simulated)
+    assert all(c.passed for c in live.cases)
+    assert len(summary.transcripts) == len(live.cases) - 1  # the replay case needs no room
+    assert summary.minutes > 0
+
+
+CREATED = """\
+cviscript: 1
+name: priced
+conversation:
+  create: {persona_id: p1, replica_id: r1}
+initial: hello
+states:
+  hello:
+    enter: [{echo: "Hi! Ask me about pricing."}]
+    on:
+      - utterance: {role: user, contains: price}
+        goto: pricing
+      - after: 30s
+        goto: bye
+  pricing:
+    enter: [{echo: "Ten dollars a month."}]
+    on:
+      - event: replica.stopped_speaking
+        goto: bye
+  bye:
+    final: true
+rehearsals:
+  - name: asks
+    user:
+      - on: {event: replica.stopped_speaking}
+        say: "What is the price?"
+    expect: {path: [hello, pricing, bye], outcome: completed}
+  - name: waits too long
+    expect: {outcome: completed}
+"""
+
+
+def _cli(tmp_path, env_extra, *args, timeout=60):
+    env = {**os.environ, "CVISCRIPT_FAKE_DAILY": "1", **env_extra}
+    return subprocess.run(
+        [sys.executable, "-m", "cviscript", "rehearse", "--live", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_every_case_gets_a_created_conversation_that_is_ended(tmp_path):
+    (tmp_path / "priced.yaml").write_text(CREATED)
+    stub = TavusStub()
+    try:
+        done = _cli(
+            tmp_path,
+            {"TAVUS_API_KEY": KEY, "TAVUS_API_URL": stub.url},
+            "priced.yaml",
+            "--max-duration",
+            "10",
+            "--json",
+            "out.json",
+        )
+    finally:
+        stub.close()
+    out = done.stdout + done.stderr
+    assert KEY not in out
+    assert sorted(stub.created) == ["c1", "c2"] and sorted(stub.ended) == ["c1", "c2"]
+    bodies = [r["body"] for r in stub.requests if r["path"] == "/v2/conversations"]
+    assert all(b["properties"]["max_call_duration"] == 70 for b in bodies)  # cost bound
+    report = json.loads((tmp_path / "out.json").read_text())
+    by_case = {c["case"]: c["runs"][0] for c in report["cases"]}
+    assert by_case["asks"]["passed"]
+    stopped = by_case["waits too long"]  # `after: 30s` is past --max-duration 10
+    assert not stopped["passed"] and "--max-duration" in stopped["reason"]
+    assert "2 conversation(s) created, 2 ended" in done.stdout
+    assert done.returncode == 1
+    assert len(list((tmp_path / "live-transcripts").glob("*.jsonl"))) == 2
+
+
+def test_a_failing_create_fails_the_case_and_nothing_is_left_running(tmp_path):
+    (tmp_path / "priced.yaml").write_text(CREATED)
+    stub = TavusStub()
+    stub.create_status = 500
+    try:
+        done = _cli(tmp_path, {"TAVUS_API_KEY": KEY, "TAVUS_API_URL": stub.url}, "priced.yaml")
+    finally:
+        stub.close()
+    assert done.returncode == 1 and KEY not in done.stdout + done.stderr
+    assert stub.created == [] and "live-error" not in done.stderr
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_ends_every_created_conversation(tmp_path, signame):
+    import signal
+    import time as _time
+
+    slow = CREATED.replace("after: 30s", "after: 3000s").replace("--max", "")
+    (tmp_path / "priced.yaml").write_text(slow)
+    stub = TavusStub()
+    try:
+        env = {
+            **os.environ,
+            "CVISCRIPT_FAKE_DAILY": "1",
+            "TAVUS_API_KEY": KEY,
+            "TAVUS_API_URL": stub.url,
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cviscript", "rehearse", "--live", "priced.yaml", "-j", "2",
+             "-k", "waits", "--repeat", "2", "--max-duration", "5000"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = _time.monotonic() + 20
+        while len(stub.created) < 2 and _time.monotonic() < deadline:
+            _time.sleep(0.05)
+        _time.sleep(0.3)
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        stub.close()
+    assert sorted(stub.created) == ["c1", "c2"] and sorted(stub.ended) == ["c1", "c2"]
+    assert proc.returncode == 128 + getattr(signal, signame)
+    assert KEY not in out + err
+
+
+def test_concurrency_never_exceeds_max_concurrent(monkeypatch, tmp_path):
+    from cviscript.sessions.live import runner
+
+    (tmp_path / "priced.yaml").write_text(CREATED)
+    active, peak = [0], [0]
+    original = runner.LiveRun.run
+
+    async def counting(self):
+        active[0] += 1
+        peak[0] = max(peak[0], active[0])
+        try:
+            return await original(self)
+        finally:
+            active[0] -= 1
+
+    monkeypatch.setattr(runner.LiveRun, "run", counting)
+    monkeypatch.delenv("TAVUS_API_KEY", raising=False)
+    options = LiveOptions(fake="1", jobs=8, max_concurrent=2, transcripts=None)
+    suite, _ = run_live_suite([str(tmp_path / "priced.yaml")], options, repeat=3)
+    assert sum(len(c.runs) for c in suite.cases) == 6
+    assert peak[0] == 2

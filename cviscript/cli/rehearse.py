@@ -106,6 +106,55 @@ Exit codes: 0 every case passed, 1 a case failed (or coverage is under --fail-un
     metavar="PCT",
     help="Fail when the total coverage is under PCT percent (implies --coverage).",
 )
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Run the cases against real Tavus conversations (created from conversation.create, "
+    "always ended; TAVUS_API_KEY): the real LLM answers, the user rules are played in.",
+)
+@click.option("--url", "live_url", metavar="URL", help="--live: join this conversation (one case).")
+@click.option(
+    "--api-url", metavar="URL", help="--live: the Tavus API (default: TAVUS_API_URL or Tavus's)."
+)
+@click.option(
+    "--max-concurrent",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    metavar="N",
+    help="--live: never more conversations at once than this (-j N asks for N).",
+)
+@click.option(
+    "--max-duration",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="--live: stop a case after this long (also sent as max_call_duration + 60 s).",
+)
+@click.option(
+    "--time-slack",
+    type=click.FloatRange(min=1),
+    default=2.0,
+    show_default=True,
+    metavar="X",
+    help="--live: expect.duration budgets are multiplied by X on wall time.",
+)
+@click.option(
+    "--visitor",
+    type=click.Choice(["text", "voice"]),
+    default="text",
+    show_default=True,
+    help="--live: play the user's say: as conversation.respond text, or spoken through a "
+    "virtual microphone (espeak-ng); rules with voice: are always spoken.",
+)
+@click.option(
+    "--transcripts",
+    metavar="DIR",
+    default="live-transcripts",
+    show_default=True,
+    help="--live: where each run's transcript is saved (cviscript replay reads them).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only failures and the summary.")
 @click.option(
     "--color/--no-color", default=None, help="Colour the report (default: when a terminal)."
@@ -123,6 +172,14 @@ def command(
     html_file,
     coverage,
     fail_under,
+    live,
+    live_url,
+    api_url,
+    max_concurrent,
+    max_duration,
+    time_slack,
+    visitor,
+    transcripts,
     quiet,
     color,
 ):
@@ -151,20 +208,27 @@ def command(
         for line in failure_report(case):
             click.echo(line)
 
+    live_summary = None
     try:
-        suite = run_suite(
-            paths,
-            patterns=patterns,
-            jobs=jobs,
-            repeat=repeat,
-            seed_from=seed_from,
-            keep_traces="all" if html_file else "failed",
-            coverage=coverage,
-            on_case=on_case,
-            on_collected=on_collected,
-            case_timeout=case_timeout,
-            shard=shard,
-        )
+        if live or live_url:
+            suite, live_summary = _run_live(
+                paths, patterns, jobs, repeat, live_url, api_url, max_concurrent,
+                max_duration, time_slack, visitor, transcripts, quiet, on_case, on_collected,
+            )  # fmt: skip
+        else:
+            suite = run_suite(
+                paths,
+                patterns=patterns,
+                jobs=jobs,
+                repeat=repeat,
+                seed_from=seed_from,
+                keep_traces="all" if html_file else "failed",
+                coverage=coverage,
+                on_case=on_case,
+                on_collected=on_collected,
+                case_timeout=case_timeout,
+                shard=shard,
+            )
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
 
@@ -205,6 +269,19 @@ def command(
                 )
             )
     click.echo(summary(suite, color=use_color))
+    if live_summary is not None:
+        ls = live_summary
+        click.echo(
+            f"  live: {ls.conversations} conversation(s) created, {ls.ended} ended;"
+            f" {ls.minutes:.1f} conversation-minute(s) used"
+        )
+        if ls.transcripts:
+            click.echo(f"  transcripts: {Path(ls.transcripts[0]).parent}")
+        if ls.not_ended:
+            click.echo(
+                _red(f"NOT ENDED (billed until ended): {', '.join(ls.not_ended)}", use_color)
+            )
+            sys.exit(3)
     if junit_file:
         click.echo(f"  junit: {junit_file}")
     if json_file:
@@ -212,6 +289,10 @@ def command(
     if html_file:
         click.echo(f"  html: {html_file}")
     if suite.interrupted:
+        if live_summary is not None and live_summary.interrupted:
+            from ..sessions.live.loop import signal_exit_status
+
+            sys.exit(signal_exit_status(live_summary.interrupted))
         sys.exit(EXIT_INTERRUPTED)
     if suite.invalid:
         sys.exit(EXIT_INVALID)
@@ -219,6 +300,32 @@ def command(
 
 
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
+
+
+def _run_live(paths, patterns, jobs, repeat, url, api_url, max_concurrent, max_duration,
+              time_slack, visitor, transcripts, quiet, on_case, on_collected):  # fmt: skip
+    import os
+
+    from ..rehearsal.live import LiveOptions, run_live_suite
+    from .live_common import FAKE_DAILY_ENV, cli_logging, status_printer
+
+    options = LiveOptions(
+        url=url,
+        api_url=api_url,
+        jobs=jobs,
+        max_concurrent=max_concurrent,
+        max_duration=max_duration,
+        time_slack=time_slack,
+        visitor=visitor,
+        transcripts=transcripts,
+        fake=os.environ.get(FAKE_DAILY_ENV, "").strip() or None,
+        on_status=status_printer(quiet or True),
+    )
+    with cli_logging(False):
+        return run_live_suite(
+            list(paths), options, patterns=tuple(patterns), repeat=repeat,
+            on_case=on_case, on_collected=on_collected,
+        )  # fmt: skip
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:

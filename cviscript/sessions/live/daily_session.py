@@ -50,6 +50,7 @@ from ... import errors
 from ..base import Session, SessionSink
 from .daily_replica import ReplicaTrackingMixin
 from .daily_send import SendingMixin
+from .mic import client_settings_with_microphone, create_microphone
 from .outbox import BURST, MAX_RATE, Outbox
 from .replica_id import ReplicaRecognizer, Roster
 from .target import public_url
@@ -200,6 +201,7 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
         replica_user_id: str | None = None,
         replica_name: str | None = None,
         persona_names: tuple[str, ...] = (),
+        microphone: str | None = None,
     ):
         self.url = url  # joined as given: it may carry a meeting token as ?t=
         self.public_url = public_url(url)  # what logs, errors and reprs show
@@ -213,6 +215,8 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
         self._daily = daily
         self._on_ignored = on_ignored
         self.log = logger or _log
+        self.microphone_name = microphone  # a virtual microphone to create and speak through
+        self.microphone: Any = None  # the device, once created
 
         self._state = "new"  # new -> connecting -> connected -> closed
         self._client: Any = None
@@ -301,7 +305,11 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
                 return daily.CallClient(event_handler=handler)
 
         self._handler = handler = _bridge_class(daily.EventHandler)(self)  # the SDK may not keep it
+        settings = CLIENT_SETTINGS
         try:
+            if self.microphone_name is not None:
+                self.microphone = create_microphone(daily, self.microphone_name)
+                settings = client_settings_with_microphone(self.microphone_name)
             self._client = client = factory(handler)
             client.set_user_name(self.user_name)
             client.update_subscription_profiles(SUBSCRIPTION_PROFILES)
@@ -309,7 +317,7 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
             client.join(
                 self.url,
                 meeting_token=self._token,
-                client_settings=CLIENT_SETTINGS,
+                client_settings=settings,
                 completion=self._completion("_on_join_done"),
             )
         except Exception as exc:  # bad argument types and the like raise synchronously

@@ -23,6 +23,14 @@ Test controls (thread-safe, callable from any thread): `replica_joins`, `replica
 Hooks for a scripted replica (`cviscript.sessions.live.fake_replica`): `on_joined()` runs on the callback
 thread once the client is in the call; `on_send(message)` runs on the sender's thread for every
 app-message delivered.
+
+Virtual microphone (daily-python 0.36's shapes): ``Daily.create_microphone_device(device_name,
+sample_rate=16000, channels=1, non_blocking=False)`` returns a device whose ``write_frames(frames,
+completion=None) -> int`` takes 16-bit PCM bytes (a ``str`` raises TypeError) and returns the frames
+written; a non-blocking device calls ``completion(frames)`` instead. Frames reach the room only
+while joined with that device selected as the microphone (``client_settings["inputs"]``), and go
+to the `on_mic(frames)` hook. The fake cannot recognise speech, so its device has one extra,
+fake-only method: ``transcript_hint(text)`` (`on_mic_hint`) — the words the frames just spoken said.
 """
 
 from __future__ import annotations
@@ -164,6 +172,10 @@ class FakeDaily:
         self._send_completion_error: str | None = None
         self.on_joined: Callable[[], None] | None = None
         self.on_send: Callable[[Any], None] | None = None
+        self.microphones: dict[str, FakeVirtualMicrophoneDevice] = {}
+        self.mic_frames = 0  # frames the room heard from the selected microphone
+        self.on_mic: Callable[[bytes], None] | None = None
+        self.on_mic_hint: Callable[[str], None] | None = None
         self.Daily = _DailyNamespace(self)
 
     # ------------------------------------------------------------------ the module's surface
@@ -219,6 +231,14 @@ class FakeDaily:
             for pid, p in self._others.items():
                 out[pid] = p
             return out
+
+    def selected_microphone(self) -> str | None:
+        """The device name the client joined with as its enabled microphone, if any."""
+        settings = (self.join_calls[-1]["client_settings"] or {}) if self.join_calls else {}
+        mic = (settings.get("inputs") or {}).get("microphone") or {}
+        if not mic.get("isEnabled"):
+            return None
+        return (mic.get("settings") or {}).get("deviceId")
 
     # ------------------------------------------------------------------ test controls
     def fail_join(self, error: str = "RoomInfoFetchFailed", after: float = 0.0) -> None:
@@ -335,6 +355,64 @@ class _DailyNamespace:
 
     def deinit(self) -> None:
         raise RuntimeError("Daily.deinit() with a live client aborts the real SDK; never deinit")
+
+    def create_microphone_device(
+        self,
+        device_name: str,
+        sample_rate: int = 16000,
+        channels: int = 1,
+        non_blocking: bool = False,
+    ) -> FakeVirtualMicrophoneDevice:
+        device = FakeVirtualMicrophoneDevice(
+            self._fake, device_name, sample_rate, channels, non_blocking
+        )
+        self._fake.microphones[device_name] = device
+        return device
+
+
+class FakeVirtualMicrophoneDevice:
+    """`daily.VirtualMicrophoneDevice`: what is written is heard in the room when selected."""
+
+    def __init__(
+        self, fake: FakeDaily, name: str, sample_rate: int, channels: int, non_blocking: bool
+    ):
+        self._fake = fake
+        self._name, self._rate, self._channels = name, sample_rate, channels
+        self._non_blocking = non_blocking
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def sample_rate(self) -> int:
+        return self._rate
+
+    @property
+    def channels(self) -> int:
+        return self._channels
+
+    def write_frames(self, frames: bytes, completion: Callable[[int], None] | None = None) -> int:
+        if not isinstance(frames, bytes):
+            raise TypeError(f"'{type(frames).__name__}' object is not an instance of 'bytes'")
+        fake = self._fake
+        count = len(frames) // (2 * self._channels)
+        if fake._state == "joined" and fake.selected_microphone() == self._name:
+            fake.mic_frames += count
+            if fake.on_mic is not None:
+                fake.on_mic(frames)
+        if self._non_blocking:
+            if completion is not None:
+                fake._schedule(lambda: completion(count))
+            return 0
+        return count
+
+    def transcript_hint(self, text: str) -> None:
+        """Fake only: the words the frames just written said (the fake hears no words)."""
+        fake = self._fake
+        heard = fake._state == "joined" and fake.selected_microphone() == self._name
+        if heard and fake.on_mic_hint is not None:
+            fake.on_mic_hint(text)
 
 
 class FakeCallClient:

@@ -8,6 +8,10 @@ a foreign thread, as with the real SDK:
 * once the client has joined, the replica participant (user id ``tavus-replica-…``) enters after
   `join_after` and the model joins: ``system.replica_joined`` (unless `announce` is off), the
   greeting, heartbeats; anything the client sent before is lost, as on Daily;
+* the client's microphone (a `FakeDaily` virtual microphone) is heard as the visitor speaking:
+  the first frames after silence start a user turn (``user.started_speaking``), and the
+  device's ``transcript_hint(text)`` ends it with those words (the user utterance, which the
+  persona answers) — the fake has no speech recognition, so the words come with the audio;
 * the client's app-messages reach the model (``echo``, ``respond``, audio echo, ``interrupt``,
   context, ``tool_result``); `persona` (a function from what was heard to a reply) answers;
 * scripted extras: user speech (`user`), messages from another participant (`spoof`), a
@@ -55,18 +59,21 @@ class _Handle:
 
 
 class RoomClock(Clock):
-    """Wall time; callbacks run on the fake room's callback thread (as daily-python's do)."""
+    """Wall time; callbacks run on the fake room's callback thread (as daily-python's do).
+    `speed` > 1 runs the room faster than real time (a live rehearsal in the fake room)."""
 
-    def __init__(self, fake: FakeDaily):
+    def __init__(self, fake: FakeDaily, speed: float = 1.0):
         self._fake = fake
+        self.speed = speed
 
     def now(self) -> float:
-        return time.monotonic()
+        return time.monotonic() * self.speed
 
     def wall(self) -> float:
         return time.time()
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> _Handle:
+        delay = delay / self.speed
         handle = _Handle()
 
         def run() -> None:
@@ -102,8 +109,14 @@ class FakeReplica:
         greeting: str | None = None,
         heartbeat: float = 10.0,
         max_call_duration: float | None = None,
+        settings: ModelSettings | None = None,
+        model_persona: Any = None,
+        speed: float = 1.0,
     ):
+        """`settings` / `model_persona` (a `replica_model` persona) replace the ones built from
+        the arguments above (a live rehearsal passes its case's); `speed`: see `RoomClock`."""
         self.fake = fake
+        self.speed = speed
         self.conversation_id = conversation_id
         self.join_after = join_after
         self.user = list(user)
@@ -127,14 +140,20 @@ class FakeReplica:
             announce=announce,
             max_call_duration=max_call_duration,
         )
-        self._persona = FunctionPersona(persona)
+        if settings is not None:
+            self.settings = settings
+            self.join_after = settings.join_delay
+        self._persona = model_persona if model_persona is not None else FunctionPersona(persona)
         self.model: ReplicaModel | None = None
         # what happened (read them after the run)
         self.heard: list[Interaction] = []  # every interaction received, parsed
         self.audio: dict[str, list[dict[str, Any]]] = {}  # inference id -> chunk properties
         self.emitted: list[dict[str, Any]] = []
+        self._mic_turn: Any = None  # the user turn the microphone is speaking
         fake.on_joined = self._on_joined
         fake.on_send = self._on_send
+        fake.on_mic = lambda frames: fake._schedule(self._mic_heard)
+        fake.on_mic_hint = lambda text: fake._schedule(lambda: self._mic_said(text))
 
     # ----------------------------------------------------------------------------- timeline
     def _on_joined(self) -> None:
@@ -143,7 +162,7 @@ class FakeReplica:
         if not self.present:
             return
         model = ReplicaModel(
-            RoomClock(self.fake),
+            RoomClock(self.fake, self.speed),
             self.settings,
             self._persona,
             conversation_id=self.conversation_id or "",
@@ -152,7 +171,7 @@ class FakeReplica:
         model.on_leave = lambda reason: self.fake.replica_leaves()
         self.model = model
         t0 = self.join_after
-        self.fake.replica_joins(after=t0)
+        self.fake.replica_joins(after=t0 / self.speed)
         model.start()
         for at, text in self.user:
             model.later(t0 + at, self._user_says, text)
@@ -163,13 +182,15 @@ class FakeReplica:
                 {"role": "user", "speech": text},
                 seq=10_000 + int(at * 1000),
             )
-            self.fake.other_says(message, after=t0 + at)
+            self.fake.other_says(message, after=(t0 + at) / self.speed)
         if self.shutdown_after is not None:
             model.later(t0 + self.shutdown_after, model.end, END_ENDPOINT)
         if self.leave_after is not None:
-            self.fake.replica_leaves(after=t0 + self.leave_after)
+            self.fake.replica_leaves(after=(t0 + self.leave_after) / self.speed)
         if self.disconnect_after is not None:
-            self.fake.disconnect("network connection lost", after=t0 + self.disconnect_after)
+            self.fake.disconnect(
+                "network connection lost", after=(t0 + self.disconnect_after) / self.speed
+            )
 
     def _out(self, message: dict[str, Any]) -> None:
         self.emitted.append(message)
@@ -189,6 +210,15 @@ class FakeReplica:
             self.audio.setdefault(inference_id, []).append(interaction.properties)
         if self.model is not None:
             self.model.receive(message)
+
+    def _mic_heard(self) -> None:
+        if self.model is not None and self.model.joined and self._mic_turn is None:
+            self._mic_turn = self.model.user_started()
+
+    def _mic_said(self, text: str) -> None:
+        turn, self._mic_turn = self._mic_turn, None
+        if self.model is not None and turn is not None:
+            self.model.user_finished(turn, text)
 
     def _user_says(self, text: str) -> None:
         assert self.model is not None

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -123,7 +124,16 @@ class LiveRun:
         keep_trace: bool = True,
         replica_user_id: str | None = None,
         replica_name: str | None = None,
+        time_scale: float = 1.0,
+        microphone: str | None = None,
+        on_conversation: Callable[[Conversation], None] | None = None,
+        max_duration: float | None = None,
     ):
+        """`time_scale` > 1 runs the scenario's clock that much faster than real time (only for
+        the fake room, whose replica runs on the same scale); `microphone` joins with a virtual
+        microphone of that name (`session.microphone`); `on_conversation` sees the conversation
+        just before it starts; `max_duration` (seconds on the scenario's clock) stops the run as
+        ``failed`` once it has lasted that long, which bounds what a conversation costs."""
         if (url is None) == (create is None):
             raise errors.UsageError("a live run needs either a conversation URL or a create body")
         self.scenario = scenario
@@ -148,6 +158,13 @@ class LiveRun:
         self.keep_trace = keep_trace
         self.replica_user_id = replica_user_id
         self.replica_name = replica_name
+        self.time_scale = time_scale
+        self.microphone = microphone
+        self.on_conversation = on_conversation
+        self.max_duration = max_duration
+        self.hit_max_duration = False
+        self.started_at: float | None = None  # monotonic time the conversation was created/joined
+        self.ended_at: float | None = None  # ... and ended (or left)
         self._lookup: asyncio.Future[None] | None = None
 
         self.conversation: Conversation | None = None
@@ -277,6 +294,7 @@ class LiveRun:
 
     def _take_created(self, created: dict[str, Any]) -> None:
         self.created = created
+        self.started_at = time.monotonic()
         self.url = str(created["conversation_url"])
         self.conversation_id = str(created["conversation_id"])
         token = created.get("meeting_token")
@@ -301,6 +319,7 @@ class LiveRun:
             max_rate=self.max_rate,
             replica_user_id=self.replica_user_id,
             replica_name=self.replica_name,
+            microphone=self.microphone,
         )
         if not (self.replica_user_id or self.replica_name):
             self._lookup = asyncio.ensure_future(self._learn_persona_name(self.session))
@@ -340,7 +359,11 @@ class LiveRun:
     async def _converse(self) -> Conversation:
         self.phase = "running"
         assert self._loop is not None and self.session is not None and self._finished is not None
-        clock = AsyncioClock(self._loop)
+        clock = (
+            AsyncioClock(self._loop)
+            if self.time_scale == 1
+            else ScaledClock(self._loop, self.time_scale)
+        )
         trace = Trace(clock, keep=self.keep_trace)
         for fn in self.subscribers:
             trace.subscribe(_Guarded(fn, self._subscriber_failed))
@@ -359,12 +382,22 @@ class LiveRun:
         finished = self._finished
         conv.on_done(lambda _result: finished.set())
         self._status(f"the replica joined (participant {self.session.replica_id}); running")
+        if self.on_conversation is not None:
+            self.on_conversation(conv)
+        if self.max_duration is not None:
+            clock.call_later(self.max_duration, self._out_of_time)
         conv.start()
         if not conv.done:
             await finished.wait()
         if not conv.done:  # only a fatal loop error gets here
             conv.abort("error", f"internal error: {self.fatal!r}")
         return conv
+
+    def _out_of_time(self) -> None:
+        conv = self.conversation
+        if conv is not None and not conv.done:
+            self.hit_max_duration = True
+            conv.abort("failed", f"stopped at --max-duration {self.max_duration:g}s")
 
     async def _unless_stopped(self, aw: Awaitable[T], during: str) -> T:
         assert self._stop is not None
@@ -458,6 +491,7 @@ class LiveRun:
             log.error("%s", self.end_error)
             return
         self.ended = True
+        self.ended_at = time.monotonic()
         with contextlib.suppress(Exception):
             self._status(f"conversation {cid} ended")
 
@@ -484,6 +518,24 @@ class LiveRun:
             self._stop.set()
         if self._finished is not None:
             self._finished.set()
+
+
+class ScaledClock(AsyncioClock):
+    """The loop's time run `speed` times faster (a live rehearsal in the fake room)."""
+
+    def __init__(self, loop: Any, speed: float):
+        super().__init__(loop)
+        self.speed = speed
+        self._origin = loop.time()
+
+    def now(self) -> float:
+        return self._origin + (self._loop.time() - self._origin) * self.speed
+
+    def wall(self) -> float:
+        return self._offset + self.now()
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Any:
+        return self._loop.call_later(max(0.0, delay) / self.speed, callback, *args)
 
 
 class _Guarded:

@@ -1,0 +1,386 @@
+"""`cviscript rehearse --live`: the rehearsal cases against real Tavus conversations.
+
+Each run of a case gets a conversation of its own — created from the file's
+`conversation.create` (rendered with the case's vars), or joined with ``--url`` (one case) — and
+runs through `sessions.live.runner.LiveRun`, so the conversation is ended on every exit path
+(success, failure, an exception, Ctrl-C, SIGTERM). What differs from simulated rehearsal:
+
+* the case's `user:` rules are played from the client side (`sessions.live.visitor`): its words as
+  ``conversation.respond`` text, or spoken through a virtual microphone (`voice:`, ``--visitor
+  voice``); its `persona:` rules are not used — the real LLM answers; `faults:` are not applied
+  (the real network has its own); `replay:` cases replay as always (they need no replica);
+* expectations are checked against the real events; a case's `expect.duration` is multiplied by
+  ``--time-slack`` (wall time, real latencies);
+* ``--max-duration`` stops a run (``failed``) once it has lasted that long, and is sent to Tavus
+  as the conversation's ``max_call_duration`` (plus a minute) unless the file sets one: the cost
+  of a case is bounded even if cviscript is killed; the conversation-minutes used are summed;
+* runs go ``-j N`` at a time, never more than ``--max-concurrent`` (Tavus limits concurrent
+  conversations per account); every transcript is saved, replayable by ``cviscript replay``.
+
+With ``CVISCRIPT_FAKE_DAILY`` set, every run gets a fake Daily room of its own (created through
+the Tavus API when a key is set, else joined at a made-up URL), running the one
+replica model with the case's `replica:` settings and `persona:` rules, and the visitor speaks
+through the fake's microphone; the room and the scenario's clock run ``FAKE_SPEED`` times faster
+than real time. The verdicts equal simulated rehearsal's (tested on every shipped scenario).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CviscriptError, UsageError
+from ..language.model import Expect, Rehearsal, Scenario
+from .expectations import check, replica_speech
+from .results import CaseRun, Failure, SuiteResult
+from .suite import CaseRef, _case_result, _plain, collect, run_case, seeds_for
+
+FAKE_SPEED = 20.0  # the fake room's clock against real time
+COST_MARGIN = 60.0  # seconds added to --max-duration for the server-side max_call_duration
+
+
+@dataclass
+class LiveOptions:
+    url: str | None = None
+    api_url: str | None = None
+    jobs: int = 1
+    max_concurrent: int = 2
+    max_duration: float = 300.0
+    time_slack: float = 2.0
+    visitor: str = "text"  # text | voice
+    transcripts: str | None = "live-transcripts"
+    join_timeout: float = 30.0
+    replica_timeout: float = 60.0
+    fake: str | None = None  # CVISCRIPT_FAKE_DAILY's value
+    on_status: Any = None
+
+
+@dataclass
+class LiveSummary:
+    conversations: int = 0
+    ended: int = 0
+    not_ended: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # conversation time used (created or joined until ended or left)
+    transcripts: list[str] = field(default_factory=list)
+    interrupted: str | None = None  # the signal that stopped the suite
+
+    @property
+    def minutes(self) -> float:
+        return self.seconds / 60.0
+
+
+def run_live_suite(
+    paths: list[str],
+    options: LiveOptions,
+    *,
+    patterns: tuple[str, ...] = (),
+    repeat: int = 1,
+    on_case: Any = None,
+    on_collected: Any = None,
+) -> tuple[SuiteResult, LiveSummary]:
+    """Run every case under `paths` live; Ctrl-C/SIGTERM stop every run (each conversation is
+    ended) and return the finished cases with `interrupted` set."""
+    from ..sessions.live.loop import exit_now, run_with_signals
+
+    started = time.perf_counter()
+    col = collect(paths, patterns)
+    if on_collected is not None:
+        on_collected(col)
+    if options.url is not None and len(col.cases) * repeat > 1:
+        raise UsageError("--url joins one conversation: select a single case (-k) without --repeat")
+    suite = SuiteResult(invalid=col.invalid, files=col.files, without_cases=col.without_cases)
+    summary = LiveSummary()
+    runner = _Runner(options, summary)
+
+    def on_signal(name: str) -> None:
+        runner.stop(name)
+
+    def on_again(name: str) -> None:
+        left = ", ".join(runner.unended()) or "none"
+        exit_now(name, f"cviscript: {name} again: exiting now; conversations not ended: {left}")
+
+    async def main() -> None:
+        width = max(1, min(options.jobs or os.cpu_count() or 1, options.max_concurrent))
+        gate = asyncio.Semaphore(width)
+        plans = [
+            (ref, seeds_for(ref, repeat, None if repeat <= 1 else ref.seed)) for ref in col.cases
+        ]
+        tasks = [
+            [
+                asyncio.ensure_future(runner.run(ref, col.scenarios[ref.file], seed, gate))
+                for seed in seeds
+            ]
+            for ref, seeds in plans
+        ]
+        for (ref, _), runs in zip(plans, tasks, strict=True):
+            results = [await t for t in runs]
+            case = _case_result(ref, results)
+            suite.cases.append(case)
+            if on_case is not None:
+                on_case(case)
+
+    run_with_signals(main(), on_signal, on_again)
+    suite.interrupted = runner.interrupted is not None
+    summary.interrupted = runner.interrupted
+    suite.wall = time.perf_counter() - started
+    return suite, summary
+
+
+class _Runner:
+    def __init__(self, options: LiveOptions, summary: LiveSummary):
+        self.options = options
+        self.summary = summary
+        self.active: set[Any] = set()
+        self.interrupted: str | None = None
+
+    def stop(self, signame: str) -> None:
+        self.interrupted = self.interrupted or signame
+        for live in list(self.active):
+            live.interrupt(signame)
+
+    def unended(self) -> list[str]:
+        return [str(x.conversation_id) for x in self.active if x.created and not x.ended]
+
+    async def run(
+        self, ref: CaseRef, sc: Scenario, seed: int | None, gate: asyncio.Semaphore
+    ) -> CaseRun:
+        async with gate:
+            if self.interrupted is not None:
+                return _failed(
+                    seed or 0, "interrupted", f"not run: interrupted by {self.interrupted}"
+                )
+            reh = sc.rehearsal(ref.case)
+            assert reh is not None
+            if reh.replay:  # a recording needs no replica
+                return await asyncio.to_thread(run_case, ref.file, ref.case, scenario=sc)
+            try:
+                return await self._live(ref, sc, reh, seed)
+            except CviscriptError as exc:
+                return _failed(seed or 0, "live-error", str(exc))
+            except Exception as exc:  # a bug in cviscript: this case fails, the suite goes on
+                return _failed(seed or 0, "internal-error", f"{type(exc).__name__}: {exc}")
+
+    async def _live(self, ref: CaseRef, sc: Scenario, reh: Rehearsal, seed: int | None) -> CaseRun:
+        from ..sessions.live.runner import LiveRun
+        from ..sessions.live.visitor import unplayable
+
+        o = self.options
+        started = time.perf_counter()
+        cant = unplayable(reh)
+        if cant:
+            return _failed(
+                seed or 0, "not-live", "a live participant cannot play " + ", ".join(cant)
+            )
+        fake, settings = None, None
+        if o.fake:
+            fake, settings = _fake_room(sc, reh, seed, o.fake)
+        spoken = fake is not None or o.visitor == "voice" or any(r.voice for r in reh.user)
+        audio = _audio_source(sc, reh, fake is not None, o.visitor == "voice") if spoken else None
+        url, create = o.url, None
+        if url is None and fake is not None and not _api_key():
+            url = f"https://fake.daily.invalid/{_slug(ref.case)}"  # the fake room needs no Tavus
+        elif url is None:
+            create = _create_body(sc, reh, o.max_duration)
+        holder: dict[str, Any] = {}
+
+        def on_conversation(conv: Any) -> None:
+            holder["stage"] = _attach_visitor(conv, reh, settings, live.session, audio)
+
+        live = LiveRun(
+            sc,
+            url=url,
+            create=create,
+            api_url=o.api_url,
+            daily=fake,
+            vars_override=dict(reh.vars) or None,
+            join_timeout=o.join_timeout,
+            replica_timeout=o.replica_timeout,
+            on_status=o.on_status,
+            time_scale=FAKE_SPEED if fake is not None else 1.0,
+            microphone="cviscript-visitor" if spoken else None,
+            on_conversation=on_conversation,
+            max_duration=o.max_duration,
+        )
+        self.active.add(live)
+        joined = time.monotonic()
+        try:
+            conv = await live.run()
+        except CviscriptError as exc:
+            self._account(live, joined)
+            return _failed(seed or 0, "live-error", str(exc), started)
+        finally:
+            self.active.discard(live)
+            if "stage" in holder:
+                holder["stage"].close()
+        self._account(live, joined)
+        if conv is None:
+            return _failed(seed or 0, "live-error", "test_mode: the conversation has no replica")
+        transcript = self._save(ref, seed, conv)
+        result, records = conv.result, conv.trace.records
+        assert result is not None
+        slack = 1.0 if fake is not None else o.time_slack
+        failures = check(_slackened(reh.expect, slack), result, records)
+        if live.hit_max_duration:
+            failures.insert(0, Failure("max-duration", "--max-duration", result.reason))
+        return CaseRun(
+            seed=seed if seed is not None else reh.seed,
+            passed=not failures,
+            outcome=result.outcome,
+            reason=result.reason + (f" (transcript: {transcript})" if transcript else ""),
+            state=result.state,
+            path=list(result.path),
+            transitions=[str(r.data.get("id")) for r in records if r.kind == "transition"],
+            vars=_plain(result.vars),
+            duration=result.duration,
+            wall=time.perf_counter() - started,
+            sent=list(result.sent),
+            said=[text for _, text in replica_speech(records)],
+            failures=failures,
+            trace=[r.to_json() for r in records],
+        )
+
+    def _account(self, live: Any, joined: float) -> None:
+        s = self.summary
+        if live.created is not None:
+            s.conversations += 1
+            if live.ended:
+                s.ended += 1
+            else:
+                s.not_ended.append(str(live.conversation_id))
+        begin = live.started_at or joined
+        s.seconds += max(0.0, (live.ended_at or time.monotonic()) - begin)
+
+    def _save(self, ref: CaseRef, seed: int | None, conv: Any) -> str | None:
+        folder = self.options.transcripts
+        if not folder:
+            return None
+        from ..transcript import TranscriptWriter
+
+        name = _slug(f"{Path(ref.file).stem}--{ref.case}")
+        path = Path(folder) / f"{name}{'' if seed is None else f'--seed{seed}'}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = TranscriptWriter(str(path))
+        try:
+            for record in conv.trace.records:
+                writer(record)
+        finally:
+            writer.close()
+        self.summary.transcripts.append(str(path))
+        return str(path)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:100] or "case"
+
+
+def _api_key() -> bool:
+    from ..sessions.live.tavus_api import API_KEY_ENV
+
+    return bool(os.environ.get(API_KEY_ENV, "").strip())
+
+
+def _failed(seed: int, code: str, reason: str, started: float | None = None) -> CaseRun:
+    wall = time.perf_counter() - started if started is not None else 0.0
+    failure = Failure(code=code, expectation="live", message=reason)
+    return CaseRun(seed, False, "error", reason, None, [], [], {}, 0.0, wall, [], [], [failure])
+
+
+def _slackened(expect: Expect, slack: float) -> Expect:
+    if expect.duration_max is None or slack == 1.0:
+        return expect
+    import copy
+
+    out = copy.copy(expect)
+    out.duration_max = expect.duration_max * slack
+    return out
+
+
+def _create_body(sc: Scenario, reh: Rehearsal, max_duration: float) -> dict[str, Any]:
+    from ..sessions.simulated.runner import _create_body as render
+
+    body = render(sc, dict(reh.vars))
+    if not isinstance(body, dict) or not body:
+        raise UsageError(
+            f"{sc.path}: rehearse --live needs conversation.create in the file (or --url)"
+        )
+    body = dict(body)
+    props = dict(body.get("properties") or {})
+    props.setdefault("max_call_duration", int(max_duration + COST_MARGIN))
+    body["properties"] = props
+    return body
+
+
+def _fake_room(sc: Scenario, reh: Rehearsal, seed: int | None, spec: str) -> tuple[Any, Any]:
+    """A fake Daily room whose replica is the model with this case's settings and persona."""
+    from ..sessions.live.fake_daily import FakeDaily
+    from ..sessions.live.fake_replica import FakeReplica
+    from ..sessions.replica_model.settings import conversation_limits
+    from ..sessions.simulated.persona import Persona
+    from ..sessions.simulated.replica import model_settings
+    from ..sessions.simulated.runner import _create_body as render
+
+    settings = model_settings(reh, **conversation_limits(render(sc, dict(reh.vars))))
+    fake = FakeDaily()
+    FakeReplica(
+        fake,
+        settings=settings,
+        model_persona=Persona(reh.persona, settings.default_reply),
+        speed=FAKE_SPEED,
+    )
+    return fake, settings
+
+
+def _audio_source(sc: Scenario, reh: Rehearsal, fake: bool, synthesise_all: bool) -> Any:
+    """What a spoken rule's words sound like: its WAV, synthesised text, or (fake room) None."""
+    from ..audio import load_wav
+    from ..sessions.live import tts
+    from ..sessions.live.mic import SAMPLE_RATE
+    from ..sessions.live.visitor import wav_path
+
+    needs_tts = any(r.say is not None and r.voice is True for r in reh.user) or (
+        synthesise_all and not fake and any(r.say is not None and not r.voice for r in reh.user)
+    )
+    if needs_tts and not fake:
+        tts.require()  # a clear error before anything is created
+    for rule in reh.user:
+        path = wav_path(rule, sc.path)
+        if path is not None and not os.path.isfile(path):
+            raise UsageError(f"{rule.loc}: voice: no such WAV file {path}")
+
+    def audio(rule: Any, text: str) -> bytes | None:
+        path = wav_path(rule, sc.path)
+        if path is not None:
+            return load_wav(path, target_rate=SAMPLE_RATE).pcm
+        if fake:
+            return None  # silence as long as the simulated visitor speaks
+        return tts.synthesise(text, sample_rate=SAMPLE_RATE).pcm
+
+    return audio
+
+
+def _attach_visitor(conv: Any, reh: Rehearsal, settings: Any, session: Any, audio: Any) -> Any:
+    from ..sessions.live.mic import Speaker
+    from ..sessions.live.visitor import ClientStage, LiveVisitor
+    from ..sessions.replica_model import ModelSettings
+
+    # as in simulated rehearsal: the case's canned hook results, and its rehearsed operator
+    canned = getattr(reh, "hooks", None)
+    if canned and hasattr(conv.engine, "hooks"):
+        conv.engine.hooks.canned = dict(canned)
+    if getattr(reh, "operator", None):
+        from ..sessions.simulated.operator import SimulatedOperator
+
+        SimulatedOperator(reh.operator, conv.clock, conv.fire).attach(conv.trace)
+    stage = ClientStage(conv.clock, conv.session.send, conv.engine.actions.interactions)
+    if session is not None and session.microphone is not None:
+        stage.speaker = Speaker(session.microphone, conv.clock)
+        stage.audio = audio
+    visitor = LiveVisitor(reh.user, stage, settings or ModelSettings())
+    conv.trace.subscribe(stage.observe)
+    visitor.start()
+    return stage

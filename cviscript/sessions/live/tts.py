@@ -1,0 +1,72 @@
+"""Speech synthesis for the live visitor: espeak-ng, when it is installed.
+
+A live rehearsal rule with ``voice: true`` speaks its `say` text through the virtual microphone,
+so the text must become audio. cviscript uses the ``espeak-ng`` program (Debian and Ubuntu
+package ``espeak-ng``; ``apt-get install espeak-ng``, one line in a CI job): it is offline, fast
+(a sentence in milliseconds), maintained, in every distribution, and adds no Python dependency.
+Its voice is robotic but clear, which is what a speech recogniser needs. Synthesis is optional:
+without the program, a case that asks for it gets a clear error before any conversation is
+created (a rule may give a WAV file instead: ``voice: hello.wav``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import wave
+
+from ... import errors
+from ...audio import PcmAudio, _to_mono
+
+PROGRAM = "espeak-ng"
+TTS_ENV = "CVISCRIPT_TTS"  # another program with espeak-ng's options (-v VOICE --stdout TEXT)
+TIMEOUT = 20.0
+MAX_CHARS = 4000
+
+
+def program() -> str | None:
+    """The synthesiser's path, or None when none is installed."""
+    return shutil.which(os.environ.get(TTS_ENV) or PROGRAM)
+
+
+def require() -> str:
+    found = program()
+    if found is None:
+        raise errors.UsageError(
+            "speaking text through the microphone needs a speech synthesiser: install espeak-ng"
+            " (apt-get install espeak-ng), give the rule a WAV file (voice: hello.wav), or play"
+            " the visitor as text (--visitor text)"
+        )
+    return found
+
+
+def synthesise(text: str, *, voice: str = "en-us", sample_rate: int = 16000) -> PcmAudio:
+    """`text` spoken, as mono 16-bit PCM at `sample_rate`."""
+    exe = require()
+    if len(text) > MAX_CHARS:
+        raise errors.UsageError(f"text to speak is over {MAX_CHARS} characters")
+    try:
+        done = subprocess.run(
+            [exe, "-v", voice, "--stdout", "--", text],
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise errors.CviscriptError(f"{PROGRAM} failed: {exc}") from None
+    if done.returncode != 0 or not done.stdout:
+        why = done.stderr.decode("utf-8", "replace").strip()[:200]
+        raise errors.CviscriptError(f"{PROGRAM} failed (exit {done.returncode}): {why}")
+    try:
+        with wave.open(io.BytesIO(done.stdout)) as w:
+            channels, rate, width = w.getnchannels(), w.getframerate(), w.getsampwidth()
+            frames = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise errors.CviscriptError(f"{PROGRAM} wrote no readable WAV: {exc}") from None
+    if width != 2:
+        raise errors.CviscriptError(f"{PROGRAM} wrote {8 * width}-bit audio, not 16-bit")
+    if channels != 1 or rate != sample_rate:
+        frames = _to_mono(frames, channels, rate, sample_rate)
+    return PcmAudio(frames, sample_rate)

@@ -1,0 +1,141 @@
+"""The visitor's voice: a virtual microphone with daily-python's real API shape, in the fake room."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+
+from cviscript import errors
+from cviscript.rehearsal.live import LiveOptions, run_live_suite
+from cviscript.sessions.live import tts
+from cviscript.sessions.live.fake_daily import FakeDaily, FakeVirtualMicrophoneDevice
+from cviscript.sessions.live.mic import client_settings_with_microphone, create_microphone
+
+REAL_SIGNATURES = r"""
+import inspect, json, daily
+out = {}
+for name, fn in [("create_microphone_device", daily.Daily.create_microphone_device),
+                 ("write_frames", daily.VirtualMicrophoneDevice.write_frames)]:
+    try:
+        out[name] = [p for p in inspect.signature(fn).parameters if p != "self"]
+    except (TypeError, ValueError):
+        out[name] = None
+print(json.dumps(out))
+"""
+
+
+def test_the_fake_microphone_has_the_real_sdks_signatures():
+    fake = {
+        "create_microphone_device": list(
+            inspect.signature(FakeDaily().Daily.create_microphone_device).parameters
+        ),
+        "write_frames": [
+            p for p in inspect.signature(FakeVirtualMicrophoneDevice.write_frames).parameters
+            if p != "self"
+        ],
+    }  # fmt: skip
+    assert fake == {
+        "create_microphone_device": ["device_name", "sample_rate", "channels", "non_blocking"],
+        "write_frames": ["frames", "completion"],
+    }
+    pytest.importorskip("daily")
+    # in a subprocess: Daily.init() twice would abort this one
+    done = subprocess.run([sys.executable, "-c", REAL_SIGNATURES], capture_output=True, text=True)
+    real = json.loads(done.stdout)
+    for name, params in real.items():
+        if params is not None:  # some native builds hide their signature
+            assert params == fake[name], name
+
+
+def test_frames_are_heard_only_from_the_selected_device_and_strings_are_refused():
+    fake = FakeDaily()
+    fake.init()
+    mic = create_microphone(fake, "voice")
+    assert (mic.name, mic.sample_rate, mic.channels) == ("voice", 16000, 1)
+    with pytest.raises(TypeError):
+        mic.write_frames("abc")
+    heard: list[bytes] = []
+    fake.on_mic = heard.append
+    fake.join_calls.append({"client_settings": client_settings_with_microphone("voice")})
+    fake._state = "joined"
+    assert mic.write_frames(bytes(640)) == 0  # non-blocking: the count goes to the completion
+    other = fake.Daily.create_microphone_device("other")
+    assert other.write_frames(bytes(640)) == 320  # blocking: counted, but not selected
+    assert heard == [bytes(640)] and fake.mic_frames == 320
+    fake.shutdown()
+
+
+SPOKEN = """\
+cviscript: 1
+name: spoken
+initial: hello
+states:
+  hello:
+    enter: [{echo: "Hello there."}]
+    on:
+      - utterance: {role: user, contains: price}
+        goto: bye
+      - after: 20s
+        goto: bye
+  bye:
+    final: true
+rehearsals:
+  - name: asks by voice
+    user:
+      - on: {event: replica.stopped_speaking}
+        say: "What is the price?"
+        voice: ask.wav
+    expect: {path: [hello, bye], outcome: completed, duration: {max: 10s}}
+"""
+
+
+def _wav(path: Path, seconds: float) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(bytes(int(16000 * seconds) * 2))
+
+
+def test_a_wav_is_spoken_through_the_microphone_and_heard_as_the_visitor(tmp_path, monkeypatch):
+    monkeypatch.delenv("TAVUS_API_KEY", raising=False)
+    (tmp_path / "spoken.yaml").write_text(SPOKEN)
+    _wav(tmp_path / "ask.wav", 1.5)
+    options = LiveOptions(fake="1", transcripts=str(tmp_path / "t"))
+    suite, summary = run_live_suite([str(tmp_path / "spoken.yaml")], options)
+    (case,) = suite.cases
+    run = case.runs[0]
+    assert run.passed, run.failures
+    records = [json.loads(line) for line in Path(summary.transcripts[0]).read_text().splitlines()]
+    heard = [r for r in records if r["kind"] == "received"]
+    user = [r["message"]["event_type"] for r in heard if "user" in r["message"]["event_type"]]
+    assert user[:2] == ["conversation.user.started_speaking", "conversation.user.stopped_speaking"]
+    stopped = next(r for r in heard if r["message"]["event_type"].endswith("user.stopped_speaking"))
+    started = next(r for r in heard if r["message"]["event_type"].endswith("started_speaking")
+                   and "user" in r["message"]["event_type"])  # fmt: skip
+    # the WAV's length, on the scenario's clock (the fake room runs faster than real time)
+    assert stopped["t"] - started["t"] == pytest.approx(1.5, abs=0.75)
+
+
+def test_a_missing_wav_or_synthesiser_is_a_clear_error_before_anything_runs(tmp_path, monkeypatch):
+    monkeypatch.delenv("TAVUS_API_KEY", raising=False)
+    (tmp_path / "spoken.yaml").write_text(SPOKEN)
+    suite, _ = run_live_suite([str(tmp_path / "spoken.yaml")], LiveOptions(fake="1"))
+    assert "no such WAV file" in suite.cases[0].runs[0].reason
+    monkeypatch.setenv(tts.TTS_ENV, "no-such-synthesiser-here")
+    with pytest.raises(errors.UsageError, match="install espeak-ng"):
+        tts.synthesise("hello")
+
+
+def test_espeak_ng_synthesises_16khz_speech():
+    if tts.program() is None:
+        pytest.skip("espeak-ng is not installed")
+    audio = tts.synthesise("What is the price of the premium plan?")
+    assert audio.sample_rate == 16000 and 1.0 < audio.duration < 6.0
+    assert max(audio.pcm[1::2]) > 10  # not silence
