@@ -1,6 +1,10 @@
 """The documentation cannot rot: every scenario in docs/ validates and passes its rehearsals, the
 generated reference pages match the code, and no project file points outside the project.
 
+A ```yaml block with `cviscript: 1` is a complete scenario. A multi-file example (`include:`, an
+audio file's neighbours) gives its other files as ```yaml blocks on the same page whose first line
+is `# file: PATH`; they are written next to the scenario before it is checked.
+
 The site itself is built with `mkdocs build --strict` by .ci/run (a broken link or a page missing
 from the navigation fails there); `test_site_builds_strictly` does the same here when mkdocs is
 installed (`pip install -e '.[docs]'`).
@@ -35,6 +39,9 @@ def _generator():
     return module
 
 
+FILE_LINE = re.compile(r"\A# file: (\S+)\n")
+
+
 def _scenario_blocks() -> list[tuple[str, int, str]]:
     """(page, line, source) of every ```yaml block in docs/ and README.md that is a scenario."""
     out = []
@@ -45,6 +52,17 @@ def _scenario_blocks() -> list[tuple[str, int, str]]:
                 line = text.count("\n", 0, m.start(1)) + 1
                 out.append((str(page.relative_to(REPO)), line, m.group(1)))
     return out
+
+
+def _page_files(page: str) -> dict[str, str]:
+    """The `# file: PATH` blocks of a page: the other files of its multi-file examples."""
+    text = (REPO / page).read_text(encoding="utf-8")
+    files = {}
+    for m in FENCE.finditer(text):
+        named = FILE_LINE.match(m.group(1))
+        if named:
+            files[named.group(1)] = m.group(1)
+    return files
 
 
 BLOCKS = _scenario_blocks()
@@ -67,11 +85,19 @@ def test_finds_a_broken_scenario(tmp_path):
 
 @pytest.mark.parametrize(("page", "line", "source"), BLOCKS, ids=[f"{p}:{n}" for p, n, _ in BLOCKS])
 def test_doc_scenario_is_valid_and_rehearses(page, line, source, tmp_path):
-    file = tmp_path / "example.yaml"
+    for name, text in _page_files(page).items():
+        path = (tmp_path / name).resolve()
+        assert path.is_relative_to(tmp_path), f"{page}: # file: {name} leaves the example's folder"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    named = FILE_LINE.match(source)
+    file = tmp_path / (named.group(1) if named else "example.yaml")
     file.write_text(source, encoding="utf-8")
     problems = check_file(file)
-    assert not problems, f"{page}:{line}: the example has problems:\n" + "\n".join(
-        str(d) for d in problems
+    assert not problems, (
+        f"{page}:{line}: the example has problems (a ```yaml block with `cviscript: 1` must be a "
+        "complete scenario; give the files it includes as blocks starting `# file: PATH`):\n"
+        + "\n".join(str(d) for d in problems)
     )
     collection = collect([file])
     assert not collection.invalid
@@ -83,6 +109,19 @@ def test_doc_scenario_is_valid_and_rehearses(page, line, source, tmp_path):
                 f"{page}:{line}: rehearsal {ref.case!r} fails:\n" + "\n".join(failure_report(case)),
                 pytrace=False,
             )
+
+
+def test_multi_file_examples_are_written_next_to_the_scenario(tmp_path, monkeypatch):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```yaml\n# file: common/bye.yaml\nstates:\n  bye: {final: true}\n```\n\n"
+        "```yaml\ncviscript: 1\nname: x\ninclude: [common/bye.yaml]\ninitial: bye\n"
+        "states: {}\n```\n"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    assert _page_files("page.md") == {
+        "common/bye.yaml": "# file: common/bye.yaml\nstates:\n  bye: {final: true}\n"
+    }
 
 
 def test_generated_reference_pages_are_up_to_date():
