@@ -1,4 +1,5 @@
-"""A suite of 500 rehearsal cases with `cviscript rehearse -j 2`, wall time from the shell's view.
+"""A suite of 500 rehearsal cases with `cviscript rehearse -j 2` and with the pytest plugin under
+pytest-xdist (`pytest -n 2`), wall time from the shell's view.
 
 The cases are the example scenarios' own (kiosk, product demo, survey: tool calls, barge-ins,
 timers, re-prompts, a failing survey), written into 100 generated files of 5 cases each, so the
@@ -72,6 +73,50 @@ def _scaling(folder: Path, cases: int, quick: bool) -> Row:
     )
 
 
+def _pytest_scaling(folder: Path, cases: int, quick: bool) -> Row:
+    """The pytest plugin: `pytest -n 2` (pytest-xdist) against `-n 0` on the same suite, each
+    best of 2, as a user runs it (a fresh pytest process, the plugin found by its entry point)."""
+    what = f"`pytest -n 2` (the plugin under pytest-xdist) against `-n 0`, {cases} cases"
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        return Row(what, "—", "—", "—", "≥ 1.6x on 2 cores", None, "pytest-xdist not installed")
+    best = {}
+    # without this venv's dev plugins (hypothesis costs each process a second to import)
+    base = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+    ]
+    for n in (0, 2):
+        walls = []
+        for _ in range(1 if quick else 2):
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                [*base, "-n", str(n), str(folder)], capture_output=True, text=True, cwd=folder
+            )
+            walls.append(time.perf_counter() - t0)
+            if f"{cases} passed" not in proc.stdout:
+                tail = " | ".join(proc.stdout.strip().splitlines()[-2:])
+                return Row(what, "failed", "—", "—", "≥ 1.6x on 2 cores", False, tail)
+        best[n] = min(walls)
+    speedup = best[0] / best[2]
+    return Row(
+        what=what,
+        figure=fmt_s(best[2]),
+        baseline=f"{fmt_s(best[0])} (-n 0)",
+        ratio=f"{speedup:.2f}x faster",
+        target="≥ 1.6x on 2 cores",
+        ok=speedup >= 1.6,
+        note=f"best of {1 if quick else 2}",
+    )
+
+
 def run(quick: bool = False) -> list[Row]:
     what = f"suite of {FILES * CASES_PER_FILE} rehearsal cases, `cviscript rehearse -j 2`"
     if (
@@ -83,6 +128,7 @@ def run(quick: bool = False) -> list[Row]:
         folder = Path(tmp)
         cases = write_suite(folder)
         scaling = _scaling(folder, cases, quick)
+        plugin = _pytest_scaling(folder, cases, quick)
         cmd = [*cviscript_command(), "rehearse", "-j", "2", "-q", "--no-color", str(folder)]
         walls = []
         out = ""
@@ -96,13 +142,14 @@ def run(quick: bool = False) -> list[Row]:
             if proc.returncode != 0:
                 tail = " | ".join(out.strip().splitlines()[-3:])
                 failed = Row(what, "failed", "—", "—", "≤ 10 s wall on 2 cores", False, tail)
-                return [scaling, failed]
+                return [scaling, plugin, failed]
         summary = out.strip().splitlines()[-1] if out.strip() else ""
         passed = re.search(r"(\d+) passed", summary)
         all_passed = passed is not None and int(passed.group(1)) == cases
         wall = min(walls)
         return [
             scaling,
+            plugin,
             Row(
                 what=what,
                 figure=fmt_s(wall),

@@ -134,3 +134,45 @@ def test_xdist_spreads_cases_over_workers(project: pytest.Pytester):
     out = result.stdout.str()
     assert "[gw0]" in out or "[gw1]" in out
     result.stdout.fnmatch_lines(["*path-mismatch: expect.path*", "*expected: greet → greet → bye"])
+
+
+LOOPING = """\
+cviscript: 1
+name: looping
+timeout: 100h
+initial: wait
+states:
+  wait:
+    on:
+      - after: 0.01s
+        goto: wait
+rehearsals:
+  - name: runs for hours of virtual time
+    expect: {outcome: timed_out}
+"""
+
+
+def test_a_case_past_its_wall_clock_limit_fails_and_the_session_goes_on(
+    project: pytest.Pytester,
+):
+    (project.path / "scenarios" / "looping.yaml").write_text(LOOPING)
+    project.makeini("[pytest]\ncviscript_case_timeout = 0.5\n")
+    result = run(project, "scenarios")
+    result.assert_outcomes(passed=1, failed=2)  # demo: one passes, one fails on its own
+    result.stdout.fnmatch_lines(
+        [
+            "*rehearsal 'runs for hours of virtual time' failed: the run ended error*",
+            "*case-timeout: run",
+            "*the case ran longer than its 0.5 s wall-clock limit*",
+        ]
+    )
+    # the command-line option overrides the ini option; 0 is no limit
+    result = run(project, "scenarios/demo.yaml", "--cviscript-case-timeout", "0")
+    result.assert_outcomes(passed=1, failed=1)
+
+
+def test_a_bad_case_timeout_is_a_usage_error(project: pytest.Pytester):
+    project.makeini("[pytest]\ncviscript_case_timeout = soon\n")
+    result = run(project, "scenarios")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*cviscript_case_timeout = 'soon': expected a number of seconds*"])

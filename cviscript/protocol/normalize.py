@@ -171,10 +171,14 @@ class Normalizer:
             )
         event = self._build(message, event_type, properties, conversation_id, seq)
         self._arrivals += 1
-        reason = self._presence(event) or self._copy(event) or self._repeated_interruption(event)
+        reason = self._presence(event)
         if reason:
             return None, reason
-        self._remember(event)
+        key = self._content(event)  # once: checking for a copy and remembering both need it
+        reason = self._copy(event, key) or self._repeated_interruption(event)
+        if reason:
+            return None, reason
+        self._remember(event, key)
         return event, None
 
     # -- building
@@ -309,8 +313,7 @@ class Normalizer:
             event.perception,
         )
 
-    def _copy(self, event: Event) -> str | None:
-        key = self._content(event)
+    def _copy(self, event: Event, key: tuple[Any, ...]) -> str | None:
         seq = event.seq
         seen = self._recent.get(key)
         if seq is not None and self._seqs.get(seq) == key:
@@ -355,8 +358,7 @@ class Normalizer:
                 return True
         return False
 
-    def _remember(self, event: Event) -> None:
-        key = self._content(event)
+    def _remember(self, event: Event, key: tuple[Any, ...]) -> None:
         seqs = {event.seq} if event.seq is not None else set()
         _bounded_put(
             self._recent, key, _Seen({_form(event)}, seqs, self._arrivals, event.timestamp)

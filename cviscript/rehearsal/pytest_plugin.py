@@ -22,6 +22,14 @@ The failure report of an item is the one `cviscript rehearse` prints (`rehearsal
 unmet expectation with its code, what was expected, what happened, and the transcript around it.
 A scenario that does not load is a collection error listing every diagnostic.
 
+Each case gets the wall-clock limit ``cviscript rehearse --case-timeout`` gives it (60 s unless the
+ini option ``cviscript_case_timeout`` or ``--cviscript-case-timeout SECONDS`` says otherwise; 0: no
+limit): past it the item fails with ``case-timeout`` and the session goes on. Here the case runs in
+pytest's own process, which cannot be killed as `rehearse` kills a worker, so the limit is a
+``SIGALRM`` timer that interrupts the run (the engine runs Python code throughout; regex searches
+and templates are bounded). Where there is no ``SIGALRM`` (Windows), off the main thread, or when
+another plugin's alarm is already armed (pytest-timeout), the case runs without the limit.
+
 pytest-xdist: cases are plain (file, case name) pairs run by `rehearsal.suite.run_case`, so xdist's
 workers — local processes or remote machines (``--tx ssh=...``) — run them with no distribution
 code here. The one thing a worker cannot know is which paths were named on the controller's
@@ -32,13 +40,18 @@ along in `workerinput`, relative to the rootdir so they also hold on a remote ma
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 INI_PATHS = "cviscript_paths"
+INI_TIMEOUT = "cviscript_case_timeout"
 _EXPLICIT = pytest.StashKey[list[Path]]()
+_TIMEOUT = pytest.StashKey[float | None]()
 _WORKER_KEY = "cviscript_explicit"
 
 
@@ -51,6 +64,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "are collected as rehearsal tests; when set, other folders' scenarios are collected only "
         "when a file is named on the command line",
     )
+    parser.addini(
+        INI_TIMEOUT,
+        default="60",
+        help="cviscript: wall-clock seconds one rehearsal case may run before it fails with "
+        "case-timeout (as `cviscript rehearse --case-timeout`); 0: no limit",
+    )
+    parser.getgroup("cviscript").addoption(
+        "--cviscript-case-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help=f"wall-clock limit for one rehearsal case (overrides the {INI_TIMEOUT} ini option)",
+    )
+
+
+def case_timeout(config: pytest.Config) -> float | None:
+    """The per-case wall-clock limit in seconds, None for none."""
+    value = config.getoption("--cviscript-case-timeout")
+    if value is None:
+        raw = str(config.getini(INI_TIMEOUT)).strip()
+        try:
+            value = float(raw)
+        except ValueError:
+            raise pytest.UsageError(
+                f"{INI_TIMEOUT} = {raw!r}: expected a number of seconds (0: no limit)"
+            ) from None
+    return value if value > 0 else None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,6 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         explicit = []
     config.stash[_EXPLICIT] = explicit
+    config.stash[_TIMEOUT] = case_timeout(config)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -150,7 +191,10 @@ class RehearsalItem(pytest.Item):
 
         file = _shown(self.path, self.config.invocation_params.dir)
         scenario = load(file)
-        run = run_case(file, self.case)
+        limit = self.config.stash[_TIMEOUT]
+        run, wall = _run_limited(lambda: run_case(file, self.case, scenario=scenario), limit)
+        if run is None:
+            run = _timed_out(scenario, self.case, limit, wall)
         self.user_properties += [
             ("virtual_duration", f"{run.duration:.3f}"),
             ("seed", run.seed),
@@ -176,3 +220,74 @@ class RehearsalItem(pytest.Item):
     def reportinfo(self):
         line = self.line - 1 if self.line else None
         return self.path, line, f"rehearsal: {self.case}"
+
+
+class _CaseTimeout(BaseException):
+    """Raised by the alarm inside a run that passed its limit (a BaseException, so that the
+    run's own `except Exception` — which reports cviscript crashes — lets it through)."""
+
+
+_UNSET = object()
+
+
+def _run_limited(fn: Any, limit: float | None) -> tuple[Any, float]:
+    """(fn(), wall seconds), or (None, wall) when fn ran past `limit` seconds and was stopped
+    (see the module docstring for when no limit can be set)."""
+    armed = False
+
+    def alarm(_signum: int, _frame: Any) -> None:
+        if armed:  # a signal already on its way when the timer was disarmed is ignored
+            raise _CaseTimeout
+
+    old_handler: Any = _UNSET
+    if (
+        limit is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    ):
+        old_handler = signal.signal(signal.SIGALRM, alarm)
+        if signal.getitimer(signal.ITIMER_REAL)[0] > 0:  # another plugin's alarm: leave it be
+            signal.signal(signal.SIGALRM, old_handler)
+            old_handler = _UNSET
+        else:
+            armed = True
+            signal.setitimer(signal.ITIMER_REAL, limit)
+    started = time.perf_counter()
+    try:
+        try:
+            return fn(), time.perf_counter() - started
+        finally:
+            if armed:
+                armed = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    except _CaseTimeout:
+        return None, time.perf_counter() - started
+    finally:
+        if old_handler is not _UNSET:
+            signal.signal(signal.SIGALRM, old_handler)
+
+
+def _timed_out(scenario: Any, case: str, limit: float | None, wall: float) -> Any:
+    """The failed run of a case stopped at its wall-clock limit, as `rehearse` reports it."""
+    from .results import CaseRun, Failure
+
+    reason = (
+        f"the case ran longer than its {limit:g} s wall-clock limit "
+        f"({INI_TIMEOUT} / --cviscript-case-timeout)"
+    )
+    reh = scenario.rehearsal(case)
+    return CaseRun(
+        seed=reh.seed if reh is not None else 0,
+        passed=False,
+        outcome="error",
+        reason=reason,
+        state=None,
+        path=[],
+        transitions=[],
+        vars={},
+        duration=0.0,
+        wall=wall,
+        sent=[],
+        said=[],
+        failures=[Failure(code="case-timeout", expectation="run", message=reason)],
+    )
