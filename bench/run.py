@@ -27,6 +27,7 @@ from common import Row, machine  # noqa: E402
 
 BENCHMARKS = (
     "live_latency",
+    "event_delay",
     "throughput",
     "rehearsal_speed",
     "suite",
