@@ -182,3 +182,18 @@ def test_listener_stops_cleanly_when_asked():
 
     assert asyncio.run(main()) == "stopped by SIGINT"
     assert listener.received >= 1 and listener.released and fake.left
+
+
+def test_listen_json_never_prints_terminal_controls_from_the_room(monkeypatch):
+    # JSON escapes C0 controls but keeps C1 controls (CSI is \x9b), bidi overrides and lone
+    # surrogates raw: a visitor could drive the terminal through `listen --json` without this.
+    hostile = "\x9b2J\u202eevil\ud800 \x1b]0;title\x07"
+    monkeypatch.setenv(
+        "CVISCRIPT_FAKE_DAILY",
+        json.dumps({"user": [[0.02, hostile]], "leave_after": 0.2}),
+    )
+    res = invoke("listen", "--url", URL, "--json")
+    assert res.exit_code == 0, res.output
+    for raw in ("\x9b", "\u202e", "\ud800", "\x1b", "\x07"):
+        assert raw not in res.stdout
+    assert "2J" in res.stdout and "evil" in res.stdout  # shown, not obeyed

@@ -9,6 +9,7 @@ import sys
 import click
 
 from ..errors import ConnectError, CviscriptError, UsageError
+from ..printable import printable
 from .common import EXIT_CONNECT, EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail
 from .live_common import (
     cli_logging,
@@ -71,7 +72,8 @@ def command(
     subscribers = [] if as_json else [ConsolePrinter(color=use_color)]
 
     def raw(record):
-        click.echo(json.dumps(record, ensure_ascii=False, default=str))
+        # JSON escapes C0 controls; C1 controls, bidi overrides and lone surrogates it keeps raw.
+        click.echo(printable(json.dumps(record, ensure_ascii=False, default=str)))
 
     code = EXIT_OK
     with cli_logging(verbose), sdk_stderr_hidden(quiet_sdk):

@@ -26,6 +26,8 @@ from typing import Any
 
 import click
 
+from ..printable import printable
+
 FAKE_DAILY_ENV = "CVISCRIPT_FAKE_DAILY"  # = cviscript.sessions.live.fake_replica.FAKE_DAILY_ENV
 
 _F = Callable[..., Any]
@@ -111,7 +113,8 @@ class _EchoHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            click.echo(f"cviscript: {record.levelname.lower()}: {record.getMessage()}", err=True)
+            message = printable(record.getMessage())  # may quote what the room sent
+            click.echo(f"cviscript: {record.levelname.lower()}: {message}", err=True)
             if record.exc_info and self.verbose:
                 click.echo(logging.Formatter().formatException(record.exc_info), err=True)
         except Exception:
