@@ -169,7 +169,7 @@ def test_every_case_has_a_section_with_its_verdict(suite, dom):
     sections = dom.find_all("details", "case")
     shown = sorted(suite.cases, key=lambda c: c.passed)  # failures first
     assert [s.attrs["data-case"] for s in sections] == [c.id for c in shown]
-    assert len(suite.cases) == 11
+    assert len(suite.cases) == 14
     for case, sec in zip(shown, sections, strict=True):
         assert ("fail" in sec.classes) == (not case.passed)
         badge = sec.find("summary").find("span", "badge")
@@ -178,7 +178,7 @@ def test_every_case_has_a_section_with_its_verdict(suite, dom):
         assert sec.find_all("svg", "timeline") and sec.find_all("svg", "diagram")
         assert sec.find_all("details", "transcript")
     header = dom.find("header", "top")
-    assert "10 passed" in header.text() and "1 failed" in header.text()
+    assert "13 passed" in header.text() and "1 failed" in header.text()
     assert "cviscript" in header.text() and "generated" in header.text()
     index_links = [a.attrs["href"] for a in dom.find("nav", "index").find_all("a")]
     assert index_links == [f"#{s.attrs['id']}" for s in sections]
@@ -353,7 +353,7 @@ def test_rehearse_html_option_writes_the_report(tmp_path):
     assert f"html: {out}" in result.output
     dom = parse(out.read_text(encoding="utf-8"))
     sections = dom.find_all("details", "case")
-    assert len(sections) == 9
+    assert len(sections) == 12
     # --html keeps the transcripts of passing runs too: every case has its timeline
     assert all(s.find_all("svg", "timeline") for s in sections)
 

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import CviscriptError, UsageError
 from ..language.model import (
     AppendContext,
+    Call,
     Echo,
     EchoAudio,
     End,
@@ -161,6 +162,35 @@ class ActionRunner:
 
     # ---------------------------------------------------------------------------------- actions
 
+    def answer_tool_call(
+        self,
+        output: Any,
+        state: str | None,
+        loc: Any,
+        status: str = "success",
+        what: str = "call with answer: true",
+    ) -> None:
+        """Send `output` as the conversation.tool_result of the tool call that fired the
+        running transition (`tool_result`, or a hook's result with `answer: true`)."""
+        eng = self.engine
+        event = eng.event
+        if event is None or event.type != "tool_call":
+            raise CviscriptError(
+                f"{loc}: {what} has no tool call to answer "
+                f"(in state {state!r}; use it in a transition fired by a tool_call)"
+            )
+        if not event.tool_call_id:
+            # Tavus requires tool_call_id on conversation.tool_result: without it there is no
+            # well-formed answer, and a malformed one is never sent. An echo would make the
+            # replica read the raw output aloud, so it is the author's choice, not a fallback.
+            raise CviscriptError(
+                f"{loc}: {what} cannot answer the tool call {event.name!r}: it "
+                f"came without a tool_call_id, which Tavus requires (in state {state!r}). "
+                "Guard the transition with `when: event.tool_call_id is defined` and answer "
+                "such calls with `echo:` (as Tavus's own example does)"
+            )
+        eng.send(self.interactions.tool_result(event.tool_call_id, output, status))
+
     def _run_one(self, action: Any, state: str | None) -> None:
         eng = self.engine
         ia = self.interactions
@@ -179,25 +209,12 @@ class ActionRunner:
             for message in ia.sensitivity(pause=action.pause, interrupt=action.interrupt):
                 eng.send(message)
         elif isinstance(action, ToolResult):
-            event = eng.event
-            if event is None or event.type != "tool_call":
-                raise CviscriptError(
-                    f"{action.loc}: tool_result has no tool call to answer "
-                    f"(in state {state!r}; use it in a transition fired by a tool_call)"
-                )
-            if not event.tool_call_id:
-                # Tavus requires tool_call_id on conversation.tool_result: without it there is no
-                # well-formed answer, and a malformed one is never sent. An echo would make the
-                # replica read the raw output aloud, so it is the author's choice, not a fallback.
-                raise CviscriptError(
-                    f"{action.loc}: tool_result cannot answer the tool call {event.name!r}: it "
-                    f"came without a tool_call_id, which Tavus requires (in state {state!r}). "
-                    "Guard the transition with `when: event.tool_call_id is defined` and answer "
-                    "such calls with `echo:` (as Tavus's own example does)"
-                )
             status = self._text(action.status, state) if action.status is not None else "success"
             output = self._value(action.output, state)
-            eng.send(ia.tool_result(event.tool_call_id, output, status))
+            self.answer_tool_call(output, state, action.loc, status, "tool_result")
+        elif isinstance(action, Call):
+            view = eng.template_context(eng.event, eng.groups)["event"]
+            eng.hooks.start(action, state, eng.event, eng.groups, (view, eng.vars))
         elif isinstance(action, SetVars):
             for name, value in action.values.items():
                 rendered = self._value(value, state)

@@ -19,6 +19,20 @@ How the scenario maps onto `transitions`:
   left, so a timer and an event can never interleave mid-transition. The machine is configured
   `queued` too. No auto transitions.
 
+Compound states (a state with `states:` and `initial:`) stay a flat `transitions` machine: only
+the leaves are machine states, named by their dotted names (``tour.scale``); a compound state is
+the set of leaves under it. A compound state's transition is added from every leaf inside it, and
+the candidates of a leaf are `any:`, then each enclosing state's `on:` from the outermost
+inwards, then its own. A `goto` lands in the target's entry leaf (initial children, down); the
+`enter`/`exit` actions of the compound states crossed run from the leaf callbacks: exits innermost
+first up to (not including) the deepest state enclosing both ends, then enters outermost first —
+a `goto` to a state enclosing the source exits and re-enters it, as a self-transition does. The
+last child entered of every compound state is remembered; `resume: X` is a `goto` to it (X's
+initial child the first time), added as one trigger per possible leaf (``ID>LEAF``). Why not
+`transitions`' HierarchicalMachine: it has no history, tries a child's triggers before its
+parent's (cviscript checks outside first) and costs more per trigger; the engine picks the
+transition itself anyway, so nesting is only the enter/exit chain, worked out once per pair.
+
 Timers (`after:`) are not `transitions`' thread-based Timeout: the engine schedules them on its
 clock when a state is entered and cancels them on exit; an expired timer sends a `Tick` that only
 its own transition matches, and only in the state entry (`epoch`) that armed it. The same code
@@ -28,6 +42,7 @@ therefore runs on wall time live and on virtual time in rehearsal.
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +60,7 @@ from ..trace import Trace
 from . import matchers
 from .actions import ActionRunner, EndRun
 from .context import event_view
+from .hooks import HookRunner, Pending, failure
 
 log = logging.getLogger("cviscript.engine")
 
@@ -142,6 +158,16 @@ class Engine:
         self._firing: Transition | None = None  # the transition being fired
         self._window_start = float("-inf")  # loop guard: timer firings within a second
         self._window_ticks = 0
+        sc = scenario
+        self._nested = any(st.children for st in sc.states.values())
+        self._owner: dict[str, str] = {}  # transition id -> its compound state (nested only)
+        self._outer_timers: dict[str, list[Any]] = {}  # compound state -> its armed timers
+        self._state_epoch: dict[str, int] = {}  # compound state -> epoch of its entry
+        self._history: dict[str, str] = {}  # compound state -> the child last entered
+        self._chains: dict[tuple[str | None, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._target: str | None = None  # where the firing transition goes (goto or resumed)
+        self._timer_by_id: dict[str, Transition] = {}
+        self.hooks = HookRunner(clock, os.path.dirname(os.path.abspath(sc.path)), self._hook_done)
         self.actions = ActionRunner(self, interactions)
         self.model: _Model = _NewModel()
         self.machine = self._build_machine()
@@ -154,8 +180,9 @@ class Engine:
         # One bound method each, shared by every state and transition (each `self._x` access
         # makes a new bound-method object); `_before` finds the transition in `self._firing`.
         enter, exit_, before = self._on_enter, self._on_exit, self._before
+        leaves = sc.leaves() if self._nested else list(sc.states)
         states = [{"name": INIT}] + [
-            {"name": name, "on_enter": enter, "on_exit": exit_} for name in sc.states
+            {"name": name, "on_enter": enter, "on_exit": exit_} for name in leaves
         ]
         machine = Machine(
             model=self.model,
@@ -166,14 +193,44 @@ class Engine:
             send_event=True,
             ignore_invalid_triggers=True,
         )
-        machine.add_transition("start", INIT, sc.initial, before=self._note_start)
-        every_state = list(sc.states)
-        for t in sc.any:
-            machine.add_transition(t.id, source=every_state, dest=t.goto, before=before)
+        if not self._nested:
+            machine.add_transition("start", INIT, sc.initial, before=self._note_start)
+            for t in sc.any:
+                machine.add_transition(t.id, source=leaves, dest=t.goto, before=before)
+            for name, state in sc.states.items():
+                for t in state.on:  # dest None: an internal transition
+                    machine.add_transition(t.id, source=name, dest=t.goto, before=before)
+            return machine
+        machine.add_transition("start", INIT, sc.entry_leaf(sc.initial), before=self._note_start)
+        under: dict[str, list[str]] = {name: [] for name in sc.states}
+        for leaf in leaves:
+            under[leaf].append(leaf)
+            for outer in sc.ancestors(leaf):
+                under[outer].append(leaf)
         for name, state in sc.states.items():
-            for t in state.on:  # dest None: an internal transition
-                machine.add_transition(t.id, source=name, dest=t.goto, before=before)
+            if state.children:
+                for t in state.on:
+                    self._owner[t.id] = name
+        for owner, transitions in ((None, sc.any), *((n, st.on) for n, st in sc.states.items())):
+            source = leaves if owner is None else under[owner]
+            for t in transitions:
+                if t.resume is not None:
+                    target = sc.states[t.resume]
+                    for child in target.children or [t.resume]:
+                        dest = sc.entry_leaf(child)
+                        machine.add_transition(f"{t.id}>{dest}", source, dest, before=before)
+                else:
+                    dest = None if t.goto is None else sc.entry_leaf(t.goto)
+                    machine.add_transition(t.id, source=source, dest=dest, before=before)
         return machine
+
+    def _chain_of(self, state: str) -> tuple[Transition, ...]:
+        """`any:`, then each enclosing state's `on:` outermost first, then the state's own."""
+        sc = self.scenario
+        if not self._nested:
+            return (*sc.any, *sc.states[state].on)
+        outer = [t for name in sc.ancestors(state) for t in sc.states[name].on]
+        return (*sc.any, *outer, *sc.states[state].on)
 
     def _candidates_of(self, state: str) -> tuple[tuple[Transition, Any], ...]:
         """The transitions an event can fire in `state`, in contract order, each with the
@@ -182,22 +239,26 @@ class Engine:
         if found is None:
             found = tuple(
                 (t, matchers.matcher_for(t.trigger))
-                for t in (*self.scenario.any, *self.scenario.states[state].on)
+                for t in self._chain_of(state)
                 if not isinstance(t.trigger, AfterTrigger | ManualTrigger)
             )
             self._candidates[state] = found
         return found
 
     def _timed_of(self, state: str) -> tuple[Transition, ...]:
-        """The `after:` transitions of `state`, in contract order."""
+        """The `after:` transitions armed when `state` is entered, in contract order: `any:`'s
+        and its own (a compound state's own are armed when it is entered, not per child)."""
         found = self._timed.get(state)
         if found is None:
+            st = self.scenario.states[state]
             found = tuple(
                 t
-                for t in (*self.scenario.any, *self.scenario.states[state].on)
+                for t in ((*st.on,) if st.children else (*self.scenario.any, *st.on))
                 if isinstance(t.trigger, AfterTrigger)
             )
             self._timed[state] = found
+            for t in found:
+                self._timer_by_id[t.id] = t
         return found
 
     # ---------------------------------------------------------------------------------- lifecycle
@@ -278,7 +339,7 @@ class Engine:
         if state == INIT or self.done:
             return []
         names: list[str] = []
-        for t in (*self.scenario.any, *self.scenario.states[state].on):
+        for t in self._chain_of(state):
             if isinstance(t.trigger, ManualTrigger) and t.trigger.name not in names:
                 names.append(t.trigger.name)
         return names
@@ -332,11 +393,18 @@ class Engine:
         if state == INIT:
             return None
         if isinstance(item, matchers.Tick):
-            if item.epoch != self._epoch:
+            owner = self._owner.get(item.transition_id)
+            if owner is None:
+                if item.epoch != self._epoch:
+                    return None
+            elif self._state_epoch.get(owner) != item.epoch:
                 return None
-            for t in self._timed_of(state):
-                if t.id == item.transition_id:
-                    return t if self._holds(t, self.event, matchers._NO_GROUPS) else None
+            t = self._timer_by_id.get(item.transition_id)
+            if t is None:
+                return None
+            return t if self._holds(t, self.event, matchers._NO_GROUPS) else None
+        if isinstance(item, Pending):
+            self._hook_result(item)
             return None
         candidates = self._candidates.get(state)
         if candidates is None:
@@ -351,7 +419,7 @@ class Engine:
     def _select_manual(self, item: matchers.Manual, state: str) -> Transition | None:
         found = None
         if state != INIT and self._final_wait is None:
-            for t in (*self.scenario.any, *self.scenario.states[state].on):
+            for t in self._chain_of(state):
                 trigger = t.trigger
                 if (
                     isinstance(trigger, ManualTrigger)
@@ -378,6 +446,14 @@ class Engine:
 
     def _fire(self, t: Transition) -> None:
         self._firing = t
+        if t.resume is not None:
+            target = self.scenario.states[t.resume]
+            child = self._history.get(t.resume) or target.initial if target.children else None
+            self._target = child or t.resume
+            dest = self.scenario.entry_leaf(self._target)
+            self.machine.events[f"{t.id}>{dest}"].trigger(self.model)
+            return
+        self._target = t.goto
         self.machine.events[t.id].trigger(self.model)
 
     def finish(self, outcome: str, reason: str) -> None:
@@ -387,7 +463,12 @@ class Engine:
             if handle is not None:
                 handle.cancel()
         self._timers.clear()
+        for handles in self._outer_timers.values():
+            for handle in handles:
+                handle.cancel()
+        self._outer_timers.clear()
         self.actions.stop()
+        self.hooks.stop()
         self.result = RunResult(
             outcome=outcome,
             reason=reason,
@@ -459,13 +540,15 @@ class Engine:
         if trigger is None:
             trigger = self._described[t.id] = describe_trigger(t)
         self.trace.emit_data(
-            "transition", {"id": t.id, "from": state, "to": t.goto, "trigger": trigger}
+            "transition", {"id": t.id, "from": state, "to": self._target, "trigger": trigger}
         )
         if t.do:
             self.actions.run(t.do, state)
 
     def _on_enter(self, ed: Any) -> None:
         name = self.model.state
+        if self._nested:
+            self._enter_outer(name)
         self._epoch += 1
         visits = self.visits[name] = self.visits.get(name, 0) + 1
         self.path.append(name)
@@ -490,19 +573,99 @@ class Engine:
         actions = self.scenario.states[name].exit
         if actions:
             self.actions.run(actions, name)
+        if self._nested:
+            self._exit_outer(name)
+
+    # --------------------------------------------------------------------------- compound states
+
+    def _chain(self, source: str | None, target: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The compound states a transition from leaf `source` to `target` exits (innermost
+        first) and enters (outermost first, down to the entry leaf's parent)."""
+        key = (source, target)
+        found = self._chains.get(key)
+        if found is None:
+            sc = self.scenario
+            dest = sc.entry_leaf(target)
+            src_chain = [] if source is None else [*sc.ancestors(source), source]
+            tgt_chain = [*sc.ancestors(target), target]
+            k = 0
+            while k < min(len(src_chain), len(tgt_chain)) and src_chain[k] == tgt_chain[k]:
+                k += 1
+            if k == len(tgt_chain):  # the target encloses (or is) the source: exit it, re-enter
+                k -= 1
+            dest_chain = [*sc.ancestors(dest), dest]
+            found = (tuple(reversed(src_chain[k:-1])), tuple(dest_chain[k:-1]))
+            self._chains[key] = found
+        return found
+
+    def _exit_outer(self, leaf: str) -> None:
+        target = self._target
+        if target is None:  # pragma: no cover - an internal transition exits nothing
+            return
+        for name in self._chain(leaf, target)[0]:
+            for handle in self._outer_timers.pop(name, ()):
+                handle.cancel()
+            actions = self.scenario.states[name].exit
+            if actions:
+                self.actions.run(actions, name)
+
+    def _enter_outer(self, leaf: str) -> None:
+        sc = self.scenario
+        source = self._prev_state
+        target = self._target or sc.initial
+        for name in self._chain(source, target)[1]:
+            parent = sc.states[name].parent
+            if parent is not None:
+                self._history[parent] = name
+            self._epoch += 1
+            self._state_epoch[name] = self._epoch
+            self.visits[name] = self.visits.get(name, 0) + 1
+            self._arm_timers(name, self._outer_timers.setdefault(name, []))
+            actions = sc.states[name].enter
+            if actions:
+                self.actions.run(actions, name)
+        parent = sc.states[leaf].parent
+        if parent is not None:
+            self._history[parent] = leaf
+
+    # ------------------------------------------------------------------------------------ hooks
+
+    def _hook_done(self, call: Pending) -> None:
+        """A hook's result (or failure) is in: handled like an event, between transitions."""
+        if self.result is None:
+            self._feed(call)
+
+    def _hook_result(self, call: Pending) -> None:
+        problem = failure(call)
+        if problem is not None:
+            self.finish("error", problem)
+            return
+        action, value = call.action, call.outcome[0][1]
+        if action.save is not None:
+            self.vars[action.save] = value
+        saved = self.event, self.groups
+        self.event, self.groups = call.event, call.groups
+        try:
+            if action.answer:
+                self.actions.answer_tool_call(value, call.state, action.loc)
+            if action.then:
+                self.actions.run(action.then, call.state)
+        finally:
+            self.event, self.groups = saved
 
     # ------------------------------------------------------------------------------------ timers
 
-    def _arm_timers(self, name: str) -> None:
+    def _arm_timers(self, name: str, into: list[Any] | None = None) -> None:
         timed = self._timed.get(name)
         if timed is None:
             timed = self._timed_of(name)
         epoch = self._epoch
+        handles = self._timers if into is None else into
         for t in timed:
             trigger = t.trigger
             seconds = trigger.seconds if trigger.template is None else self._timer_seconds(t, name)
             # The `Tick` is made when the timer fires: most are cancelled first.
-            self._timers.append(self.clock.call_later(seconds, self._on_tick, t.id, epoch))
+            handles.append(self.clock.call_later(seconds, self._on_tick, t.id, epoch))
 
     def _timer_seconds(self, t: Transition, state: str) -> float:
         """A template `after:` (``"{{ vars.wait }}"``), rendered as its state is entered."""
@@ -516,7 +679,10 @@ class Engine:
             ) from None
 
     def _on_tick(self, transition_id: str, epoch: int) -> None:
-        if self.done or epoch != self._epoch or self._final_wait is not None:
+        if self.done or self._final_wait is not None:
+            return
+        owner = self._owner.get(transition_id)
+        if epoch != (self._epoch if owner is None else self._state_epoch.get(owner)):
             return
         now = self.clock.now()
         if now - self._window_start >= 1.0:

@@ -72,6 +72,21 @@ RULES: tuple[Rule, ...] = (
         "a `manual:` name that no rehearsal's `operator:` rule fires: that path is never rehearsed",
     ),
     Rule(
+        "resume-not-compound",
+        "`resume:` names a state without `states:`: there is no child to return to, so it is a "
+        "plain `goto`",
+    ),
+    Rule(
+        "compound-state-expected",
+        "`expect.path`/`expect.final` names a compound state; a run is always in one of its "
+        "states (name it: tour.scale)",
+    ),
+    Rule(
+        "hook-not-found",
+        "a `call:` hook whose module is neither in the scenario's folder nor installed, or "
+        "whose module file has no such function",
+    ),
+    Rule(
         "unknown-event-type",
         "a raw event type (conversation.* / system.*) that no Tavus server is known to send",
     ),
@@ -97,6 +112,8 @@ def lint(sc: m.Scenario) -> list[Diagnostic]:
     out += _undefined_vars(sc)
     out += _event_types(sc)
     out += _manual_unrehearsed(sc)
+    out += _compound_misuse(sc)
+    out += _hooks_missing(sc)
     out.sort(key=lambda d: (d.loc.line, d.loc.column) if d.loc else (0, 0))
     return out
 
@@ -113,25 +130,58 @@ def _fmt(seconds: float) -> str:
 # ------------------------------------------------------------------------- states: in and out
 
 
+def chain(sc: m.Scenario, state: str) -> list[m.Transition]:
+    """The transitions checked in `state`, in the engine's order: `any:`, then each enclosing
+    state's `on:` from the outermost inwards, then its own."""
+    outer = [t for name in sc.ancestors(state) for t in sc.states[name].on]
+    return [*sc.any, *outer, *sc.states[state].on]
+
+
+def _entered(sc: m.Scenario, target: str) -> set[str]:
+    """Entering `target` enters its enclosing states and its initial children, down to a leaf."""
+    names = {*sc.ancestors(target), target}
+    st = sc.states[target]
+    while st.children:
+        st = sc.states[st.initial or st.children[0]]
+        names.add(st.name)
+    return names
+
+
+def _targets(sc: m.Scenario, t: m.Transition) -> list[str]:
+    if t.goto is not None and t.goto in sc.states:
+        return [t.goto]
+    if t.resume is not None and t.resume in sc.states:
+        return sc.states[t.resume].children or [t.resume]
+    return []
+
+
 def reachable_states(sc: m.Scenario) -> set[str]:
     """States some path of transitions from `initial` enters (ignoring guards)."""
-    any_targets = {t.goto for t in sc.any if t.goto}
-    reached, todo = {sc.initial}, [sc.initial]
+    if sc.initial not in sc.states:
+        return {sc.initial}
+    reached = _entered(sc, sc.initial)
+    todo = [sc.entry_leaf(sc.initial)]
+    done: set[str] = set()
     while todo:
-        state = sc.states.get(todo.pop())
-        if state is None:
+        leaf = todo.pop()
+        if leaf in done:
             continue
-        targets = {t.goto for t in state.on if t.goto}
-        if not state.final:
-            targets |= any_targets
-        for target in targets - reached:
-            reached.add(target)
-            todo.append(target)
+        done.add(leaf)
+        state = sc.states[leaf]
+        transitions = chain(sc, leaf) if not state.final else []
+        for t in transitions:
+            for target in _targets(sc, t):
+                reached |= _entered(sc, target)
+                todo.append(sc.entry_leaf(target))
     return reached
 
 
 def _leaves(t: m.Transition, state: str) -> bool:
-    return (t.goto is not None and t.goto != state) or any(isinstance(a, _ENDS) for a in t.do)
+    return (
+        (t.goto is not None and t.goto != state)
+        or t.resume is not None
+        or any(isinstance(a, _ENDS) for a in t.do)
+    )
 
 
 def _reachability(sc: m.Scenario) -> Iterator[Diagnostic]:
@@ -144,10 +194,18 @@ def _reachability(sc: m.Scenario) -> Iterator[Diagnostic]:
                 f"state '{state.name}' is never entered: no transition goes to it",
             )
             continue
+        if state.children:
+            continue  # its leaves are judged, with its transitions
         if state.final or any(isinstance(a, _ENDS) for a in state.enter):
             continue
-        transitions = [*sc.any, *state.on]
+        if any(
+            isinstance(a, _ENDS) for name in sc.ancestors(state.name) for a in sc.states[name].enter
+        ):
+            continue
+        transitions = chain(sc, state.name)
         if any(_leaves(t, state.name) for t in transitions):
+            continue
+        if any(t.resume is not None for t in transitions):
             continue
         if any(t.goto is None and not t.do for t in state.on):
             continue  # a transition that does nothing: reported as no-effect, once is enough
@@ -199,7 +257,7 @@ def covers(a: m.Trigger, b: m.Trigger) -> bool:
 
 
 def _same_pattern(a: Any, b: Any) -> bool:
-    return b is not None and a.pattern == b.pattern and a.flags == b.flags
+    return b is not None and a.pattern == b.pattern  # flags are written inline: (?i)
 
 
 def _subset(small: dict[str, Any], big: dict[str, Any]) -> bool:
@@ -217,8 +275,8 @@ def _shadowed(sc: m.Scenario) -> Iterator[Diagnostic]:
     for state in sc.states.values():
         if state.final:
             continue  # reported as final-state-transition
-        order = [*sc.any, *state.on]
-        for i, t in enumerate(state.on, start=len(sc.any)):
+        order = chain(sc, state.name)
+        for i, t in enumerate(state.on, start=len(order) - len(state.on)):
             if (a := _first_cover(order[:i], t)) is not None:
                 yield _shadow_warning(t, a)
 
@@ -239,7 +297,11 @@ def _shadow_warning(t: m.Transition, by: m.Transition) -> Diagnostic:
 def _timers(sc: m.Scenario) -> Iterator[Diagnostic]:
     seen: set[str] = set()  # an `any:` timer is reported once, not once per state
     scopes: list[tuple[str | None, list[m.Transition]]] = [(None, list(sc.any))]
-    scopes += [(s.name, [*sc.any, *s.on]) for s in sc.states.values() if not s.final]
+    scopes += [
+        (s.name, list(s.on) if s.children else [*sc.any, *s.on])
+        for s in sc.states.values()
+        if not s.final
+    ]
     for state, order in scopes:
         # a template duration (`after: "{{ vars.wait }}"`) is only known when its state is
         # entered (`--var` can change it): it is neither judged nor used to judge the others
@@ -277,7 +339,7 @@ def _timers(sc: m.Scenario) -> Iterator[Diagnostic]:
 
 
 def _leaves_or_reenters(t: m.Transition) -> bool:
-    return t.goto is not None or any(isinstance(a, _ENDS) for a in t.do)
+    return t.goto is not None or t.resume is not None or any(isinstance(a, _ENDS) for a in t.do)
 
 
 def _final_transitions(sc: m.Scenario) -> Iterator[Diagnostic]:
@@ -317,11 +379,19 @@ def _texts(value: Any) -> Iterator[m.Text]:
 
 
 def all_actions(sc: m.Scenario) -> Iterator[m.Action]:
+    """Every action, the `then:` of `call:` hooks included."""
     for state in sc.states.values():
-        yield from state.enter
-        yield from state.exit
+        yield from _with_then(state.enter)
+        yield from _with_then(state.exit)
     for t in sc.transitions():
-        yield from t.do
+        yield from _with_then(t.do)
+
+
+def _with_then(actions: list[m.Action]) -> Iterator[m.Action]:
+    for action in actions:
+        yield action
+        if isinstance(action, m.Call):
+            yield from _with_then(action.then)
 
 
 def defined_vars(sc: m.Scenario) -> set[str]:
@@ -330,6 +400,8 @@ def defined_vars(sc: m.Scenario) -> set[str]:
     for action in all_actions(sc):
         if isinstance(action, m.SetVars):
             names.update(action.values)
+        elif isinstance(action, m.Call) and action.save:
+            names.add(action.save)
     return names
 
 
@@ -460,3 +532,47 @@ def _all_transitions(sc: m.Scenario) -> Iterator[m.Transition]:
     yield from sc.any
     for state in sc.states.values():
         yield from state.on
+
+
+# ------------------------------------------------------------------- compound states and hooks
+
+
+def _compound_misuse(sc: m.Scenario) -> Iterator[Diagnostic]:
+    for t in _all_transitions(sc):
+        if t.resume is not None and t.resume in sc.states and not sc.states[t.resume].children:
+            yield _warn(
+                t.loc,
+                "resume-not-compound",
+                f"transition {t.id}: resume: '{t.resume}' has no states inside it, so there is "
+                f"nothing to resume: write goto: {t.resume}",
+            )
+    for r in sc.rehearsals:
+        e = r.expect
+        for key, names in (("path", e.path or []), ("final", [e.final] if e.final else [])):
+            for name in names:
+                st = sc.states.get(name)
+                if st is None or not st.children:
+                    continue
+                leaves = [n for n in sc.leaves() if n.startswith(name + ".")]
+                yield _warn(
+                    e.locs.get(key, e.loc),
+                    "compound-state-expected",
+                    f"rehearsal '{r.name}': expect.{key} names '{name}', a compound state; a run "
+                    f"is always in one of its states ({', '.join(leaves[:4])})",
+                )
+
+
+def _hooks_missing(sc: m.Scenario) -> Iterator[Diagnostic]:
+    import os
+
+    from .hooks_lookup import find_hook
+
+    folder = os.path.dirname(os.path.abspath(sc.path))
+    seen: set[str] = set()
+    for action in all_actions(sc):
+        if not isinstance(action, m.Call) or action.function in seen:
+            continue
+        seen.add(action.function)
+        problem = find_hook(action.function, folder)
+        if problem is not None:
+            yield _warn(action.loc, "hook-not-found", f"call: {action.function}: {problem}")

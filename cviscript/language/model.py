@@ -234,6 +234,21 @@ class Fail:
     loc: Location | None = None
 
 
+@dataclass(slots=True)
+class Call:
+    """`call:` — a Python hook, `module:function`, called with (event, vars) in a worker thread.
+
+    Its result is saved into `vars[save]`, sent as the answer to the tool call that fired the
+    transition (`answer`), and `then` runs once it is in. `timeout` bounds the call."""
+
+    function: str  # "module:function" as written
+    save: str | None = None
+    answer: bool = False
+    then: list[Any] = field(default_factory=list)
+    timeout: float = 10.0
+    loc: Location | None = None
+
+
 Action = (
     Echo
     | EchoAudio
@@ -248,6 +263,7 @@ Action = (
     | Send
     | End
     | Fail
+    | Call
 )
 
 
@@ -263,17 +279,28 @@ class Transition:
     when: Expr | None = None
     do: list[Action] = field(default_factory=list)
     goto: str | None = None  # None: stay without re-entering
+    resume: str | None = None  # a compound state, entered in the child it was last in
     loc: Location | None = None
 
 
 @dataclass(slots=True)
 class State:
+    """A state. `name` is its full dotted name (``tour.scale``); a compound state has
+    `children` (full names, in file order) and an `initial` child (full name)."""
+
     name: str
     enter: list[Action] = field(default_factory=list)
     exit: list[Action] = field(default_factory=list)
     on: list[Transition] = field(default_factory=list)
     final: bool = False
     loc: Location | None = None
+    parent: str | None = None
+    children: list[str] = field(default_factory=list)
+    initial: str | None = None
+
+    @property
+    def compound(self) -> bool:
+        return bool(self.children)
 
 
 @dataclass(slots=True)
@@ -310,6 +337,8 @@ class UserRule:
     interrupt: bool = False  # the user cuts the replica off (no words)
     tool_call: ToolCallSpec | None = None
     barge_in: bool = False  # `say` without waiting for the replica to be silent
+    # live rehearsal: `say` spoken through a virtual microphone — True: synthesised, str: a WAV
+    voice: bool | str = False
     times: int = 1  # how many times the rule may fire; 0 = unlimited
     delay: float = 0.0  # extra thinking time before acting
     loc: Location | None = None
@@ -395,6 +424,7 @@ class Rehearsal:
     seed: int = 0
     expect: Expect = field(default_factory=Expect)
     vars: dict[str, Any] = field(default_factory=dict)  # overrides of the scenario's vars
+    hooks: dict[str, Any] = field(default_factory=dict)  # "module:function" -> canned result
     replay: str | None = None  # a recorded transcript to replay instead of simulating
     loc: Location | None = None
 
@@ -414,6 +444,27 @@ class Scenario:
     rehearsals: list[Rehearsal] = field(default_factory=list)
     path: str = "<string>"  # the file it was loaded from
     loc: Location | None = None
+
+    def leaves(self) -> list[str]:
+        """The states a run can be in (every state that is not compound), in file order."""
+        return [name for name, st in self.states.items() if not st.children]
+
+    def ancestors(self, name: str) -> list[str]:
+        """The compound states enclosing `name`, outermost first."""
+        out: list[str] = []
+        parent = self.states[name].parent
+        while parent is not None:
+            out.append(parent)
+            parent = self.states[parent].parent
+        out.reverse()
+        return out
+
+    def entry_leaf(self, name: str) -> str:
+        """The leaf a `goto: name` lands in: a compound state's initial child, down to a leaf."""
+        st = self.states[name]
+        while st.children:
+            st = self.states[st.initial or st.children[0]]
+        return st.name
 
     def transitions(self) -> list[Transition]:
         """Every transition, `any` first, then each state's in file order."""

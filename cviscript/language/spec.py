@@ -303,6 +303,28 @@ TOOL_RESULT = Obj(
     },
     "conversation.tool_result answering the tool call that fired the transition.",
 )
+CALL = Obj(
+    {
+        "function": f(
+            Str(
+                "module:function — a module importable from the scenario's folder or an "
+                "installed package.",
+                nonempty=True,
+            ),
+            required=True,
+        ),
+        "save": f(Text("Save the result into this variable.", nonempty=True)),
+        "answer": f(Bool("Send the result as the tool_result of the tool call that fired.")),
+        "then": Field(
+            ListOf(Ref("action"), "Actions run once the result is in.", single=True),
+            nullable=True,
+        ),
+        "timeout": f(Duration("How long the hook may take (default 10s).", positive=True)),
+    },
+    "A Python hook called with (event, vars) in a worker thread, without blocking the "
+    "conversation: the result is saved (save), answers the tool call (answer), then the then: "
+    "actions run.",
+)
 SEND = Obj(
     {
         "event_type": f(
@@ -336,8 +358,13 @@ ACTION_SPECS: dict[str, Spec] = {
     "send": SEND,
     "end": Enum((None, True), "End the run as completed."),
     "fail": Text("End the run as failed, with this reason."),
+    "call": OneOf(
+        (Str("module:function", nonempty=True), Ref("call")),
+        "Call a Python hook: module:function, or {function, save, answer, then, timeout}.",
+    ),
 }
 ACTIONS = tuple(ACTION_SPECS)
+HOOK_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 BARE_ACTIONS = ("interrupt", "end", "fail")  # written as a bare word, no value
 NULLABLE_ACTIONS = ("fail",)  # `fail:` with no value fails with "failed"
 ACTION = OneOf(
@@ -372,11 +399,19 @@ TRANSITION = Obj(
         ),
         "do": ACTIONS_FIELD,
         "goto": f(STATE_NAME, nullable=True),
+        "resume": f(
+            Text(
+                "Instead of goto: a compound state, entered in the child it was last in (its "
+                "initial child the first time).",
+                nonempty=True,
+            )
+        ),
     },
     "A transition: exactly one trigger, an optional guard (when), actions (do) and a target "
-    "(goto; absent: stay in the state without re-entering it).",
+    "(goto or resume; absent: stay in the state without re-entering it).",
     exactly_one=TRIGGERS,
     requires={"where": "event"},
+    exclusive=(("goto", "resume"),),
 )
 STATE = Obj(
     {
@@ -388,8 +423,20 @@ STATE = Obj(
         ),
         "final": f(Bool("Entering this state ends the run as completed.")),
         "description": f(Text("Free text."), nullable=True),
+        "states": f(
+            MapOf(
+                Ref("state"),
+                "A compound state: the states inside it (named tour.scale from outside, by "
+                "their short name from a sibling). Its on: applies in every one of them.",
+                min_properties=1,
+                nullable=True,
+            )
+        ),
+        "initial": f(Text("A compound state's first child (its short name).", nonempty=True)),
     },
-    "A state: actions on entry and exit, and its transitions.",
+    "A state: actions on entry and exit, and its transitions; with states: and initial:, a "
+    "compound state.",
+    requires={"initial": "states"},
 )
 CREATE = Obj(
     {
@@ -444,6 +491,15 @@ USER_RULE = Obj(
         "interrupt": f(Bool("The user cuts the replica off, without words.")),
         "tool_call": f(SIM_TOOL_CALL),
         "barge_in": f(Bool("Say it without waiting for the replica to be silent.")),
+        "voice": f(
+            OneOf(
+                (
+                    Bool("true: in a live rehearsal, speak `say` through the microphone (TTS)."),
+                    Str("A WAV file (relative to the scenario) spoken for `say`.", nonempty=True),
+                ),
+                "How `say` reaches a live replica: spoken through a virtual microphone.",
+            )
+        ),
         "times": f(Int("How many times the rule may fire; 0 = unlimited.", minimum=0)),
         "delay": f(Duration("Thinking time before acting.")),
     },
@@ -453,6 +509,7 @@ USER_RULE = Obj(
     counts_if_true=("interrupt",),
     at_least_one=("on", "at"),
     exclusive=(("on", "at"),),
+    requires={"voice": "say"},
 )
 USER_DOES = USER_RULE.exactly_one
 OPERATOR_RULE = Obj(
@@ -572,10 +629,24 @@ REHEARSAL = Obj(
         "faults": f(Ref("faults"), nullable=True),
         "seed": f(Int("The seed for anything random.")),
         "vars": f(MapOf(AnyValue(), "Overrides of the scenario's vars."), nullable=True),
+        "hooks": f(
+            MapOf(
+                AnyValue(),
+                "Python hooks (module:function) replaced by a canned result in this case; "
+                "hooks not listed run for real.",
+            ),
+            nullable=True,
+        ),
         "replay": f(Text("A recorded transcript to replay instead of simulating.", nonempty=True)),
         "expect": f(Ref("expect"), nullable=True),
     },
     "A rehearsal: the scenario against the simulated replica on a virtual clock.",
+)
+INCLUDE_LIST = ListOf(
+    Text(nonempty=True),
+    "Shared fragments whose vars, any and states are merged into this file (paths relative to "
+    "it); a name defined twice is an error.",
+    single=True,
 )
 SCENARIO = Obj(
     {
@@ -601,8 +672,19 @@ SCENARIO = Obj(
         "timeout": f(Duration("Deadline for the whole run (default 10m).", positive=True)),
         "final_wait": f(Duration("How long a final state waits for the replica to stop speaking.")),
         "rehearsals": f(ListOf(Ref("rehearsal"), "Rehearsal cases for CI."), nullable=True),
+        "include": f(INCLUDE_LIST),
     },
     "A cviscript scenario: a state machine that drives one Tavus conversation.",
+)
+FRAGMENT = Obj(
+    {
+        "description": f(Text("Free text."), nullable=True),
+        "include": f(INCLUDE_LIST),
+        "vars": SCENARIO.fields["vars"],
+        "any": SCENARIO.fields["any"],
+        "states": f(SCENARIO.fields["states"].spec, nullable=True),
+    },
+    "A shared fragment (include:): vars, any and states merged into the including scenario.",
 )
 
 DEFS: dict[str, Spec] = {
@@ -622,5 +704,6 @@ DEFS: dict[str, Spec] = {
     "replica": REPLICA,
     "faults": FAULTS,
     "expect": EXPECT,
+    "call": CALL,
 }
 ROOT = SCENARIO

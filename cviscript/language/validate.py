@@ -48,12 +48,13 @@ from typing import Any
 from ..errors import Diagnostic, ScenarioError
 from . import model as m
 from . import spec as S
+from .include import expand_includes
 from .lint import lint
 from .loader import Node, compose, read_source
 from .overrides import template_timers, timer_problems, timer_seconds
 from .validate_actions import ActionChecks
 from .validate_rehearsals import RehearsalChecks
-from .validate_states import StateChecks
+from .validate_states import StateChecks, state_names
 
 SUPPORTED_VERSION = 1
 
@@ -115,6 +116,7 @@ class _Validator(StateChecks, ActionChecks, RehearsalChecks):
                 f"the top level of a scenario must be a mapping (cviscript: 1, name:, states: ...), got {root.describe()}",
             )
             return None
+        root = expand_includes(self, root)
         self.shape(root, "the scenario", S.SCENARIO)
         get = root.get
         self.version(get("cviscript"))
@@ -123,7 +125,7 @@ class _Validator(StateChecks, ActionChecks, RehearsalChecks):
         states_node = get("states")
         if states_node is not None:
             if states_node.is_map and states_node.value:
-                self.states = set(states_node.value)
+                self.states = set(state_names(states_node))
             elif states_node.is_map or states_node.is_null:
                 self.error(states_node.loc, "bad-value", "states must list at least one state")
             else:
@@ -150,10 +152,7 @@ class _Validator(StateChecks, ActionChecks, RehearsalChecks):
             sc.final_wait = m.DEFAULT_FINAL_WAIT if final_wait is None else final_wait
         sc.any = self.each(get("any"), "any", lambda t, i: self.transition(t, f"any[{i}]"))
         if states_node is not None and states_node.is_map:
-            for state_name, body in states_node.value.items():
-                state = self.state(state_name, body, states_node.key_loc(state_name))
-                if state is not None:
-                    sc.states[state_name] = state
+            self.states_into(states_node, sc.states)
         sc.rehearsals = self.rehearsals(get("rehearsals"))
         self.sent_warnings()
         self.timers_with_known_vars(sc)

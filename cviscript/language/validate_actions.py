@@ -1,8 +1,9 @@
 """Validating actions: the bare words (interrupt, end, fail), echo (text or audio file),
-respond, context changes, sensitivity, tool_result, set, log and send."""
+respond, context changes, sensitivity, tool_result, set, log, send and call (a Python hook)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import CviscriptError, did_you_mean
@@ -13,11 +14,21 @@ from .templates import CONTEXT_NAMES, has_markup
 from .validate_base import Checks, full_event_type
 
 ACTIONS = S.ACTIONS
+_HOOK = re.compile(S.HOOK_PATTERN)
+_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BARE_ACTIONS = S.BARE_ACTIONS
 TRANSITION_KEYS = S.TRANSITION.keys
 
 
 class ActionChecks(Checks):
+    @property
+    def hooks_called(self) -> dict[str, m.Location]:
+        """Every `call:`ed hook with its first place (for rehearsals' `hooks:`)."""
+        found = self.__dict__.get("_hooks_called")
+        if found is None:
+            found = self.__dict__["_hooks_called"] = {}
+        return found
+
     def actions(self, node: Node, what: str) -> list[m.Action]:
         if node.is_null:
             return []
@@ -88,6 +99,8 @@ class ActionChecks(Checks):
             return self.tool_result(value, loc)
         if key == "set":
             return self.set_vars(value, loc)
+        if key == "call":
+            return self.call(value, loc, what)
         return self.send(value, loc)
 
     def unknown_action(self, word: str, loc: m.Location) -> None:
@@ -183,6 +196,70 @@ class ActionChecks(Checks):
             )
             return None
         return m.SetVars(values={k: self.tree(v) for k, v in node.value.items()}, loc=loc)
+
+    def call(self, node: Node, loc: m.Location, what: str) -> m.Call | None:
+        """`call: module:function` or `{function, save, answer, then, timeout}`."""
+        if node.is_map:
+            if not self.shape(node, "call", S.CALL):
+                return None
+            fn_node = node.get("function")
+            if fn_node is None:
+                return None
+        else:
+            fn_node = node
+        function = self.string(fn_node, "call function")
+        if function is None:
+            return None
+        function = function.strip()
+        if not _HOOK.match(function):
+            self.error(
+                fn_node.loc,
+                "bad-value",
+                f"call: {function[:80]!r} is not a hook name: write module:function (a module "
+                "importable from the scenario's folder or an installed package, e.g. "
+                "inventory:check_stock)",
+            )
+            return None
+        call = m.Call(function=function, loc=loc)
+        self.hooks_called.setdefault(function, loc)
+        if not node.is_map:
+            return call
+        if (n := node.get("save")) is not None:
+            name = self.string(n, "call save")
+            if name is not None and not _VAR.match(name.strip()):
+                self.error(
+                    n.loc, "bad-value", f"call save: {name!r} is not a variable name (a-z, 0-9, _)"
+                )
+                return None
+            call.save = None if name is None else name.strip()
+        if (n := node.get("answer")) is not None:
+            call.answer = bool(self.boolean(n, "call answer"))
+        if (n := node.get("timeout")) is not None:
+            timeout = self.duration(n, "call timeout", positive=True)
+            if timeout is not None:
+                call.timeout = timeout
+        if (n := node.get("then")) is not None:
+            call.then = self.actions(n, f"{what} then")
+        return call
+
+    def canned_hooks(self, node: Node, what: str) -> dict[str, Any]:
+        """A rehearsal's `hooks:` — hook name to the canned result it gives in this case."""
+        values = self.plain_map(node, what) or {}
+        called = self.hooks_called
+        for name in list(values):
+            if name not in called:
+                hint = did_you_mean(name, sorted(called)) or (
+                    f"; the scenario calls: {', '.join(sorted(called))}"
+                    if called
+                    else "; the scenario calls no hook"
+                )
+                self.error(
+                    node.key_loc(name),
+                    "unknown-hook",
+                    f"{what}: '{name}' is not a hook this scenario calls{hint}",
+                )
+                del values[name]
+        return values
 
     def send(self, node: Node, loc: m.Location) -> m.Send | None:
         if not self.shape(node, "send", S.SEND):

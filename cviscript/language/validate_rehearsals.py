@@ -61,6 +61,8 @@ class RehearsalChecks(Checks):
             self.string(n, f"{what} description", empty_ok=True)
         if (n := node.get("vars")) is not None:
             r.vars = self.plain_map(n, f"{what} vars") or {}
+        if (n := node.get("hooks")) is not None:
+            r.hooks = self.canned_hooks(n, f"{what} hooks")  # validate_actions
         if (n := node.get("replay")) is not None:
             r.replay = self.path(n, f"{what} replay")
         if (n := node.get("expect")) is not None and not n.is_null:
@@ -172,6 +174,14 @@ class RehearsalChecks(Checks):
             ok &= rule.tool_call is not None
         if (n := node.get("barge_in")) is not None:
             rule.barge_in = bool(self.boolean(n, f"{what} barge_in"))
+        if (n := node.get("voice")) is not None:
+            if rule.say is None:
+                self.error(n.loc, "bad-value", f"{what} voice: needs say: (the words it speaks)")
+                ok = False
+            elif isinstance(n.value, str):
+                rule.voice = n.value
+            else:
+                rule.voice = bool(self.boolean(n, f"{what} voice (true or a WAV file)"))
         if (n := node.get("times")) is not None:
             times = self.integer(n, f"{what} times (0 = unlimited)", minimum=0)
             rule.times = 1 if times is None else times

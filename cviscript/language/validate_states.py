@@ -1,6 +1,5 @@
 """Validating states and transitions: entry/exit actions, `final`, and each transition's one
-trigger (utterance, event, tool_call, perception, after, manual; for user rules also state and at),
-its
+trigger (utterance, event, tool_call, perception, after, manual; for user rules also state and at), its
 `when` guard, `do` actions and `goto` target."""
 
 from __future__ import annotations
@@ -43,16 +42,82 @@ TRIGGERS = S.TRIGGERS
 TRANSITION_KEYS = S.TRANSITION.keys
 
 
+def state_names(states: Node, prefix: str = "") -> dict[str, m.Location]:
+    """Every state's full dotted name (compound states' children included), with where it is
+    written; a name already taken keeps its first place (the clash is reported by `states`)."""
+    out: dict[str, m.Location] = {}
+    if not states.is_map:
+        return out
+    for key, body in states.value.items():
+        full = prefix + key
+        out.setdefault(full, states.key_loc(key))
+        inner = body.get("states") if body.is_map else None
+        if inner is not None:
+            for name, loc in state_names(inner, full + ".").items():
+                out.setdefault(name, loc)
+    return out
+
+
 class StateChecks(Checks):
-    def state(self, name: str, node: Node, key_loc: m.Location) -> m.State | None:
-        state = m.State(name=name, loc=key_loc)
+    def states_into(
+        self, states: Node, into: dict[str, m.State], parent: str | None = None
+    ) -> list[str]:
+        """Validate the states of mapping `states` (the top level, or a compound state's) into
+        `into` under their full names, parents before their children; their full names."""
+        names = []
+        for key, body in states.value.items():
+            full = key if parent is None else f"{parent}.{key}"
+            if full in into:
+                self.error(
+                    states.key_loc(key),
+                    "duplicate-state",
+                    f"state '{full}' is defined twice (first at {into[full].loc})",
+                )
+                continue
+            state = self.state(full, body, states.key_loc(key), parent=parent, into=into)
+            if state is not None:
+                names.append(full)
+        return names
+
+    def state(
+        self,
+        name: str,
+        node: Node,
+        key_loc: m.Location,
+        *,
+        parent: str | None = None,
+        into: dict[str, m.State] | None = None,
+    ) -> m.State | None:
+        state = m.State(name=name, loc=key_loc, parent=parent)
         what = f"state '{name}'"
-        if not name.strip():
+        short = name.rsplit(".", 1)[-1] if parent else name
+        if not short.strip():
             self.error(key_loc, "bad-value", "a state name must not be empty")
+        if into is not None:
+            into[name] = state  # parents before children, so file order is kept
         if node.is_null:
             return state
         if not self.shape(node, what, S.STATE):
+            if into is not None:
+                del into[name]
             return None
+        self.scope = name
+        if (n := node.get("states")) is not None and not n.is_null and into is not None:
+            if not n.is_map or not n.value:
+                self.error(
+                    n.loc, "bad-value", f"{what} states must be a mapping of at least one state"
+                )
+            else:
+                state.children = self.states_into(n, into, parent=name)
+                state.initial = self.child_initial(node, state, what)
+                if (f := node.get("final")) is not None and f.value is True:
+                    self.error(
+                        node.key_loc("final"),
+                        "bad-value",
+                        f"{what} is compound (it has states:): it cannot be final; make one of "
+                        "its states final",
+                    )
+        self.scope = name
         if (n := node.get("enter")) is not None:
             state.enter = self.actions(n, f"{what} enter")
             self.tool_result_misplaced(state.enter, f"{what} enter")
@@ -66,7 +131,60 @@ class StateChecks(Checks):
         state.on = self.each(
             node.get("on"), f"{what} on", lambda t, i: self.transition(t, f"{name}.on[{i}]")
         )
+        self.scope = None
         return state
+
+    def child_initial(self, node: Node, state: m.State, what: str) -> str | None:
+        """A compound state's `initial:` (a child's short or full name); required."""
+        n = node.get("initial")
+        if n is None:
+            self.error(
+                node.key_loc("states"),
+                "missing-key",
+                f"{what} has states: but no initial: (which of them comes first: "
+                f"{', '.join(c.rsplit('.', 1)[-1] for c in state.children)})",
+            )
+            return None
+        short = self.string(n, f"{what} initial")
+        if short is None:
+            return None
+        for candidate in (f"{state.name}.{short}", short):
+            if candidate in state.children:
+                return candidate
+        shorts = [c.rsplit(".", 1)[-1] for c in state.children]
+        self.error(
+            n.loc,
+            "unknown-state",
+            f"{what} initial names '{short}', which is not one of its states"
+            f"{did_you_mean(short, shorts)}",
+        )
+        return None
+
+    def target_ref(self, node: Node, what: str) -> str | None:
+        """A `goto:`/`resume:` target: a sibling (or, from a compound state, a child) by its
+        short name, any state by its full dotted name. Names resolve from the innermost
+        enclosing state outwards."""
+        name = self.string(node, what)
+        if name is None:
+            return None
+        scope = getattr(self, "scope", None)
+        while scope:
+            if f"{scope}.{name}" in self.states:
+                return f"{scope}.{name}"
+            scope = scope.rpartition(".")[0]
+        if name in self.states or not self.states:
+            return name
+        known = set(self.states)
+        scope = getattr(self, "scope", None)
+        while scope:  # the short names visible from here, too
+            known |= {s[len(scope) + 1 :] for s in self.states if s.startswith(scope + ".")}
+            scope = scope.rpartition(".")[0]
+        self.error(
+            node.loc,
+            "unknown-state",
+            f"{what} names an unknown state '{name}'{did_you_mean(name, sorted(known))}",
+        )
+        return None
 
     def transition(self, node: Node, tid: str) -> m.Transition | None:
         what = f"transition {tid}"
@@ -87,17 +205,40 @@ class StateChecks(Checks):
             if trigger is not None and not answers_tool_calls(trigger):
                 self.tool_result_misplaced(t.do, f"{what}, which {trigger_word(trigger)} fires")
         if (n := node.get("goto")) is not None and not n.is_null:
-            t.goto = self.state_ref(n, f"{what} goto")
+            t.goto = self.target_ref(n, f"{what} goto")
         elif (
-            trigger is not None and not t.do and "do" not in node.value and "goto" not in node.value
+            trigger is not None
+            and not t.do
+            and "do" not in node.value
+            and "goto" not in node.value
+            and "resume" not in node.value
         ):
             self.warn(node.loc, "no-effect", f"{what} has neither goto nor do: it does nothing")
+        if (n := node.get("resume")) is not None:
+            if "goto" in node.value:
+                self.error(
+                    node.key_loc("resume"),
+                    "bad-value",
+                    f"{what} has both goto and resume: give one target",
+                )
+            else:
+                t.resume = self.target_ref(n, f"{what} resume")
         return t if trigger is not None else None
 
     def tool_result_misplaced(self, actions: list[m.Action], where: str) -> None:
         """`tool_result` answers the tool call that fired the transition: anywhere no tool call
         can have fired it, it could only fail at run time, so it is an error now."""
         for action in actions:
+            if isinstance(action, m.Call):
+                self.tool_result_misplaced(action.then, where)
+                if not action.answer:
+                    continue
+                self.error(
+                    action.loc,
+                    "tool-result-without-tool-call",
+                    f"call with answer: true in {where}: no tool call can be waiting for its "
+                    "result here; use it in the `do:` of a transition with a `tool_call:` trigger",
+                )
             if isinstance(action, m.ToolResult):
                 self.error(
                     action.loc,

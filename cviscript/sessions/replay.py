@@ -328,6 +328,8 @@ def replay(
         seed=header.get("seed"),
         header={"replay_of": str(path)},
     )
+    if case is not None:  # the case's canned hook results, as when it was recorded
+        conv.engine.hooks.canned = dict(case.hooks)
     drive(conv, clock, what="replay")
 
     recorded = [

@@ -76,6 +76,7 @@ def simulated_conversation(
         # recorded so that `cviscript replay` runs the scenario with the same overrides
         header={"vars": dict(vars_override)} if vars_override else None,
     )
+    conv.engine.hooks.canned = dict(case.hooks)  # hooks the case replaces with a canned value
     if case.operator:  # the rehearsed operator fires `manual:` transitions
         from .operator import SimulatedOperator
 
