@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("cviscript.cli.schema", "Print the JSON Schema of scenario files (for editors)."),
     "graph": ("cviscript.cli.graph", "Draw a scenario's state machine (Mermaid, DOT, SVG, PNG)."),
     "init": ("cviscript.cli.init", "Write a starter scenario whose rehearsal passes."),
+    "fire": ("cviscript.cli.fire", "Fire an operator transition in a running `run --control`."),
 }
 
 EXIT_CODES_HELP = """\b

@@ -35,6 +35,9 @@ Examples:
   cviscript run demo.yaml --url https://tavus.daily.co/c123456     # join a live conversation
   TAVUS_API_KEY=... cviscript run demo.yaml --create               # create one, end it after
   TAVUS_API_KEY=... cviscript run demo.yaml --live                 # use the file's conversation:
+  cviscript run demo.yaml --speed 1                                # watch it at human pace
+  cviscript run demo.yaml --interactive                            # play the visitor yourself
+  cviscript run demo.yaml --live --control 127.0.0.1:8377          # steer it from a browser
 
 \b
 Live runs: a file's conversation: section is used only with --live (or --create); a plain
@@ -133,6 +136,25 @@ created could not be ended (--json then says "conversation_left_running": true).
     metavar="X",
     help="Send audio echo this many times faster than real time, after a 200 ms burst (default 2).",
 )
+@click.option(
+    "--speed",
+    type=float,
+    metavar="X",
+    help="Play a simulated run at X times real time (1 = human pace) instead of instantly.",
+)
+@click.option(
+    "--interactive",
+    "-i",
+    is_flag=True,
+    help="Play the visitor: type what they say (or /fire NAME, /see TEXT, /barge, /help); "
+    "simulated runs go at human pace (--speed 1 unless given).",
+)
+@click.option(
+    "--control",
+    metavar="HOST:PORT",
+    help="Serve a local control page and API (loopback only, with a token printed at start) to "
+    "fire manual: transitions from a browser or `cviscript fire`; port 0 picks a free one.",
+)
 def command(
     file,
     rehearsal,
@@ -158,6 +180,9 @@ def command(
     verbose,
     audio_chunk_ms,
     audio_speed,
+    speed,
+    interactive,
+    control,
 ):
     """Run the scenario FILE and print a readable transcript as it goes.
 
@@ -189,6 +214,12 @@ def command(
         fail(str(err), EXIT_INVALID)
     use_color = sys.stdout.isatty() if color is None else color
     audio = {"chunk_ms": audio_chunk_ms, "speed": audio_speed}
+    from .steering import check_options
+
+    address = check_options(
+        speed=speed, interactive=interactive, control=control, live=target is not None
+    )
+    steer = {"interactive": interactive, "control": address, "speed": speed}
     if target is None:
         _run_simulated(
             scenario,
@@ -200,6 +231,7 @@ def command(
             as_json,
             use_color,
             audio,
+            steer,
         )
         return
     if rehearsal is not None:
@@ -220,6 +252,7 @@ def command(
             replica_user_id=replica_user_id,
             replica_name=replica_name,
             audio=audio,
+            steer=steer,
         )
     if not released:
         # daily-python still holds a pending join: a normal interpreter exit would linger and
@@ -243,6 +276,7 @@ def _run_simulated(
     as_json,
     use_color,
     audio,
+    steer,
 ):
     from ..clock import VirtualClock
     from ..sessions.simulated.runner import drive, pick_rehearsal, simulated_conversation
@@ -252,9 +286,14 @@ def _run_simulated(
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
     who = f"rehearsal {case.name!r}" if case else "a silent simulated user"
+    paced = steer["interactive"] or steer["speed"] is not None or steer["control"] is not None
+    from .steering import make_terminal
+
+    terminal = make_terminal(steer["interactive"])
     subscribers, writer = _outputs(
-        f"{scenario.name}: simulated replica, {who}", quiet, as_json, use_color, transcript
-    )
+        f"{scenario.name}: simulated replica, {who}", quiet, as_json, use_color, transcript,
+        echo=terminal.echo if terminal.tty else None,
+    )  # fmt: skip
     safe = None
     if writer:
         safe = _SafeTranscript(writer)
@@ -278,7 +317,10 @@ def _run_simulated(
             conv.engine.actions.set_audio_pacing(audio["chunk_ms"], audio["speed"])
         except UsageError as err:
             fail(str(err), EXIT_INVALID)
-        drive(conv, clock)
+        if paced:
+            _run_paced(conv, clock, steer, terminal)
+        else:
+            drive(conv, clock)
     finally:
         closed = _close_quietly(writer) if writer else None
     result = conv.result
@@ -290,7 +332,35 @@ def _run_simulated(
     sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
-def _outputs(headline, quiet, as_json, use_color, transcript):
+def _run_paced(conv, clock, steer, terminal):
+    """A simulated run at `--speed` (1 when only --interactive/--control), steerable."""
+    from ..control.steer import SimulatedSteering
+    from ..sessions.realtime import RealtimeDriver
+    from .steering import Operator, terminal_kept
+
+    driver = RealtimeDriver(conv, clock, steer["speed"] or 1.0)
+    operator = Operator(
+        interactive=steer["interactive"], control=steer["control"], terminal=terminal
+    )
+    with terminal_kept():
+        operator.attach(SimulatedSteering(conv, driver))
+        try:
+            driver.run()
+        except KeyboardInterrupt:
+            conv.abort("failed", "interrupted by SIGINT")
+            conv.close()
+            operator.close()
+            terminal.echo("")
+            from ..report.console import format_result
+
+            click.echo(format_result(conv.result, color=False))
+            sys.exit(130)
+        finally:
+            operator.close()
+    conv.close()
+
+
+def _outputs(headline, quiet, as_json, use_color, transcript, echo=None):
     """(trace subscribers, transcript writer or None): the console transcript unless quiet or
     --json (printing `headline` first), and the JSONL file when asked. Close the writer."""
     from ..report.console import ConsolePrinter
@@ -306,7 +376,10 @@ def _outputs(headline, quiet, as_json, use_color, transcript):
     subscribers = []
     if not quiet and not as_json:
         click.echo(headline)
-        subscribers.append(ConsolePrinter(color=use_color))
+        printer = ConsolePrinter(color=use_color)
+        if echo is not None:
+            printer.echo = echo
+        subscribers.append(printer)
     if writer:
         subscribers.append(writer)
     return subscribers, writer
@@ -415,6 +488,7 @@ def _run_live(
     replica_user_id,
     replica_name,
     audio,
+    steer,
 ) -> tuple[int, bool]:
     """Run live; returns (exit code, whether the Daily client was released)."""
     from ..sessions.live.runner import Interrupted, LiveRun
@@ -425,9 +499,15 @@ def _run_live(
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
     where = f"joining {public_url(target.url)}" if target.url else "creating a Tavus conversation"
+    from .steering import LiveHook, make_terminal
+
+    terminal = make_terminal(steer["interactive"])
     subscribers, writer = _outputs(
-        f"{scenario.name}: live, {where}", quiet, as_json, use_color, transcript
-    )
+        f"{scenario.name}: live, {where}", quiet, as_json, use_color, transcript,
+        echo=terminal.echo if terminal.tty else None,
+    )  # fmt: skip
+    hook = LiveHook(steer, terminal)
+    subscribers.append(hook)
     live = LiveRun(
         scenario,
         url=target.url,
@@ -450,8 +530,10 @@ def _run_live(
     conv = None
     code = EXIT_FAILED
     failure: str | None = None
+    hook.live = live
     try:
-        conv = live.run_sync()
+        with hook.kept():
+            conv = live.run_sync()
     except ConnectError as err:
         failure, code = str(err), EXIT_CONNECT
     except Interrupted as err:
@@ -463,6 +545,7 @@ def _run_live(
     except Exception:  # a bug: say so, but still exit through the cleanup below
         failure = "internal error:\n" + traceback.format_exc()
     finally:
+        hook.close()
         closed = _close_quietly(writer) if writer else None
     if failure is not None:
         click.echo(f"cviscript: {failure}", err=True)

@@ -23,6 +23,8 @@ previous words are out; with `barge_in: true` it only waits for the visitor's ow
 the replica off. `interrupt: true` is a wordless barge-in. The visitor's words go
 `user.started_speaking`, then after a speaking time `user.stopped_speaking` and the user
 `utterance`, which the persona then answers (the replica model emits them, in its vintage).
+
+`say`, `barge` and `perceive` do the same for a person typing at `cviscript run --interactive`.
 """
 
 from __future__ import annotations
@@ -85,6 +87,23 @@ class SimulatedUser:
             if groups is not None:
                 self._trigger(i, event, groups)
         self._arm_idle_timers()
+
+    # ------------------------------------------------------------- a person playing the visitor
+
+    def say(self, text: str, *, barge_in: bool = False) -> None:
+        """Words typed by a person playing the visitor (`cviscript run --interactive`): spoken
+        like a rule's `say`, after the replica is silent unless `barge_in`."""
+        self._waiting.append(_Turn(text, barge_in))
+        self._pump_now()
+
+    def barge(self) -> None:
+        """Cut the replica off without words (a rule's `interrupt: true`)."""
+        self._waiting.append(_Turn(None, True))
+        self._pump_now()
+
+    def perceive(self, text: str) -> None:
+        """What perception sees, reported at once (a rule's `perceive` without `say`)."""
+        self.stage.perceive(text)
 
     def busy(self) -> bool:
         return self._speaking or bool(self._waiting)

@@ -1,0 +1,158 @@
+"""`cviscript run` options for watching and steering a run: --speed, --interactive, --control.
+
+The library does the work (`cviscript.sessions.realtime`, `cviscript.control`); this module
+starts the prompt, the key reader and the control server around a run, prints what they say, and
+puts the terminal back as it was on every exit path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from ..errors import UsageError
+from .common import EXIT_INVALID, fail
+
+
+def check_options(*, speed: float | None, interactive: bool, control: str | None, live: bool):
+    """Refuse combinations that cannot work, before anything runs; returns the control address."""
+    if speed is not None and live:
+        fail("--speed applies to simulated runs only (a live run is real time)", EXIT_INVALID)
+    if speed is not None and not 0.01 <= speed <= 1000:
+        fail(f"--speed must be between 0.01 and 1000, got {speed:g}", EXIT_INVALID)
+    address = None
+    if control is not None:
+        from ..control.server import parse_address
+
+        try:
+            address = parse_address(control)
+        except UsageError as err:
+            fail(str(err), EXIT_INVALID)
+    return address
+
+
+@contextlib.contextmanager
+def terminal_kept() -> Iterator[None]:
+    """Puts a terminal's modes back on exit (readline or a key reader may change them)."""
+    saved = None
+    if sys.stdin.isatty():
+        try:
+            import termios
+
+            saved = termios.tcgetattr(sys.stdin.fileno())
+        except Exception:  # not a real terminal after all
+            saved = None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            import termios
+
+            with contextlib.suppress(Exception):
+                termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+
+
+class Operator:
+    """What runs beside one conversation: the prompt (--interactive), the key reader (a TTY
+    without --interactive), the control server (--control). `attach` starts them once the
+    conversation and its steering exist; `close` stops them."""
+
+    def __init__(self, *, interactive: bool, control: tuple[str, int] | None, terminal: Any):
+        self.interactive = interactive
+        self.control = control
+        self.terminal = terminal
+        self.server: Any = None
+        self.steering: Any = None
+
+    def attach(self, steering: Any) -> None:
+        from ..control.prompt import Prompt
+
+        self.steering = steering
+        echo = self.terminal.echo
+        if self.control is not None:
+            from ..control.server import ControlServer
+
+            try:
+                self.server = ControlServer(steering, *self.control).start()
+            except OSError as err:
+                echo(f"  cviscript: cannot serve --control: {err.strerror or err}")
+            else:
+                echo(f"  control: {self.server.page_url}")
+                echo(f"  (second terminal: cviscript fire NAME --control '{self.server.page_url}')")
+        if self.interactive:
+            echo("  type what the visitor says; /help lists the commands")
+            Prompt(
+                steering,
+                self.terminal,
+                on_quit=lambda: steering.stop("ended at the prompt (/quit)"),
+            ).start()
+        elif self.terminal.tty and steering.names:
+            from ..control.keys import KeyReader
+
+            keys = KeyReader(steering, echo)
+            echo("  keys: " + ", ".join(f"{k} {n}" for k, n in keys.mapping.items()))
+            keys.start()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+
+def make_terminal(enabled: bool):
+    from ..control.prompt import Terminal
+
+    return Terminal(sys.stdout, tty=enabled and sys.stdin.isatty() and sys.stdout.isatty())
+
+
+def echo_subscriber(terminal: Any):
+    """ConsolePrinter's `echo`: through the terminal, so the prompt survives."""
+    return terminal.echo if terminal.tty else click.echo
+
+
+class LiveHook:
+    """A trace subscriber of a live run: at its header record (on the run's loop, once the
+    conversation exists) it starts the prompt, key reader and control server on it."""
+
+    def __init__(self, steer: dict[str, Any], terminal: Any):
+        self.live: Any = None  # the LiveRun, set before it runs
+        wanted = steer["interactive"] or steer["control"] is not None or terminal.tty
+        self.operator = (
+            Operator(interactive=steer["interactive"], control=steer["control"], terminal=terminal)
+            if wanted
+            else None
+        )
+        if self.operator is not None and not steer["interactive"]:
+            # keys need a terminal: without --interactive, a TTY on stdin is enough
+            self.operator.terminal = _KeyTerminal(terminal)
+
+    def kept(self):
+        return terminal_kept()
+
+    def __call__(self, record: Any) -> None:
+        if record.kind != "header" or self.operator is None or self.live is None:
+            return
+        import asyncio
+
+        from ..control.steer import LiveSteering
+
+        conv = self.live.conversation
+        if conv is None or self.operator.steering is not None:
+            return
+        self.operator.attach(LiveSteering(conv, asyncio.get_running_loop()))
+
+    def close(self) -> None:
+        if self.operator is not None:
+            self.operator.close()
+
+
+class _KeyTerminal:
+    """Plain echo, but `tty` says whether keys can be read from stdin."""
+
+    def __init__(self, terminal: Any):
+        self.echo = terminal.echo if terminal.tty else click.echo
+        self.tty = sys.stdin.isatty()
