@@ -156,6 +156,8 @@ Exit codes: 0 every case passed, 1 a case failed (or coverage is under --fail-un
     help="--live: where each run's transcript is saved (cviscript replay reads them).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only failures and the summary.")
+@click.option("--watch", is_flag=True, help="Rehearse again every time a file is saved.")
+@click.option("--watch-iterations", type=int, hidden=True, help="Stop watching after N runs.")
 @click.option(
     "--color/--no-color", default=None, help="Colour the report (default: when a terminal)."
 )
@@ -182,6 +184,8 @@ def command(
     transcripts,
     quiet,
     color,
+    watch,
+    watch_iterations,
 ):
     """Rehearse every case of the scenario files in PATHS (files, or folders searched for
     *.yaml / *.yml files with a top-level `cviscript:` key).
@@ -190,6 +194,10 @@ def command(
     transcript) and its `expect:` is checked. One line per case; for each failure, the expectation,
     what was expected, what happened, and the transcript lines around it.
     """
+    if watch:  # see cli/watch.py
+        from .watch import watch_command
+
+        return watch_command(paths, click.get_current_context(), watch_iterations, live=live)
     from ..rehearsal.suite import run_suite
     from ..rehearsal.text import case_line, failure_report, summary
 

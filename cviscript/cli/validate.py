@@ -44,7 +44,11 @@ with --strict, 2 errors in some file.""",
     help="human: FILE:LINE:COL lines; json: one JSON document on stdout.",
 )
 @click.option("--strict", is_flag=True, help="Exit 1 when there are warnings (and no errors).")
-def command(files, quiet, fmt, strict):
+@click.option(
+    "--watch", is_flag=True, help="Check again every time a file is saved (Ctrl-C stops)."
+)
+@click.option("--watch-iterations", type=int, hidden=True, help="Stop watching after N checks.")
+def command(files, quiet, fmt, strict, watch, watch_iterations):
     """Check each scenario FILE: YAML, keys, types, states, regexes, templates, durations, and
     the graph (unreachable states, dead ends, transitions and timers that can never fire,
     variables never defined, unknown event types).
@@ -52,6 +56,15 @@ def command(files, quiet, fmt, strict):
     Every problem is printed as FILE:LINE:COL: severity: message [code]; errors first, then
     warnings.
     """
+    if watch:
+        from .watch import watch as watch_files
+
+        watch_files(files, lambda: _check(files, quiet, fmt, strict), iterations=watch_iterations)
+        return
+    sys.exit(_check(files, quiet, fmt, strict))
+
+
+def _check(files, quiet, fmt, strict) -> int:
     from ..language.validate import check_file
 
     results = [(path, check_file(path)) for path in files]
@@ -61,7 +74,7 @@ def command(files, quiet, fmt, strict):
     else:
         _print_human(doc, quiet, strict)
     errors, warnings = doc["summary"]["errors"], doc["summary"]["warnings"]
-    sys.exit(exit_code(errors, warnings, strict))
+    return exit_code(errors, warnings, strict)
 
 
 def exit_code(errors: int, warnings: int, strict: bool) -> int:
