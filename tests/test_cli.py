@@ -33,6 +33,20 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+def test_run_transcript_hides_the_copies_and_heartbeats_a_2026_server_sends(tmp_path):
+    # Today's servers repeat most events in other spellings and send presence heartbeats; the
+    # console shows each event once, while the transcript file keeps every message as received.
+    out = tmp_path / "t.jsonl"
+    res = invoke("run", DEMO, "--no-color", "--transcript", str(out))
+    assert res.exit_code == 0, res.output
+    assert "dropped: duplicate" not in res.output
+    assert "replica_present" not in res.output
+    assert res.output.count("← replica started speaking") == res.output.count("── ")
+    _header, records = read_transcript(out)
+    kept = [r for r in records if r.get("kind") == "dropped"]
+    assert any(r["reason"].startswith("duplicate") for r in kept)
+
+
 def test_run_prints_a_readable_transcript_and_exits_0():
     res = invoke("run", DEMO, "--no-color")
     assert res.exit_code == 0, res.output

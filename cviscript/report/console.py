@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from ..printable import printable
-from ..trace import TraceRecord
+from ..trace import TraceRecord, reason_kind
 
 _MAX_TEXT = 160
 
@@ -71,6 +71,8 @@ def _received(record: TraceRecord) -> str | None:
         return f"perception: {_quote(ev.text or '')}"
     if t == "replica.joined":
         return "replica joined"
+    if t == "replica.present":
+        return None  # a heartbeat every few seconds: the transcript file keeps it
     if t == "shutdown":
         return f"conversation shut down: {ev.text or ''}"
     return f"event {ev.event_type}"
@@ -97,6 +99,8 @@ def format_record(record: TraceRecord, *, color: bool = False) -> str | None:
         line = _received(record)
         return None if line is None else f"{stamp}  {style('←', fg='blue')} {safe(line)}"
     if k == "dropped":
+        if reason_kind(d.get("reason") or "") == "duplicate":
+            return None  # a 2026 server repeats most events in other spellings: normal, not news
         return f"{stamp}  {style('✗ dropped', fg='yellow')}: {safe(d.get('reason'))}"
     if k == "log":
         return f"{stamp}  {style('log', fg='magenta')}: {safe(d.get('text'))}"
