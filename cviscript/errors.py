@@ -12,8 +12,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from .language.model import Location
 from .printable import printable
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place in a scenario file; lines and columns are 1-based."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
 
 
 @dataclass(frozen=True, slots=True)

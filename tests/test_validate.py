@@ -11,9 +11,8 @@ from helpers import mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cviscript.errors import ScenarioError
+from cviscript.errors import Location, ScenarioError
 from cviscript.language import model as m
-from cviscript.language.model import Location
 from cviscript.language.templates import render
 from cviscript.language.validate import check_file, load_scenario
 

@@ -44,8 +44,7 @@ try:
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     CParser = None
 
-from ..errors import Diagnostic
-from .model import Location
+from ..errors import Diagnostic, Location
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 100

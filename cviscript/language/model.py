@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..errors import Location
 from .patterns import Pattern
 
 Role = Literal["user", "replica", "any"]
@@ -27,18 +28,6 @@ ContextSpelling = Literal["llm_context", "context"]
 
 DEFAULT_RUN_TIMEOUT = 600.0  # `timeout:` default, 10m
 DEFAULT_FINAL_WAIT = 30.0  # bounded wait for the replica to finish speaking in a final state
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    """A place in a scenario file; lines and columns are 1-based."""
-
-    file: str
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
 
 
 @dataclass(slots=True)

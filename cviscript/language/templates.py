@@ -45,8 +45,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
-from ..errors import TemplateRenderError, did_you_mean
-from .model import Expr, Location, Text
+from ..errors import Location, TemplateRenderError, did_you_mean
+from .model import Expr, Text
 from .template_bounds import (
     MAX_INT_DIGITS,
     MAX_OUTPUT,

@@ -2,7 +2,7 @@
 
 A failure report is only useful if it shows *where* it went wrong, in the words of the transcript
 the author already knows from `cviscript run`. The lines are made by
-`cviscript.report.console.format_record` from the run's trace records, so an excerpt reads exactly
+`cviscript.trace_lines.format_record` from the run's trace records, so an excerpt reads exactly
 like the console transcript; the line a failure points at is marked with ``>``.
 
 Records loaded back from JSON (a transcript file, a trace kept in a result) have no in-memory
@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..protocol import Normalizer
-from ..report.console import format_record
 from ..trace import TraceRecord
+from ..trace_lines import format_record
 
 BEFORE = 4  # transcript lines shown before the line a failure points at
 AFTER = 2  # and after it

@@ -25,7 +25,7 @@ from html import escape
 from typing import Any
 
 from ..trace import TraceRecord
-from .console import describe_sent
+from ..trace_lines import describe_sent
 
 WIDTH = 1000.0
 GUTTER = 78.0  # lane labels

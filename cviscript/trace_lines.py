@@ -1,0 +1,110 @@
+"""How a trace record reads as one line of text.
+
+The console transcript (`cviscript.report.console`) and a failed rehearsal's excerpt
+(`cviscript.rehearsal.excerpt`) print the same lines, so this sits on the ground floor beside the
+trace itself: one line per thing a person watching a demo cares about — state changes,
+interactions sent (→), what was heard (←: speech, speaking turns, tool calls, perception), drops
+that are news (not the copies a 2026 server sends of every event) and log lines.
+
+Everything in a line that came from outside (speech, scenario text, state names, reasons) goes
+through `cviscript.printable` first, newlines included: one record is one line, and only
+cviscript's own colours reach the terminal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .printable import printable
+from .trace import TraceRecord, reason_kind
+
+_MAX_TEXT = 160
+
+
+def _quote(text: Any) -> str:
+    text = " ".join(str(text).split())
+    if len(text) > _MAX_TEXT:
+        text = text[: _MAX_TEXT - 1] + "…"
+    return f'"{text}"'
+
+
+def describe_sent(message: dict[str, Any]) -> str:
+    et = str(message.get("event_type", "?"))
+    props = message.get("properties") or {}
+    short = et.removeprefix("conversation.")
+    if et == "conversation.echo" and props.get("modality") == "audio":
+        done = " (done)" if props.get("done") is True else ""
+        return f"echo audio chunk {len(props.get('audio', ''))} chars{done}"
+    if "text" in props:
+        return f"{short} {_quote(props['text'])}"
+    if "context" in props:
+        return f"{short} {_quote(props['context'])}"
+    if et == "conversation.tool_result":
+        return f"tool_result {props.get('status', '')} {_quote(props.get('output', ''))}"
+    if props:
+        return short + " " + " ".join(f"{k}={v}" for k, v in props.items())
+    return short
+
+
+def _received(record: TraceRecord) -> str | None:
+    ev = record.event
+    if ev is None:
+        return None  # dropped: its own record says why
+    t = ev.type
+    if t == "utterance":
+        return f"{ev.role or '?'}: {_quote(ev.text or '')}"
+    if t == "utterance.streaming":
+        return None  # too chatty; the final utterance says it all
+    if t == "replica.stopped_speaking":
+        extra = []
+        if ev.duration is not None:
+            extra.append(f"{ev.duration:.1f}s")
+        if ev.interrupted:
+            extra.append("interrupted")
+        return "replica stopped speaking" + (f" ({', '.join(extra)})" if extra else "")
+    if t in ("replica.started_speaking", "user.started_speaking", "user.stopped_speaking"):
+        return t.replace(".", " ").replace("_", " ")
+    if t == "tool_call":
+        return f"tool call {ev.name}({ev.arguments})"
+    if t == "perception_analysis":
+        return f"perception: {_quote(ev.text or '')}"
+    if t == "replica.joined":
+        return "replica joined"
+    if t == "replica.present":
+        return None  # a heartbeat every few seconds: the transcript file keeps it
+    if t == "shutdown":
+        return f"conversation shut down: {ev.text or ''}"
+    return f"event {ev.event_type}"
+
+
+def format_record(record: TraceRecord, *, color: bool = False) -> str | None:
+    """One transcript line for a record, or None for records not worth a line."""
+
+    def style(text: str, **kw: Any) -> str:
+        return click.style(text, **kw) if color else text
+
+    def safe(text: Any) -> str:
+        return printable(text, keep_newlines=False)
+
+    k, d = record.kind, record.data
+    stamp = style(f"{record.t:8.3f}s", dim=True)
+    if k == "state":
+        via = d.get("via")
+        how = "initial" if via == "initial" else f"via {via}"
+        return f"{stamp}  {style('── ' + safe(d['state']), bold=True, fg='cyan')}  ({safe(how)})"
+    if k == "sent":
+        return f"{stamp}  {style('→', fg='green')} {safe(describe_sent(d['message']))}"
+    if k == "received":
+        line = _received(record)
+        return None if line is None else f"{stamp}  {style('←', fg='blue')} {safe(line)}"
+    if k == "dropped":
+        if reason_kind(d.get("reason") or "") == "duplicate":
+            return None  # a 2026 server repeats most events in other spellings: normal, not news
+        return f"{stamp}  {style('✗ dropped', fg='yellow')}: {safe(d.get('reason'))}"
+    if k == "log":
+        return f"{stamp}  {style('log', fg='magenta')}: {safe(d.get('text'))}"
+    if k == "outcome":
+        return None  # summarised by format_result
+    return None
