@@ -25,7 +25,7 @@ _LAZY = {
     "Engine": ("cviscript.engine", "Engine"),
     "RunResult": ("cviscript.engine", "RunResult"),
     "VirtualClock": ("cviscript.clock", "VirtualClock"),
-    "Session": ("cviscript.sessions.base", "Session"),
+    "Session": ("cviscript.engine.session", "Session"),
     "ScenarioError": ("cviscript.errors", "ScenarioError"),
     "CviscriptError": ("cviscript.errors", "CviscriptError"),
     "TranscriptWriter": ("cviscript.transcript", "TranscriptWriter"),

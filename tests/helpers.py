@@ -7,8 +7,8 @@ from typing import Any
 
 from cviscript.clock import VirtualClock
 from cviscript.engine.conversation import Conversation
+from cviscript.engine.session import Session
 from cviscript.language.validate import load_scenario
-from cviscript.sessions.base import Session
 
 CID = "c123"
 

@@ -33,9 +33,9 @@ from typing import Any
 from ..clock import Clock
 from ..language.model import Scenario
 from ..protocol import Event, Interactions, Normalizer
-from ..sessions.base import Session
 from ..trace import TRANSCRIPT_FORMAT, TRANSCRIPT_VERSION, DropSampler, Trace, reason_kind
 from . import Engine, RunResult
+from .session import Session
 
 log = logging.getLogger("cviscript.engine.conversation")
 

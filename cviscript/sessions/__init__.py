@@ -1,4 +1,7 @@
-"""Sessions: the engine's one view of a conversation (`base.Session`), and what implements it.
+"""Sessions: what implements the engine's one view of a conversation (`cviscript.engine.session.Session`).
+
+The interface belongs to the engine (it is what the engine needs); these are the ways to reach a
+conversation, and the engine imports none of them.
 
 * `simulated` — the built-in model of a Tavus replica on a virtual clock, with a simulated visitor,
   a stand-in persona and network faults; `simulated.runner.run_simulated` runs a scenario against it;

@@ -40,12 +40,12 @@ from typing import Any
 
 from ..clock import VirtualClock
 from ..engine.conversation import Conversation
+from ..engine.session import Session, SessionSink
 from ..errors import UsageError
 from ..language.model import Scenario
 from ..protocol import CONTEXT_EVENT_TYPES
 from ..trace import Trace, TraceRecord
 from ..transcript import read_transcript
-from .base import Session, SessionSink
 from .simulated.runner import drive
 
 MAX_SETTLE_HOPS = 10_000  # zero-delay hops the end of a recording waits for same-instant work

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from cviscript.clock import VirtualClock
 from cviscript.engine.conversation import Conversation
+from cviscript.engine.session import Session
 from cviscript.language.validate import load_scenario
-from cviscript.sessions.base import Session
 
 SCENARIO = Path(__file__).with_name("doorbell.yaml")
 

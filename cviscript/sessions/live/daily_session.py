@@ -47,7 +47,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ... import errors
-from ..base import Session, SessionSink
+from ...engine.session import Session, SessionSink
 from .daily_replica import ReplicaTrackingMixin
 from .daily_send import SendingMixin
 from .mic import client_settings_with_microphone, create_microphone

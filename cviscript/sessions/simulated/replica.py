@@ -29,9 +29,9 @@ from typing import Any
 
 from ... import protocol
 from ...clock import Clock
+from ...engine.session import Session, SessionSink
 from ...language.model import Rehearsal
 from ...trace import TraceRecord
-from ..base import Session, SessionSink
 from ..replica_model import MIN_SPEECH, ModelSettings, ReplicaModel
 from .faults import FaultyLink
 from .persona import Persona
