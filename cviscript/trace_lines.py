@@ -4,7 +4,8 @@ The console transcript (`cviscript.report.console`) and a failed rehearsal's exc
 (`cviscript.rehearsal.excerpt`) print the same lines, so this sits on the ground floor beside the
 trace itself: one line per thing a person watching a demo cares about — state changes,
 interactions sent (→), what was heard (←: speech, speaking turns, tool calls, perception), drops
-that are news (not the copies a 2026 server sends of every event) and log lines.
+that are news (not the copies a 2026 server sends of every event), what the operator did (⚑: a
+`manual:` name fired, by a person or a rehearsal's `operator:` rules) and log lines.
 
 Everything in a line that came from outside (speech, scenario text, state names, reasons) goes
 through `cviscript.printable` first, newlines included: one record is one line, and only
@@ -105,6 +106,26 @@ def format_record(record: TraceRecord, *, color: bool = False) -> str | None:
         return f"{stamp}  {style('✗ dropped', fg='yellow')}: {safe(d.get('reason'))}"
     if k == "log":
         return f"{stamp}  {style('log', fg='magenta')}: {safe(d.get('text'))}"
+    if k == "operator":
+        return f"{stamp}  {style('⚑ operator', fg='yellow', bold=True)} {safe(_operator(d))}"
     if k == "outcome":
         return None  # summarised by format_result
     return None
+
+
+def _operator(d: dict[str, Any]) -> str:
+    """What the operator did: fired a `manual:` name (the engine's record), or, from the
+    interactive prompt, spoke, reported a perception or barged in for the visitor."""
+    if "name" in d:
+        name = d.get("name")
+        if d.get("fired"):
+            return f"fired {name} ({d['fired']})"
+        where = f" in {d['state']}" if d.get("state") else ""
+        return f"fired {name}: nothing fired{where}"
+    if "say" in d:
+        return f"visitor says {_quote(d['say'])}" + (" (barging in)" if d.get("barge_in") else "")
+    if "see" in d:
+        return f"perception {_quote(d['see'])}"
+    if d.get("barge"):
+        return "visitor barges in"
+    return "acted"

@@ -226,3 +226,35 @@ def test_drive_with_operator_and_no_rehearsal_rules_is_unchanged():
     conv = drive(simulated_conversation(sc, None, clock=clock), clock)
     assert conv.result.path == ["intro", "bye"]  # the 60 s timer
     assert not [r for r in conv.trace.records if r.kind == "operator"]
+
+
+def test_console_prints_a_line_for_each_operator_fire(tmp_path):
+    """A rehearsal's operator fires show in the console transcript, as a person's would."""
+    from click.testing import CliRunner
+
+    from cviscript.cli.main import cli
+
+    path = tmp_path / "s.yaml"
+    path.write_text(DEMO)
+    out = CliRunner().invoke(cli, ["run", str(path), "-r", "operator skips to pricing"]).output
+    lines = out.splitlines()
+    fired = [line for line in lines if "⚑ operator" in line]
+    assert fired == ["   2.000s  ⚑ operator fired skip (intro.on[0])"], out
+    assert lines.index(fired[0]) < next(i for i, x in enumerate(lines) if "── pricing" in x)
+
+
+def test_operator_record_lines():
+    from cviscript.trace import TraceRecord
+    from cviscript.trace_lines import format_record
+
+    def line(**data):
+        return format_record(TraceRecord(1.5, 0.0, "operator", data, None))
+
+    assert line(name="bail", fired=None, state="intro").endswith(
+        "⚑ operator fired bail: nothing fired in intro"
+    )
+    assert line(name="bail", fired=None, state=None).endswith("fired bail: nothing fired")
+    said = line(say="hi\x1b[2J there", barge_in=True)
+    assert "\x1b" not in said and said.endswith('[2J there" (barging in)')
+    assert line(see="a cat").endswith('perception "a cat"')
+    assert line(barge=True).endswith("visitor barges in")

@@ -11,7 +11,7 @@ import sys
 import click
 
 from ..control import client
-from ..errors import ConnectError, UsageError
+from ..errors import ConnectError, UsageError, did_you_mean
 from ..printable import printable
 from .common import EXIT_CONNECT, EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail
 
@@ -50,11 +50,10 @@ def command(name, url, token):
     line = printable(str(message)[:500], keep_newlines=False)
     if code == 404:
         names = body.get("names")
-        known = (
-            ", ".join(printable(str(n)[:64]) for n in names[:50]) if isinstance(names, list) else ""
-        )
+        names = [printable(str(n)[:64]) for n in names[:50]] if isinstance(names, list) else []
         fail(
-            f"{line}: {printable(name[:64])}" + (f" (its names: {known})" if known else ""),
+            f"{line}: {printable(name[:64])}{did_you_mean(name, names)}"
+            + (f" (its names: {', '.join(names)})" if names else ""),
             EXIT_INVALID,
         )
     if code != 200:

@@ -1,0 +1,249 @@
+"""Steering a live run end to end, in the fake Daily room (CVISCRIPT_FAKE_DAILY).
+
+`cviscript run --url URL --control 127.0.0.1:0` runs in a subprocess; a second process fires
+with `cviscript fire`, plain HTTP without the token is refused, and the transcript shows the
+transition taken. `run --interactive --create` is fed from a pipe against the local stand-in for
+the Tavus API: plain text goes out as conversation.respond, /fire fires, /quit ends the run and
+the created conversation is ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from conftest import REPO
+from test_live_http import KEY, TavusStub, live_env
+
+from cviscript.sessions.replay import replay
+
+LIMIT = 30.0  # generous: a loaded two-core machine starts Python slowly
+
+STEERED = """\
+cviscript: 1
+name: steered
+conversation:
+  create:
+    persona_id: p123
+    replica_id: r456
+initial: tour
+states:
+  tour:
+    enter:
+      - echo: "Welcome to the tour"
+    on:
+      - manual: skip
+        goto: bye
+      - manual: next
+        goto: pricing
+      - after: 120s
+        goto: bye
+  pricing:
+    enter:
+      - echo: "Plans start at ten dollars"
+    on:
+      - after: 120s
+        goto: bye
+  bye:
+    enter:
+      - echo: "Bye"
+    final: true
+"""
+
+
+class Proc:
+    """`python -m cviscript ...` with a stdin pipe, its output collected line by line."""
+
+    def __init__(self, args: list[str], env: dict[str, str]):
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "cviscript", *args],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.stdin = self.p.stdin
+        self.out_lines: list[str] = []
+        self.err_lines: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(s, lines), daemon=True)
+            for s, lines in ((self.p.stdout, self.out_lines), (self.p.stderr, self.err_lines))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: Any, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line)
+
+    def send(self, text: str) -> None:
+        self.stdin.write(text)
+        self.stdin.flush()
+
+    def finish(self, timeout: float = LIMIT) -> tuple[int, str, str]:
+        self.p.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(5)
+        return self.p.returncode, "".join(self.out_lines), "".join(self.err_lines)
+
+    def kill(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait(10)
+
+
+@pytest.fixture
+def tavus():
+    stub = TavusStub()
+    yield stub
+    stub.close()
+
+
+def _wait_out(proc: Proc, pattern: str, limit: float = LIMIT) -> re.Match:
+    """The first stdout line matching `pattern`, polled for (never a fixed sleep)."""
+    deadline = time.monotonic() + limit
+    regex = re.compile(pattern)
+    while True:
+        for line in list(proc.out_lines):
+            if m := regex.search(line):
+                return m
+        if time.monotonic() > deadline or proc.p.poll() is not None:
+            time.sleep(0.2)  # let the readers catch the last lines
+            raise AssertionError(
+                f"never saw {pattern!r}; stdout: {''.join(proc.out_lines)}"
+                f"stderr: {''.join(proc.err_lines)}"
+            )
+        time.sleep(0.02)
+
+
+def _fire(name: str, control: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cviscript", "fire", name, "--control", control],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=LIMIT,
+    )
+
+
+def _http(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=LIMIT) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _scenario(tmp_path):
+    path = tmp_path / "steered.yaml"
+    path.write_text(STEERED)
+    return path
+
+
+def _records(path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_fire_from_a_second_process_steers_a_live_run(tmp_path):
+    path = _scenario(tmp_path)
+    transcript = tmp_path / "t.jsonl"
+    proc = Proc(
+        ["run", str(path), "--url", "https://tavus.daily.co/c1", "--control", "127.0.0.1:0",
+         "--transcript", str(transcript)],
+        live_env(),
+    )  # fmt: skip
+    try:
+        control = _wait_out(proc, r"control: (http://127\.0\.0\.1:\d+/\?token=\S+)").group(1)
+        base, token = control.split("/?token=")
+        _wait_out(proc, r"── tour")
+
+        # plain HTTP without the token (or with a wrong one) is refused and fires nothing
+        assert _http(f"{base}/fire/skip", "POST")[0] == 403
+        assert _http(f"{base}/fire/skip", "POST", **{"X-Cviscript-Token": "x" + token})[0] == 403
+        assert _http(f"{base}/status")[0] == 403
+        code, status = _http(f"{base}/status", **{"X-Cviscript-Token": token})
+        assert code == 200 and status["state"] == "tour" and not status["done"]
+        assert status["answers"] == ["skip", "next"] and status["names"] == ["skip", "next"]
+
+        unknown = _fire("skp", control)
+        assert unknown.returncode == 2 and unknown.stderr == (
+            'cviscript: no such manual name: skp (did you mean "skip"?) (its names: skip, next)\n'
+        )
+
+        fired = _fire("skip", control)
+        assert fired.returncode == 0, fired.stderr
+        assert fired.stdout.strip() == "fired tour.on[0]: tour → bye"
+        code, stdout, stderr = proc.finish()
+    finally:
+        proc.kill()
+    assert code == 0, stderr
+    assert "⚑ operator fired skip (tour.on[0])" in stdout
+    assert "✔ completed: reached final state 'bye'" in stdout and "path: tour → bye" in stdout
+    records = _records(transcript)
+    operator = [r for r in records if r["kind"] == "operator"]
+    assert [(r["name"], r["fired"], r["state"]) for r in operator] == [
+        ("skip", "tour.on[0]", "tour")
+    ]
+    assert records[-1]["kind"] == "outcome" and records[-1]["path"] == ["tour", "bye"]
+    # the steered live run replays like any other: the fire comes back at the same moment
+    again = replay(transcript, path)
+    assert again.divergence is None and again.conversation.result.path == ["tour", "bye"]
+    # the run is over: its control interface is gone
+    assert _fire("skip", control).returncode == 3
+
+
+def test_interactive_live_from_a_pipe_with_create(tavus, tmp_path):
+    path = _scenario(tmp_path)
+    transcript = tmp_path / "t.jsonl"
+    proc = Proc(
+        ["run", str(path), "--create", "--api-url", tavus.url, "-i",
+         "--transcript", str(transcript)],
+        live_env(),
+    )  # fmt: skip
+    try:
+        _wait_out(proc, r"── tour")
+        proc.send("what is the price?\n")
+        _wait_out(proc, r"✎ sent as conversation\.respond")
+        # the fake replica's persona answers what it was sent
+        _wait_out(proc, r'replica: "I heard: what is the price\?"')
+        proc.send("/fire nope\n/fire next\n")
+        _wait_out(proc, r"── pricing")
+        proc.send("/fire skip\n/quit\n")
+        code, stdout, stderr = proc.finish()
+    finally:
+        proc.kill()
+    assert code == 1, stderr  # /quit ends the run before its final state
+    assert "no manual: 'nope'" in stdout
+    assert "⚑ fired tour.on[1]: tour → pricing" in stdout
+    assert "'skip' fired nothing in state 'pricing'" in stdout
+    assert "✘ failed: ended at the prompt (/quit)" in stdout and "path: tour → pricing" in stdout
+    assert tavus.created == ["c1"] and tavus.ended == ["c1"]
+    for text in (stdout, stderr, transcript.read_text()):
+        assert KEY not in text
+    assert "Traceback" not in stderr
+    records = _records(transcript)
+    operator = [
+        {k: v for k, v in r.items() if k not in ("t", "ts", "kind")}
+        for r in records
+        if r["kind"] == "operator"
+    ]
+    assert operator == [
+        {"say": "what is the price?"},
+        {"name": "next", "fired": "tour.on[1]", "state": "tour"},
+        {"name": "skip", "fired": None, "state": "pricing"},
+    ]
+    assert records[-1]["kind"] == "outcome"
+    assert records[-1]["reason"] == "ended at the prompt (/quit)"
