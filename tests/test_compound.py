@@ -276,3 +276,37 @@ def test_events_from_the_room_do_not_fire_in_the_pseudo_state_before_start():
     sc = scenario_from(TOUR)
     conv, session = run_script(sc, [(0.5, ev("conversation.replica.started_speaking"))], until=1)
     assert session.types()[0] == "conversation.echo"
+
+
+# ------------------------------------------------------------------------ coverage and diagrams
+
+
+def test_coverage_counts_the_states_a_run_can_be_in_by_dotted_name():
+    from cviscript.rehearsal.coverage import for_scenario
+
+    cov = for_scenario("t.yaml", scenario_from(TOUR))
+    assert cov.states == ["tour.intro", "tour.scale", "question", "bye"]
+    resume = [t for t in cov.transitions if t.id == "question.on[0]"]
+    assert resume[0].target == "tour"
+
+
+def test_mermaid_draws_a_compound_state_as_a_composite_and_resume_to_it():
+    from cviscript.report.graph import mermaid
+
+    text = mermaid(scenario_from(TOUR))
+    block = text[text.index("state tour {") :]
+    block = block[: block.index("}")]
+    assert 'state "tour.intro" as tour_intro' in block and "tour_scale" in block
+    assert "question -->" not in block
+    assert "question --> tour: replica.stopped_speaking (resume)" in text
+    assert "tour --> question" in text
+
+
+def test_graphviz_draws_a_compound_state_as_a_cluster():
+    pytest.importorskip("graphviz")
+    from cviscript.report.graph import dot
+
+    text = dot(scenario_from(TOUR))
+    cluster = text[text.index("subgraph cluster_tour {") :]
+    cluster = cluster[: cluster.index("}")]
+    assert "tour_intro" in cluster and "tour_scale" in cluster and "question" not in cluster

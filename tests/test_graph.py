@@ -20,6 +20,9 @@ from cviscript.sessions.simulated.runner import run_simulated
 from cviscript.transcript import TranscriptWriter
 
 SHIPPED = sorted((REPO / "scenarios").glob("*.yaml")) + sorted((REPO / "examples").rglob("*.yaml"))
+# flat scenarios: the structure checks below parse flat diagrams; nesting is tested in
+# tests/test_compound.py
+SHIPPED = [p for p in SHIPPED if p.name != "guided-tour.yaml"]
 HAS_DOT = shutil.which("dot") is not None
 
 EDGE = re.compile(r"^\s*(\S+) --> (\S+): (.+)$")

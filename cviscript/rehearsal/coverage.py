@@ -112,11 +112,13 @@ def for_scenario(file: str, scenario: Scenario) -> ScenarioCoverage:
     for state in scenario.states.values():
         for t in state.on:
             transitions.append(_info(t, state.name))
-    return ScenarioCoverage(file, scenario.name, list(scenario.states), transitions)
+    # the states a run can be in: a compound state is covered through the states inside it
+    return ScenarioCoverage(file, scenario.name, scenario.leaves(), transitions)
 
 
 def _info(t: Any, source: str) -> TransitionInfo:
-    return TransitionInfo(t.id, source, t.goto, describe_trigger(t), t.loc.line if t.loc else None)
+    target = t.goto if t.resume is None else t.resume
+    return TransitionInfo(t.id, source, target, describe_trigger(t), t.loc.line if t.loc else None)
 
 
 def measure(scenarios: dict[str, Scenario], cases: Iterable[CaseResult]) -> Coverage:

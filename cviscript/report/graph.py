@@ -273,7 +273,13 @@ class _Model:
 
 
 def _edge_label(t: Transition) -> str:
+    if t.resume is not None:
+        return describe_trigger(t) + " (resume)"
     return describe_trigger(t) + ("" if t.goto else " (stay)")
+
+
+def _dest(t: Transition) -> str | None:
+    return t.goto if t.resume is None else t.resume
 
 
 def _graph(sc: Scenario, *, dot: bool, highlight: Highlight | None) -> Any:
@@ -289,7 +295,7 @@ def _graph(sc: Scenario, *, dot: bool, highlight: Highlight | None) -> Any:
     sources += [(ids[name], t) for name, st in sc.states.items() for t in st.on]
     # trigger = the transition's id: the graph classes find its label and marks by it
     transitions = [
-        {"trigger": t.id, "source": source, "dest": ids[t.goto] if t.goto else None}
+        {"trigger": t.id, "source": source, "dest": ids[_dest(t)] if _dest(t) else None}
         for source, t in sources
     ]
     # No model until every state and transition is in: `GraphMachine` redraws each model's whole
@@ -318,19 +324,84 @@ def _graph(sc: Scenario, *, dot: bool, highlight: Highlight | None) -> Any:
         graph.set_node_style(any_id, "any")
     for source, t in sources:
         if hl.transitions.get(t.id):
-            graph.custom_styles["edge"][source][ids[t.goto] if t.goto else source] = "taken"
+            graph.custom_styles["edge"][source][ids[_dest(t)] if _dest(t) else source] = "taken"
     title = sc.name or "scenario"
     # Mermaid reads the title from YAML front matter: `title: "..."` (JSON strings are YAML)
-    return graph.get_graph(title=title if dot else f"title: {json.dumps(title)}")
+    drawn = graph.get_graph(title=title if dot else f"title: {json.dumps(title)}")
+    if dot and any(st.children for st in sc.states.values()):
+        _clusters(drawn, sc, ids, None)
+    return drawn
+
+
+def _clusters(container: Any, sc: Scenario, ids: dict[str, str], parent: str | None) -> None:
+    """Graphviz: each compound state becomes a cluster (a box) holding its node and the states
+    inside it, nested as the states are."""
+    for name, st in sc.states.items():
+        if st.parent != parent or not st.children:
+            continue
+        with container.subgraph(name=f"cluster_{ids[name]}") as box:
+            box.attr(label="", style="rounded,dashed", color="gray50")
+            box.node(ids[name])
+            for child in st.children:
+                if not sc.states[child].children:
+                    box.node(ids[child])
+            _clusters(box, sc, ids, name)
+
+
+def _nest_mermaid(source: str, sc: Scenario) -> str:
+    """Mermaid: each compound state becomes a composite state (``state tour { ... }``) holding
+    the declarations of the states inside it; edges stay where they are."""
+    ids, _ = state_ids(sc)
+    lines = source.split("\n")
+    decl: dict[str, list[str]] = {}
+    by_id = {ids[name]: name for name in sc.states}
+    kept: list[str] = []
+    insert_at = None
+    for line in lines:
+        words = line.split()
+        owner = None
+        if line.startswith("  state ") and " as " in line:
+            owner = by_id.get(words[-1])
+        elif line.startswith("  Class ") and len(words) == 3:
+            owner = by_id.get(words[1])
+        if owner is None:
+            kept.append(line)
+            continue
+        if insert_at is None:
+            insert_at = len(kept)
+        decl.setdefault(owner, []).append(line.strip())
+
+    def block(name: str, depth: int) -> list[str]:
+        pad = "  " * depth
+        st = sc.states[name]
+        if not st.children:
+            return [pad + line for line in decl.get(name, [])]
+        out = [f"{pad}state {ids[name]} {{"]
+        for child in st.children:
+            out += block(child, depth + 1)
+        out.append(pad + "}")  # no `class` line: Mermaid does not style composite states
+        return out
+
+    nested: list[str] = []
+    for name, st in sc.states.items():
+        if st.parent is None:
+            nested += block(name, 1)
+    at = len(kept) if insert_at is None else insert_at
+    return "\n".join(kept[:at] + nested + kept[at:])
 
 
 def mermaid(sc: Scenario, highlight: Highlight | None = None) -> str:
-    """Mermaid ``stateDiagram-v2`` source (front matter with the scenario's name as title)."""
-    return _graph(sc, dot=False, highlight=highlight).source + "\n"
+    """Mermaid ``stateDiagram-v2`` source (front matter with the scenario's name as title);
+    compound states are composite states."""
+    source = _graph(sc, dot=False, highlight=highlight).source
+    if any(st.children for st in sc.states.values()):
+        source = _nest_mermaid(source, sc)
+    return source + "\n"
 
 
 def dot(sc: Scenario, highlight: Highlight | None = None) -> str:
-    """Graphviz DOT source. Needs the `graphviz` Python package (the `graph` extra)."""
+    """Graphviz DOT source (compound states are clusters). Needs the `graphviz` Python package
+    (the `graph` extra)."""
     return _graph(sc, dot=True, highlight=highlight).source
 
 
