@@ -1129,3 +1129,20 @@ def test_a_var_the_scenario_does_not_have_is_an_error_with_a_suggestion(tmp_path
     assert res.exit_code == 2 and 'did you mean "product"' in res.output
     res = CliRunner().invoke(cli, ["run", str(path), "-q", "--var", "wait=3"])
     assert res.exit_code == 0, res.output
+
+
+def test_persona_reply_naming_result_without_a_tool_call_is_refused_at_load():
+    # `{{ result }}` is a tool's output: without `tool_call:` in the same rule there is none, and
+    # the rehearsal used to end in a traceback when the persona answered.
+    rehearsals = """
+    - name: r
+      persona:
+        - match: "(?i)hello"
+          say: "Thanks! {{ result }} is expecting you."
+    """
+    d = one(scenario(STATES, rehearsals=rehearsals), "bad-template")
+    assert "result" in d.message and d.loc.line == 15
+    with_tool = rehearsals.replace(
+        'say: "Thanks!', 'tool_call: {name: lookup}\n          say: "Thanks!'
+    )
+    assert errors(scenario(STATES, rehearsals=with_tool)) == []

@@ -16,6 +16,10 @@ USER_TRIGGERS = S.USER_TRIGGERS
 USER_DOES = S.USER_DOES
 OUTCOMES = S.OUTCOMES
 
+# What a simulated visitor's or persona's text can name (see sessions/simulated/render.py): the
+# groups of the regex that matched, the event or input it answers, and an empty `vars`.
+SIMULATED_NAMES = ("groups", "event", "vars")
+
 
 class RehearsalChecks(Checks):
     def rehearsals(self, node: Node | None) -> list[m.Rehearsal]:
@@ -162,15 +166,15 @@ class RehearsalChecks(Checks):
             return None
         ok = trigger is not None
         if (n := node.get("say")) is not None:
-            rule.say = self.text(n, f"{what} say", names=None)
+            rule.say = self.text(n, f"{what} say", names=SIMULATED_NAMES)
             ok &= rule.say is not None
         if (n := node.get("perceive")) is not None:
-            rule.perceive = self.text(n, f"{what} perceive", names=None)
+            rule.perceive = self.text(n, f"{what} perceive", names=SIMULATED_NAMES)
             ok &= rule.perceive is not None
         if (n := node.get("interrupt")) is not None:
             rule.interrupt = bool(self.boolean(n, f"{what} interrupt"))
         if (n := node.get("tool_call")) is not None:
-            rule.tool_call = self.tool_call(n, f"{what} tool_call", names=None)
+            rule.tool_call = self.tool_call(n, f"{what} tool_call", names=SIMULATED_NAMES)
             ok &= rule.tool_call is not None
         if (n := node.get("barge_in")) is not None:
             rule.barge_in = bool(self.boolean(n, f"{what} barge_in"))
@@ -200,10 +204,12 @@ class RehearsalChecks(Checks):
         rule = m.PersonaRule(match=pattern, loc=node.loc)
         ok = pattern is not None or "match" not in node.value
         if (n := node.get("say")) is not None:
-            rule.say = self.text(n, f"{what} say", names=None)
+            # `result` is the tool's output: there is one only when this rule calls a tool
+            names = SIMULATED_NAMES + (("result",) if "tool_call" in node.value else ())
+            rule.say = self.text(n, f"{what} say", names=names)
             ok &= rule.say is not None
         if (n := node.get("tool_call")) is not None:
-            rule.tool_call = self.tool_call(n, f"{what} tool_call", names=None)
+            rule.tool_call = self.tool_call(n, f"{what} tool_call", names=SIMULATED_NAMES)
             ok &= rule.tool_call is not None
         return rule if ok else None
 
