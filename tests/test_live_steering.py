@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -22,7 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
-from test_live_http import KEY, TavusStub, live_env
+from test_live_http import KEY, TavusStub
 
 from cviscript.sessions.replay import replay
 
@@ -67,7 +69,7 @@ class Proc:
         self.p = subprocess.Popen(
             [sys.executable, "-m", "cviscript", *args],
             cwd=REPO,
-            env={**os.environ, **env},
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -147,6 +149,12 @@ def _http(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str,
         return err.code, json.loads(err.read())
 
 
+def _env() -> dict[str, str]:
+    """The fake room, and no API key: joining by --url then asks Tavus nothing."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TAVUS_API_KEY", "TAVUS_API_URL")}
+    return {**env, "CVISCRIPT_FAKE_DAILY": "1", "PYTHONUNBUFFERED": "1"}
+
+
 def _scenario(tmp_path):
     path = tmp_path / "steered.yaml"
     path.write_text(STEERED)
@@ -163,7 +171,7 @@ def test_fire_from_a_second_process_steers_a_live_run(tmp_path):
     proc = Proc(
         ["run", str(path), "--url", "https://tavus.daily.co/c1", "--control", "127.0.0.1:0",
          "--transcript", str(transcript)],
-        live_env(),
+        _env(),
     )  # fmt: skip
     try:
         control = _wait_out(proc, r"control: (http://127\.0\.0\.1:\d+/\?token=\S+)").group(1)
@@ -211,7 +219,7 @@ def test_interactive_live_from_a_pipe_with_create(tavus, tmp_path):
     proc = Proc(
         ["run", str(path), "--create", "--api-url", tavus.url, "-i",
          "--transcript", str(transcript)],
-        live_env(),
+        {**_env(), "TAVUS_API_KEY": KEY},
     )  # fmt: skip
     try:
         _wait_out(proc, r"── tour")
@@ -247,3 +255,59 @@ def test_interactive_live_from_a_pipe_with_create(tavus, tmp_path):
     ]
     assert records[-1]["kind"] == "outcome"
     assert records[-1]["reason"] == "ended at the prompt (/quit)"
+
+
+def test_number_keys_steer_a_live_run_in_a_real_terminal(tmp_path):
+    """`run --url` in a terminal (tmux), no other option: keys 1-9 fire the manual names."""
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux is required in CI (.ci/run installs it)")
+        pytest.skip("tmux is not installed")
+    path = _scenario(tmp_path)
+    transcript = tmp_path / "t.jsonl"
+    rc = tmp_path / "rc"
+    tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]
+    session = f"cviscript-live-keys-{os.getpid()}"
+    args = [sys.executable, "-m", "cviscript", "run", str(path), "--no-color",
+            "--url", "https://tavus.daily.co/c1", "--transcript", str(transcript)]  # fmt: skip
+    stty = tmp_path / "stty"
+    cmd = " ".join(shlex.quote(a) for a in args) + f"; echo EXIT=$? > {rc}; stty -a > {stty}"
+    cmd += "; sleep 30"
+    env = {**_env(), "TERM": "xterm"}
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", session, "-x", "150", "-y", "50", cmd],
+        check=True,
+        env=env,
+        cwd=REPO,
+    )
+
+    def screen() -> str:
+        return subprocess.run(
+            [*tmux, "capture-pane", "-p", "-t", session, "-S", "-200"],
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    def wait_for(cond) -> None:
+        deadline = time.monotonic() + LIMIT
+        while not cond():
+            assert time.monotonic() < deadline, f"timed out; screen:\n{screen()}"
+            time.sleep(0.05)
+
+    try:
+        wait_for(lambda: "keys: 1 skip, 2 next" in screen() and "── tour" in screen())
+        subprocess.run([*tmux, "send-keys", "-t", session, "-l", "2"], check=True)
+        wait_for(lambda: "── pricing" in screen())
+        subprocess.run([*tmux, "send-keys", "-t", session, "-l", "1"], check=True)
+        wait_for(lambda: "fired nothing" in screen())
+        subprocess.run([*tmux, "send-keys", "-t", session, "C-c"], check=True)
+        wait_for(lambda: stty.exists() and stty.stat().st_size > 0)
+        text = screen()
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+    assert "EXIT=130" in rc.read_text(), text
+    modes = stty.read_text().split()
+    assert "icanon" in modes and "echo" in modes  # the key reader's cbreak mode is undone
+    assert "⚑ [2] fired tour.on[1]: tour → pricing" in text
+    assert "⚑ [1] 'skip' fired nothing in state 'pricing'" in text
+    assert "Traceback" not in text

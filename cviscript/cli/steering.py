@@ -120,7 +120,8 @@ class LiveHook:
 
     def __init__(self, steer: dict[str, Any], terminal: Any):
         self.live: Any = None  # the LiveRun, set before it runs
-        wanted = steer["interactive"] or steer["control"] is not None or terminal.tty
+        # keys need only a terminal on stdin (`terminal.tty` is False without --interactive)
+        wanted = steer["interactive"] or steer["control"] is not None or sys.stdin.isatty()
         self.operator = (
             Operator(interactive=steer["interactive"], control=steer["control"], terminal=terminal)
             if wanted
