@@ -106,10 +106,10 @@ class _Interruption:
 
 @dataclass(slots=True)
 class _Seen:
-    """One event and the spellings and seqs it has arrived under so far."""
+    """One event and the spellings it has arrived under so far (a tuple: there are a handful,
+    and one is remembered per recent event)."""
 
-    forms: set[tuple[str, Any]]
-    seqs: set[int]
+    forms: tuple[tuple[str, Any], ...]
     arrival: int  # the arrival count of its latest spelling
     timestamp: float | None
 
@@ -317,8 +317,8 @@ class Normalizer:
         seq = event.seq
         seen = self._recent.get(key)
         if seq is not None and self._seqs.get(seq) == key:
-            if seen is not None:
-                seen.forms.add(_form(event))
+            if seen is not None and (form := _form(event)) not in seen.forms:
+                seen.forms += (form,)
             return f"duplicate: {event.event_type} seq {seq} already received"
         if seen is None or self._arrivals - seen.arrival > COPY_WINDOW:
             return None
@@ -331,10 +331,9 @@ class Normalizer:
         form = _form(event)
         if form in seen.forms:
             return None  # spelled alike with another seq: a new event of the same kind
-        seen.forms.add(form)
+        seen.forms += (form,)
         seen.arrival = self._arrivals
         if seq is not None:
-            seen.seqs.add(seq)
             _bounded_put(self._seqs, seq, key)
         return (
             f"duplicate: {event.event_type} (role {event.role}) repeats an event "
@@ -359,10 +358,7 @@ class Normalizer:
         return False
 
     def _remember(self, event: Event, key: tuple[Any, ...]) -> None:
-        seqs = {event.seq} if event.seq is not None else set()
-        _bounded_put(
-            self._recent, key, _Seen({_form(event)}, seqs, self._arrivals, event.timestamp)
-        )
+        _bounded_put(self._recent, key, _Seen((_form(event),), self._arrivals, event.timestamp))
         if event.seq is not None:
             _bounded_put(self._seqs, event.seq, key)
         if event.type == "replica.started_speaking" or (

@@ -12,6 +12,13 @@ tool and presence modules state facts and never spell events:
   but clients see both forms, so the legacy copy shares its original's `seq` on odd turns and has
   its own on even turns: every conversation of two turns or more shows a normaliser both;
 * a 2024 server says each fact once, with role ``replica``.
+
+Every message is a fresh dict of JSON values (str, int, float, bool, None, lists and dicts of them)
+that shares no dict or list with the model or with another message, so a receiver may keep it as
+it is: a rehearsal records every message it receives, and a JSON round trip or a copy per message
+was most of its memory. `copy` tells the receiver that the message being emitted repeats a fact
+already emitted (a 2026 copy in another spelling), so a receiver that folds copies anyway (the
+simulated visitor's view) can skip it.
 """
 
 from __future__ import annotations
@@ -20,7 +27,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ...clock import Clock
-from ...protocol import server_event
 
 Out = Callable[[dict[str, Any]], None]
 
@@ -34,6 +40,17 @@ _NO_PROPERTIES = frozenset(
     }
 )
 
+# (role, started) -> (the role-specific event_type, the role-agnostic one): one string object
+# each, shared by every message rather than formatted anew.
+_SPEAKING = {
+    (role, started): (
+        f"conversation.{role}.{verb}",
+        f"conversation.{verb}",
+    )
+    for role in ("replica", "user")
+    for started, verb in ((True, "started_speaking"), (False, "stopped_speaking"))
+}
+
 
 class Wire:
     def __init__(self, conversation_id: str, clock: Clock, modern: bool, out: Out):
@@ -44,6 +61,7 @@ class Wire:
         self.seq = 0
         self.turn = 0
         self.closed = False
+        self.copy = False  # the message being emitted repeats a fact already emitted
 
     def next_turn(self) -> int:
         self.turn += 1
@@ -57,34 +75,48 @@ class Wire:
         turn_idx: int | None = None,
         inference_id: str | None = None,
         seq: int | None = None,
+        copy: bool = False,
     ) -> int:
-        """Emit one message; returns its seq (pass `seq` to repeat one: a copy sharing it)."""
+        """Emit one message; returns its seq (pass `seq` to repeat one: a copy sharing it).
+        The message owns `properties`: pass a dict no one else keeps. `copy`: the message repeats
+        a fact already emitted."""
         if self.closed:
             return self.seq
         if seq is None:
             self.seq += 1
             seq = self.seq
-        message = server_event(
-            event_type,
-            self.conversation_id,
-            properties,
-            seq=seq,
-            turn_idx=self.turn if turn_idx is None else turn_idx,
-            inference_id=inference_id,
-            timestamp=round(self.clock.wall(), 6),
-        )
-        if event_type in _NO_PROPERTIES and not message["properties"]:
-            del message["properties"]
-        self._out(message)
+        message: dict[str, Any] = {
+            "message_type": "system" if event_type.startswith("system.") else "conversation",
+            "event_type": event_type,
+            "conversation_id": self.conversation_id,
+        }
+        if properties or event_type not in _NO_PROPERTIES:
+            message["properties"] = {} if properties is None else properties
+        if inference_id is not None:
+            message["inference_id"] = inference_id
+        message["seq"] = seq
+        message["turn_idx"] = self.turn if turn_idx is None else turn_idx
+        message["timestamp"] = round(self.clock.wall(), 6)
+        self.copy = copy
+        try:
+            self._out(message)
+        finally:
+            self.copy = False
         return seq
 
     # --------------------------------------------------------------------------- by vintage
 
     def replica_says(
-        self, event_type: str, properties: dict[str, Any], turn_idx: int, inference_id: str
+        self,
+        event_type: str,
+        properties: dict[str, Any],
+        turn_idx: int,
+        inference_id: str,
+        *,
+        copy: bool = False,
     ) -> None:
         """A replica-role message (utterance, streaming, role-agnostic speaking): once in 2024,
-        as a pal/replica pair in 2026."""
+        as a pal/replica pair in 2026 (the ``replica`` one a copy; both are when `copy`)."""
         if not self.modern:
             self.send(
                 event_type,
@@ -94,7 +126,11 @@ class Wire:
             )
             return
         seq = self.send(
-            event_type, {"role": "pal", **properties}, turn_idx=turn_idx, inference_id=inference_id
+            event_type,
+            {"role": "pal", **properties},
+            turn_idx=turn_idx,
+            inference_id=inference_id,
+            copy=copy,
         )
         self.send(
             event_type,
@@ -102,6 +138,7 @@ class Wire:
             turn_idx=turn_idx,
             inference_id=inference_id,
             seq=seq if turn_idx % 2 else None,
+            copy=True,
         )
 
     def speaking(
@@ -114,20 +151,19 @@ class Wire:
     ) -> None:
         """`role` ("replica" / "user") started or stopped speaking: the role-specific event, and
         in 2026 the role-agnostic copy (the replica's as a pal/replica pair)."""
-        verb = "started_speaking" if started else "stopped_speaking"
+        specific_type, agnostic_type = _SPEAKING[role, started]
         props = dict(properties or {})
         specific = props if role == "replica" else {}  # user.*_speaking carry no properties
-        self.send(
-            f"conversation.{role}.{verb}", specific, turn_idx=turn_idx, inference_id=inference_id
-        )
+        self.send(specific_type, specific, turn_idx=turn_idx, inference_id=inference_id)
         if not self.modern:
             return
         if role == "replica":
-            self.replica_says(f"conversation.{verb}", props, turn_idx, inference_id)
+            self.replica_says(agnostic_type, props, turn_idx, inference_id, copy=True)
         else:
             self.send(
-                f"conversation.{verb}",
+                agnostic_type,
                 {"role": "user", **props},
                 turn_idx=turn_idx,
                 inference_id=inference_id,
+                copy=True,
             )

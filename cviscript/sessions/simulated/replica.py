@@ -22,9 +22,7 @@ rehearsal and seed give the same messages byte for byte.
 
 from __future__ import annotations
 
-import json
 import random
-import sys
 from typing import Any
 
 from ... import protocol
@@ -38,16 +36,6 @@ from .persona import Persona
 from .user import SimulatedUser
 
 __all__ = ["MIN_SPEECH", "SimulatedReplica", "model_settings"]
-
-
-def _interned(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    return {sys.intern(k): v for k, v in pairs}
-
-
-def _wire(message: dict[str, Any]) -> dict[str, Any]:
-    """`message` as a JSON channel delivers it (a JSON round trip). Keys are interned: every
-    message repeats the same dozen, and a rehearsal keeps every message it exchanged."""
-    return json.loads(json.dumps(message), object_pairs_hook=_interned)
 
 
 def model_settings(rehearsal: Rehearsal, **conversation: Any) -> ModelSettings:
@@ -161,18 +149,21 @@ class SimulatedReplica(Session):
     # ------------------------------------------------------------------------------ delivering
 
     def _emitted(self, message: dict[str, Any]) -> None:
-        wire = _wire(message)
-        self.emitted.append(wire)
-        event, _reason = self._normalizer.feed(wire)
-        self.link.submit(wire, event)
-        if event is not None and wire["event_type"] != "system.replica_present":
+        # The model emits fresh dicts of JSON values that it never touches again (see
+        # `replica_model.wire`), so the message goes on as it is: no JSON round trip, no copy.
+        self.emitted.append(message)
+        event = None
+        if not self.model.wire.copy:  # the visitor's normaliser would fold a copy anyway
+            event, _reason = self._normalizer.feed(message)
+        self.link.submit(message, event)
+        if event is not None and message["event_type"] != "system.replica_present":
             self.user.on_event(event)
 
     def _deliver(self, message: dict[str, Any]) -> None:
         if self._sink is not None and not self.model.closed:
-            # `message` is already a JSON round trip of what was emitted, and nothing downstream
-            # changes a received message, so it is delivered as it is (copying it again doubled
-            # the memory of a rehearsal); a duplicate is a copy of its own (see `faults`).
+            # Nothing downstream changes a received message, so the emitted one is delivered as
+            # it is (a copy per message doubled the memory of a rehearsal); a network duplicate
+            # is a copy of its own (see `faults`).
             self._sink.on_message(message)
 
     def _present(self) -> None:
