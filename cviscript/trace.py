@@ -61,6 +61,39 @@ class TraceRecord:
         return {"t": round(self.t, 6), "ts": round(self.ts, 6), "kind": self.kind, **self.data}
 
 
+class ReceivedRecord(TraceRecord):
+    """A ``received`` record that keeps the message (and sender) itself and builds `data` when
+    asked. A run receives far more messages than anything else (a 2026 server says most facts two
+    or three times, and every message is kept for replay), and a dict around each one was a tenth
+    of a rehearsal's memory. Reads see the same fields as any record's `data`."""
+
+    __slots__ = ("message", "sender")
+
+    def __init__(self, t: float, ts: float, message: Any, sender: str | None, event: Any):
+        self.t = t
+        self.ts = ts
+        self.kind = "received"
+        self.message = message
+        self.sender = sender
+        self.event = event
+
+    @property  # type: ignore[override]
+    def data(self) -> dict[str, Any]:
+        if self.sender is None:
+            return {"message": self.message}
+        return {"message": self.message, "sender": self.sender}
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"t": round(self.t, 6), "ts": round(self.ts, 6), "kind": "received"}
+        out["message"] = self.message
+        if self.sender is not None:
+            out["sender"] = self.sender
+        return out
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ReceivedRecord, (self.t, self.ts, self.message, self.sender, self.event)
+
+
 Subscriber = Callable[[TraceRecord], None]
 
 
@@ -75,6 +108,19 @@ class Trace:
         self._subscribers: list[Subscriber] = []
         # Bound once: `emit` runs several times per event.
         self._now, self._wall = clock.now, clock.wall
+        self._at: tuple[float, float, float] | None = None  # (now, t, ts) of the last record
+
+    def _stamp(self) -> tuple[float, float]:
+        """(t, ts) for a record now. Records made at the same clock reading (a message and what
+        the engine does about it, a copy and its original) share the same two float objects: a
+        rehearsal keeps every record, and two floats each were a sixth of them."""
+        now = self._now()
+        at = self._at
+        if at is not None and at[0] == now:
+            return at[1], at[2]
+        t, ts = now - self.start, self._wall()
+        self._at = (now, t, ts)
+        return t, ts
 
     def subscribe(self, fn: Subscriber) -> None:
         self._subscribers.append(fn)
@@ -83,7 +129,8 @@ class Trace:
         return self.clock.now() - self.start
 
     def emit(self, kind: str, event: Any = None, **data: Any) -> TraceRecord:
-        rec = TraceRecord(self._now() - self.start, self._wall(), kind, data, event)
+        t, ts = self._stamp()
+        rec = TraceRecord(t, ts, kind, data, event)
         if self._keep:
             self.records.append(rec)
         for fn in self._subscribers:
@@ -93,7 +140,18 @@ class Trace:
     def emit_data(self, kind: str, data: dict[str, Any], event: Any = None) -> TraceRecord:
         """`emit` with the fields already in a dict, which becomes the record's `data` (the
         engine's hot path builds it as a literal instead of packing keyword arguments)."""
-        rec = TraceRecord(self._now() - self.start, self._wall(), kind, data, event)
+        t, ts = self._stamp()
+        rec = TraceRecord(t, ts, kind, data, event)
+        if self._keep:
+            self.records.append(rec)
+        for fn in self._subscribers:
+            fn(rec)
+        return rec
+
+    def emit_received(self, message: Any, sender: str | None, event: Any) -> TraceRecord:
+        """A ``received`` record (`ReceivedRecord`): the hot path of every run."""
+        t, ts = self._stamp()
+        rec = ReceivedRecord(t, ts, message, sender, event)
         if self._keep:
             self.records.append(rec)
         for fn in self._subscribers:

@@ -82,6 +82,7 @@ class Conversation:
         self._held: dict[int, Event] = {}
         self._flush_handle: Any = None
         self._drops = DropSampler()
+        self._reasons: dict[str, str] = {}  # reasons recorded (bounded by the drop sample)
         self._waiting_for_replica = False
         self._engine_started = False
         self._presence_timeout: Any = None
@@ -192,7 +193,9 @@ class Conversation:
             if keep:
                 # copies are the normal case with today's servers: not worth a warning
                 log.log(logging.DEBUG if copy else logging.WARNING, "dropped a message: %s", reason)
-                self.trace.emit("dropped", message=message, reason=reason)
+                # A 2026 stream's copies repeat a handful of reasons: records share one string.
+                reason = self._reasons.setdefault(reason, reason)
+                self.trace.emit_data("dropped", {"message": message, "reason": reason})
             if seq is not None:
                 self._seen(seq)
             return
@@ -202,10 +205,7 @@ class Conversation:
         self._accept(event)
 
     def _record_received(self, message: Any, sender: str | None, event: Event | None) -> None:
-        if sender is None:
-            self.trace.emit_data("received", {"message": message}, event)
-        else:
-            self.trace.emit_data("received", {"message": message, "sender": sender}, event)
+        self.trace.emit_received(message, sender, event)
 
     def on_ignored(self, message: Any, sender: str | None, reason: str) -> None:
         """A message the session did not take from the replica (a stranger's): sampled."""

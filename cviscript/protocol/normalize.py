@@ -114,10 +114,10 @@ class _Seen:
     timestamp: float | None
 
 
-def _bounded_put(memory: OrderedDict, key: Any, value: Any) -> None:
+def _bounded_put(memory: OrderedDict, key: Any, value: Any, limit: int) -> None:
     memory[key] = value
     memory.move_to_end(key)
-    if len(memory) > _MEMORY:
+    if len(memory) > limit:
         memory.popitem(last=False)
 
 
@@ -128,8 +128,11 @@ class Normalizer:
     (see the module docstring), and whether the replica has joined.
     """
 
-    def __init__(self, conversation_id: str | None = None):
+    def __init__(self, conversation_id: str | None = None, *, memory: int = _MEMORY):
+        """`memory`: recent events remembered; a sender known to repeat nothing needs only the
+        copy window (the simulated visitor's view of a model whose copies it skips)."""
         self.conversation_id = conversation_id
+        self._memory = max(memory, COPY_WINDOW + 1)
         # The readable seq of the last message fed (None when it had none, or was not a message
         # of this conversation), also when it was dropped.
         self.last_seq: int | None = None
@@ -334,7 +337,7 @@ class Normalizer:
         seen.forms += (form,)
         seen.arrival = self._arrivals
         if seq is not None:
-            _bounded_put(self._seqs, seq, key)
+            _bounded_put(self._seqs, seq, key, self._memory)
         return (
             f"duplicate: {event.event_type} (role {event.role}) repeats an event "
             "already received in another spelling"
@@ -358,9 +361,10 @@ class Normalizer:
         return False
 
     def _remember(self, event: Event, key: tuple[Any, ...]) -> None:
-        _bounded_put(self._recent, key, _Seen((_form(event),), self._arrivals, event.timestamp))
+        seen = _Seen((_form(event),), self._arrivals, event.timestamp)
+        _bounded_put(self._recent, key, seen, self._memory)
         if event.seq is not None:
-            _bounded_put(self._seqs, event.seq, key)
+            _bounded_put(self._seqs, event.seq, key, self._memory)
         if event.type == "replica.started_speaking" or (
             event.type == "utterance" and event.role == "replica"
         ):

@@ -127,6 +127,7 @@ class Speaker:
 
     def _finish(self, speech: Speech) -> None:
         self.current = None
+        speech.timers.clear()  # all fired; `spoken` keeps the speech, not its spent timers
         if self.wire.modern and speech.text:
             self._stream(speech, speech.text, final=True)
         self._stopped(speech, round(speech.length, 3), interrupted=False)
@@ -151,6 +152,7 @@ class Speaker:
         if speech is not None:
             for timer in speech.timers:
                 timer.cancel()
+            speech.timers.clear()
             elapsed = self._now() - speech.started_at
             assert speech.turn_idx is not None
             if self.wire.modern:

@@ -87,7 +87,9 @@ class SimulatedReplica(Session):
         self.model.on_present = self._present
         self.model.on_quiet = self.user.pump
         self.model.on_leave = self._left
-        self._normalizer = protocol.Normalizer(conversation_id)
+        # The visitor's view: the model's copies are skipped (`_emitted`) and nothing comes twice
+        # without a network, so it remembers only the copy window, not a network's worth.
+        self._normalizer = protocol.Normalizer(conversation_id, memory=0)
         self._sink: SessionSink | None = None
         self.emitted: list[dict[str, Any]] = []  # every event, as emitted (before faults)
         self.closed_reason: str | None = None
