@@ -587,7 +587,7 @@ def test_lost_connection_ends_the_run_as_error_and_closes_the_session():
 
 
 def test_tool_call_arguments_show_in_the_trigger_description():
-    from cviscript.engine.engine import describe_trigger
+    from cviscript.engine.describe import describe_trigger
 
     sc = scenario_from(
         """

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from conftest import REPO
 
 from cviscript.cli.main import cli
-from cviscript.engine.engine import describe_trigger
+from cviscript.engine.describe import describe_trigger
 from cviscript.language.validate import load_scenario
 from cviscript.report import graph as g
 from cviscript.sessions.simulated.runner import run_simulated

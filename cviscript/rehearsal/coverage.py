@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine.engine import describe_trigger
+from ..engine.describe import describe_trigger
 from ..language.model import Scenario
 from .results import CaseResult
 

@@ -37,7 +37,7 @@ from transitions import State
 from transitions.extensions.diagrams import GraphMachine
 from transitions.extensions.diagrams_mermaid import Graph as _MermaidBase
 
-from ..engine.engine import describe_trigger
+from ..engine.describe import describe_trigger
 from ..errors import CviscriptError
 from ..language.model import Scenario, Transition
 

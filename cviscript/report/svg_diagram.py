@@ -29,7 +29,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from html import escape
 
-from ..engine.engine import describe_trigger
+from ..engine.describe import describe_trigger
 from ..language.model import Scenario
 
 ANY = "\x00any"  # the pseudo-state `any:` transitions leave (cannot clash with a state name)

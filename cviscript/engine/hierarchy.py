@@ -1,0 +1,151 @@
+"""Compound states: which transitions a leaf sees, what a transition exits and enters, history.
+
+A compound state (a state with `states:` and `initial:`) is the set of leaves under it; only the
+leaves are machine states (machine.py). The candidates of a leaf are `any:`, then each enclosing
+state's `on:` from the outermost inwards, then its own. A `goto` lands in the target's entry leaf
+(initial children, down); the `enter`/`exit` actions of the compound states crossed run from the
+leaf callbacks: exits innermost first up to (not including) the deepest state enclosing both ends,
+then enters outermost first — a `goto` to a state enclosing the source exits and re-enters it, as
+a self-transition does. The last child entered of every compound state is remembered; `resume: X`
+is a `goto` to it (X's initial child the first time).
+
+Why not `transitions`' HierarchicalMachine: it has no history, tries a child's triggers before its
+parent's (cviscript checks outside first) and costs more per trigger; the engine picks the
+transition itself anyway, so nesting is only the enter/exit chain, worked out once per pair.
+
+The tables here (candidates, timers, chains) are built per state when first needed; a flat
+scenario uses only the candidate and timer tables.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..language.model import AfterTrigger, ManualTrigger, Transition
+from . import matchers
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+class Hierarchy:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        sc = self.scenario = engine.scenario
+        self.nested = any(st.children for st in sc.states.values())
+        self.owner: dict[str, str] = {}  # transition id -> its compound state (nested only)
+        if self.nested:
+            for name, state in sc.states.items():
+                if state.children:
+                    for t in state.on:
+                        self.owner[t.id] = name
+        self.state_epoch: dict[str, int] = {}  # compound state -> epoch of its entry
+        self.history: dict[str, str] = {}  # compound state -> the child last entered
+        self.candidates: dict[str, tuple[tuple[Transition, Any], ...]] = {}  # see candidates_of
+        self.timed: dict[str, tuple[Transition, ...]] = {}  # state -> its `after:` transitions
+        self.timer_by_id: dict[str, Transition] = {}
+        self._chains: dict[tuple[str | None, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+    # ------------------------------------------------------------------------------------ tables
+
+    def chain_of(self, state: str) -> tuple[Transition, ...]:
+        """`any:`, then each enclosing state's `on:` outermost first, then the state's own."""
+        sc = self.scenario
+        if not self.nested:
+            return (*sc.any, *sc.states[state].on)
+        outer = [t for name in sc.ancestors(state) for t in sc.states[name].on]
+        return (*sc.any, *outer, *sc.states[state].on)
+
+    def candidates_of(self, state: str) -> tuple[tuple[Transition, Any], ...]:
+        """The transitions an event can fire in `state`, in contract order, each with the
+        function that matches its trigger (listed once per state, when first needed)."""
+        found = self.candidates.get(state)
+        if found is None:
+            found = tuple(
+                (t, matchers.matcher_for(t.trigger))
+                for t in self.chain_of(state)
+                if not isinstance(t.trigger, AfterTrigger | ManualTrigger)
+            )
+            self.candidates[state] = found
+        return found
+
+    def timed_of(self, state: str) -> tuple[Transition, ...]:
+        """The `after:` transitions armed when `state` is entered, in contract order: `any:`'s
+        and its own (a compound state's own are armed when it is entered, not per child)."""
+        found = self.timed.get(state)
+        if found is None:
+            st = self.scenario.states[state]
+            found = tuple(
+                t
+                for t in ((*st.on,) if st.children else (*self.scenario.any, *st.on))
+                if isinstance(t.trigger, AfterTrigger)
+            )
+            self.timed[state] = found
+            for t in found:
+                self.timer_by_id[t.id] = t
+        return found
+
+    def chain(self, source: str | None, target: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The compound states a transition from leaf `source` to `target` exits (innermost
+        first) and enters (outermost first, down to the entry leaf's parent)."""
+        key = (source, target)
+        found = self._chains.get(key)
+        if found is None:
+            sc = self.scenario
+            dest = sc.entry_leaf(target)
+            src_chain = [] if source is None else [*sc.ancestors(source), source]
+            tgt_chain = [*sc.ancestors(target), target]
+            k = 0
+            while k < min(len(src_chain), len(tgt_chain)) and src_chain[k] == tgt_chain[k]:
+                k += 1
+            if k == len(tgt_chain):  # the target encloses (or is) the source: exit it, re-enter
+                k -= 1
+            dest_chain = [*sc.ancestors(dest), dest]
+            found = (tuple(reversed(src_chain[k:-1])), tuple(dest_chain[k:-1]))
+            self._chains[key] = found
+        return found
+
+    # ---------------------------------------------------------------------------- while running
+
+    def resume_target(self, t: Transition) -> str:
+        """Where `resume: X` goes: X's child last entered (its initial child the first time)."""
+        assert t.resume is not None
+        target = self.scenario.states[t.resume]
+        child = self.history.get(t.resume) or target.initial if target.children else None
+        return child or t.resume
+
+    def exit_outer(self, leaf: str) -> None:
+        """Leaving `leaf`: cancel the timers and run the `exit` actions of the compound states
+        the firing transition leaves."""
+        eng = self.engine
+        target = eng._target
+        if target is None:  # pragma: no cover - an internal transition exits nothing
+            return
+        for name in self.chain(leaf, target)[0]:
+            eng.timers.cancel_outer(name)
+            actions = self.scenario.states[name].exit
+            if actions:
+                eng.actions.run(actions, name)
+
+    def enter_outer(self, leaf: str) -> None:
+        """Entering `leaf`: enter the compound states on the way down (a new epoch, a visit, their
+        timers, their `enter` actions) and remember each one's child entered."""
+        eng = self.engine
+        sc = self.scenario
+        history = self.history
+        source = eng._prev_state
+        target = eng._target or sc.initial
+        for name in self.chain(source, target)[1]:
+            parent = sc.states[name].parent
+            if parent is not None:
+                history[parent] = name
+            eng._epoch += 1
+            self.state_epoch[name] = eng._epoch
+            eng.visits[name] = eng.visits.get(name, 0) + 1
+            eng.timers.arm_outer(name)
+            actions = sc.states[name].enter
+            if actions:
+                eng.actions.run(actions, name)
+        parent = sc.states[leaf].parent
+        if parent is not None:
+            history[parent] = leaf
