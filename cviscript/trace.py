@@ -61,37 +61,48 @@ class TraceRecord:
         return {"t": round(self.t, 6), "ts": round(self.ts, 6), "kind": self.kind, **self.data}
 
 
-class ReceivedRecord(TraceRecord):
-    """A ``received`` record that keeps the message (and sender) itself and builds `data` when
-    asked. A run receives far more messages than anything else (a 2026 server says most facts two
-    or three times, and every message is kept for replay), and a dict around each one was a tenth
-    of a rehearsal's memory. Reads see the same fields as any record's `data`."""
+class MessageRecord(TraceRecord):
+    """A ``received`` or ``dropped`` record that keeps the message (sender, reason) itself and
+    builds `data` when asked. A run receives far more messages than anything else (a 2026 server
+    says most facts two or three times, and every message is kept for replay), and a dict around
+    each one was a tenth of a rehearsal's memory. Reads see the same fields, in the same order,
+    as a record built with `emit`."""
 
-    __slots__ = ("message", "sender")
+    __slots__ = ("message", "sender", "reason")
 
-    def __init__(self, t: float, ts: float, message: Any, sender: str | None, event: Any):
+    def __init__(
+        self,
+        t: float,
+        ts: float,
+        kind: str,
+        message: Any,
+        sender: str | None,
+        event: Any = None,
+        reason: str | None = None,
+    ):
         self.t = t
         self.ts = ts
-        self.kind = "received"
+        self.kind = kind
         self.message = message
         self.sender = sender
         self.event = event
+        self.reason = reason
 
     @property  # type: ignore[override]
     def data(self) -> dict[str, Any]:
-        if self.sender is None:
-            return {"message": self.message}
-        return {"message": self.message, "sender": self.sender}
+        data = {"message": self.message}
+        if self.sender is not None:
+            data["sender"] = self.sender
+        if self.reason is not None:
+            data["reason"] = self.reason
+        return data
 
     def to_json(self) -> dict[str, Any]:
-        out = {"t": round(self.t, 6), "ts": round(self.ts, 6), "kind": "received"}
-        out["message"] = self.message
-        if self.sender is not None:
-            out["sender"] = self.sender
-        return out
+        return {"t": round(self.t, 6), "ts": round(self.ts, 6), "kind": self.kind, **self.data}
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return ReceivedRecord, (self.t, self.ts, self.message, self.sender, self.event)
+        args = (self.t, self.ts, self.kind, self.message, self.sender, self.event, self.reason)
+        return MessageRecord, args
 
 
 Subscriber = Callable[[TraceRecord], None]
@@ -148,10 +159,17 @@ class Trace:
             fn(rec)
         return rec
 
-    def emit_received(self, message: Any, sender: str | None, event: Any) -> TraceRecord:
-        """A ``received`` record (`ReceivedRecord`): the hot path of every run."""
+    def emit_message(
+        self,
+        kind: str,
+        message: Any,
+        sender: str | None = None,
+        event: Any = None,
+        reason: str | None = None,
+    ) -> TraceRecord:
+        """A ``received`` or ``dropped`` record (`MessageRecord`): the hot path of every run."""
         t, ts = self._stamp()
-        rec = ReceivedRecord(t, ts, message, sender, event)
+        rec = MessageRecord(t, ts, kind, message, sender, event, reason)
         if self._keep:
             self.records.append(rec)
         for fn in self._subscribers:

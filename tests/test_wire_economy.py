@@ -135,3 +135,60 @@ def test_every_received_message_is_recorded_as_it_came_and_copies_carry_no_event
     assert all(r.data["message"] is m for r, m in zip(received, emitted, strict=False))
     copies = [r for r in received if r.event is None]
     assert copies and all(r.to_json()["message"] is r.data["message"] for r in copies)
+
+
+def test_message_records_read_like_emitted_records_and_survive_pickling():
+    import pickle
+
+    from cviscript.trace import Trace
+
+    clock = VirtualClock()
+    trace = Trace(clock)
+    message = {"event_type": "conversation.utterance", "properties": {"speech": "hi"}}
+    plain = trace.emit("dropped", message=message, sender="p-1", reason="duplicate: x")
+    compact = trace.emit_message("dropped", message, "p-1", reason="duplicate: x")
+    assert compact.data == plain.data and list(compact.data) == list(plain.data)
+    assert compact.to_json() == plain.to_json()
+    received = trace.emit_message("received", message)
+    assert received.data == {"message": message}
+    assert received.to_json() == {"t": 0.0, "ts": received.ts, "kind": "received", **received.data}
+    again = pickle.loads(pickle.dumps(received))
+    assert again == received and again.to_json() == received.to_json()
+
+
+def test_records_of_one_clock_reading_share_their_time_stamps():
+    from cviscript.trace import Trace
+
+    clock = VirtualClock()
+    trace = Trace(clock)
+    clock.call_later(1.5, lambda: None)
+    clock.run()
+    a = trace.emit("log", text="a")
+    b = trace.emit_message("received", {"x": 1})
+    clock.call_later(0.5, lambda: None)
+    clock.run()
+    c = trace.emit("log", text="c")
+    assert a.t is b.t and a.ts is b.ts and (a.t, c.t) == (1.5, 2.0)
+    assert c.ts - a.ts == 0.5
+
+
+def test_a_run_without_random_faults_makes_no_generator_and_keeps_no_spent_timers():
+    replica, _, _ = _speaking_replica()
+    assert replica.link._rng is None  # nothing random to draw: no 2.5 KB generator state
+    spoken = replica.model.speaker.spoken
+    assert len(spoken) >= 2 and all(not s.timers for s in spoken)
+
+
+def test_a_normaliser_with_little_memory_folds_copies_in_the_window_but_forgets_old_seqs():
+    def utterance(seq, text, role="pal"):
+        props = {"role": role, "speech": text}
+        return {"event_type": "conversation.utterance", "seq": seq, "properties": props}
+
+    for memory, remembers in ((0, False), (256, True)):
+        n = Normalizer(memory=memory)
+        assert n.feed(utterance(1, "first"))[0] is not None
+        assert n.feed(utterance(1, "first", role="replica"))[0] is None  # a copy, same seq
+        for seq in range(2, 40):
+            assert n.feed(utterance(seq, f"line {seq}"))[0] is not None
+        event, reason = n.feed(utterance(1, "first"))  # delivered again, long after
+        assert (event is None) == remembers, reason

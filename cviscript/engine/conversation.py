@@ -195,7 +195,7 @@ class Conversation:
                 log.log(logging.DEBUG if copy else logging.WARNING, "dropped a message: %s", reason)
                 # A 2026 stream's copies repeat a handful of reasons: records share one string.
                 reason = self._reasons.setdefault(reason, reason)
-                self.trace.emit_data("dropped", {"message": message, "reason": reason})
+                self.trace.emit_message("dropped", message, reason=reason)
             if seq is not None:
                 self._seen(seq)
             return
@@ -205,14 +205,14 @@ class Conversation:
         self._accept(event)
 
     def _record_received(self, message: Any, sender: str | None, event: Event | None) -> None:
-        self.trace.emit_received(message, sender, event)
+        self.trace.emit_message("received", message, sender, event)
 
     def on_ignored(self, message: Any, sender: str | None, reason: str) -> None:
         """A message the session did not take from the replica (a stranger's): sampled."""
         if self._closed or not self._drops.keep(reason):
             return
         log.warning("ignored a message from %s: %s", sender, reason)
-        self.trace.emit("dropped", message=message, sender=sender, reason=reason)
+        self.trace.emit_message("dropped", message, sender, reason=reason)
 
     def on_closed(self, reason: str) -> None:
         if not self.done:

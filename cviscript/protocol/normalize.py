@@ -43,7 +43,7 @@ has no `perception`.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,11 +114,13 @@ class _Seen:
     timestamp: float | None
 
 
-def _bounded_put(memory: OrderedDict, key: Any, value: Any, limit: int) -> None:
+def _bounded_put(memory: dict, key: Any, value: Any, limit: int) -> None:
+    """Put `key` last in `memory` (a plain dict keeps insertion order at half an OrderedDict's
+    memory), forgetting the oldest entry past `limit`."""
+    memory.pop(key, None)
     memory[key] = value
-    memory.move_to_end(key)
     if len(memory) > limit:
-        memory.popitem(last=False)
+        del memory[next(iter(memory))]
 
 
 class Normalizer:
@@ -136,8 +138,8 @@ class Normalizer:
         # The readable seq of the last message fed (None when it had none, or was not a message
         # of this conversation), also when it was dropped.
         self.last_seq: int | None = None
-        self._recent: OrderedDict[tuple[Any, ...], _Seen] = OrderedDict()
-        self._seqs: OrderedDict[int, tuple[Any, ...]] = OrderedDict()
+        self._recent: dict[tuple[Any, ...], _Seen] = {}
+        self._seqs: dict[int, tuple[Any, ...]] = {}
         self._arrivals = 0
         self._interruptions: deque[_Interruption] = deque(maxlen=_INTERRUPT_MEMORY)
         self._speaking_turn = 0  # counts replica.started_speaking

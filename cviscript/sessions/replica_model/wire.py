@@ -62,6 +62,7 @@ class Wire:
         self.turn = 0
         self.closed = False
         self.copy = False  # the message being emitted repeats a fact already emitted
+        self._wall = self._timestamp = -1.0
 
     def next_turn(self) -> int:
         self.turn += 1
@@ -96,7 +97,10 @@ class Wire:
             message["inference_id"] = inference_id
         message["seq"] = seq
         message["turn_idx"] = self.turn if turn_idx is None else turn_idx
-        message["timestamp"] = round(self.clock.wall(), 6)
+        wall = self.clock.wall()
+        if wall != self._wall:  # messages of one instant share their timestamp object
+            self._wall, self._timestamp = wall, round(wall, 6)
+        message["timestamp"] = self._timestamp
         self.copy = copy
         try:
             self._out(message)

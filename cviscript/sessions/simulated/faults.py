@@ -41,13 +41,20 @@ class FaultyLink:
 
     `later` schedules on the run's clock (the replica passes its tracked scheduler so that closing
     the session cancels deliveries in flight); `deliver` hands one message to the session's sink.
+    `rng` is a generator or the seed of one, made when a random fault first needs it: most
+    rehearsals have none, and a generator's state is 2.5 KB of each conversation.
     """
 
     def __init__(
-        self, faults: Faults, rng: random.Random, later: Later, deliver: Callable[[Any], None]
+        self,
+        faults: Faults,
+        rng: random.Random | int | None,
+        later: Later,
+        deliver: Callable[[Any], None],
     ):
         self.faults = faults
-        self.rng = rng
+        self._rng = rng if isinstance(rng, random.Random) else None
+        self._seed = None if isinstance(rng, random.Random) else rng
         self._later = later
         self._deliver = deliver
         self._held: tuple[Any, bool] | None = None
@@ -73,25 +80,30 @@ class FaultyLink:
             return True
         return event is not None and any(event.answers_to(name) for name in only)
 
+    @property
+    def rng(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random(self._seed)
+        return self._rng
+
     def submit(self, message: dict[str, Any], event: Event | None) -> None:
         """Send one emitted message on its way (now or later, once, twice or never)."""
         f = self.faults
-        rng = self.rng
         applies = self.applies_to(event)
         seq = message.get("seq")
-        if applies and f.drop > 0 and rng.random() < f.drop:
+        if applies and f.drop > 0 and self.rng.random() < f.drop:
             self.dropped.append(seq)
             self._fault("drop", message)
             return
         delay = 0.0
         if applies:
-            delay = f.delay + (rng.uniform(0.0, f.jitter) if f.jitter > 0 else 0.0)
-        twice = applies and f.duplicate > 0 and rng.random() < f.duplicate
+            delay = f.delay + (self.rng.uniform(0.0, f.jitter) if f.jitter > 0 else 0.0)
+        twice = applies and f.duplicate > 0 and self.rng.random() < f.duplicate
         if twice:
             self.duplicated.append(seq)
             self._fault("duplicate", message)
         held = self._take_held()
-        if held is None and applies and f.reorder > 0 and rng.random() < f.reorder:
+        if held is None and applies and f.reorder > 0 and self.rng.random() < f.reorder:
             self.reordered.append(seq)
             self._fault("reorder", message)
             self._held = (message, twice)

@@ -22,7 +22,6 @@ rehearsal and seed give the same messages byte for byte.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from ... import protocol
@@ -81,9 +80,7 @@ class SimulatedReplica(Session):
             clock, self.settings, persona, conversation_id=conversation_id, out=self._emitted
         )
         self.user = SimulatedUser(self.rehearsal.user, self.model, self.settings)
-        self.link = FaultyLink(
-            self.rehearsal.faults, random.Random(self.seed), self.model.later, self._deliver
-        )
+        self.link = FaultyLink(self.rehearsal.faults, self.seed, self.model.later, self._deliver)
         self.model.on_present = self._present
         self.model.on_quiet = self.user.pump
         self.model.on_leave = self._left
