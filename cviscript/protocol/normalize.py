@@ -50,6 +50,7 @@ from typing import Any
 from .events import (
     CANONICAL,
     JOIN_EVENT_TYPES,
+    KNOWN_EVENT_TYPES,
     NO_ALIASES,
     PRESENCE_EVENT_TYPES,
     ROLE_AGNOSTIC,
@@ -109,6 +110,7 @@ class _Seen:
     """One event and the spellings it has arrived under so far (a tuple: there are a handful,
     and one is remembered per recent event)."""
 
+    key: tuple[Any, ...]  # its content (`_content`), shared by the seqs it arrived under
     forms: tuple[tuple[str, Any], ...]
     arrival: int  # the arrival count of its latest spelling
     timestamp: float | None
@@ -339,7 +341,7 @@ class Normalizer:
         seen.forms += (form,)
         seen.arrival = self._arrivals
         if seq is not None:
-            _bounded_put(self._seqs, seq, key, self._memory)
+            _bounded_put(self._seqs, seq, seen.key, self._memory)
         return (
             f"duplicate: {event.event_type} (role {event.role}) repeats an event "
             "already received in another spelling"
@@ -363,7 +365,7 @@ class Normalizer:
         return False
 
     def _remember(self, event: Event, key: tuple[Any, ...]) -> None:
-        seen = _Seen((_form(event),), self._arrivals, event.timestamp)
+        seen = _Seen(key, (_form(event),), self._arrivals, event.timestamp)
         _bounded_put(self._recent, key, seen, self._memory)
         if event.seq is not None:
             _bounded_put(self._seqs, event.seq, key, self._memory)
@@ -386,7 +388,16 @@ class Normalizer:
 def _form(event: Event) -> tuple[str, str | None]:
     """How an event was spelled: its raw event_type and raw role."""
     role = event.properties.get("role")
-    return event.event_type, role if isinstance(role, str) else None
+    form = (event.event_type, role if isinstance(role, str) else None)
+    return _FORMS.get(form, form)
+
+
+# The known spellings as one shared tuple each (one is remembered per recent event).
+_FORMS = {
+    (event_type, role): (event_type, role)
+    for event_type in KNOWN_EVENT_TYPES
+    for role in (None, "pal", "replica", "user")
+}
 
 
 def _short(value: Any) -> str:
