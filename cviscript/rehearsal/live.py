@@ -36,9 +36,9 @@ from typing import Any
 
 from ..errors import CviscriptError, UsageError
 from ..language.model import Expect, Rehearsal, Scenario
-from .expectations import check, replica_speech
+from .expectations import check
 from .results import CaseRun, Failure, SuiteResult
-from .suite import CaseRef, _case_result, _plain, collect, run_case, seeds_for
+from .suite import CaseRef, _case_result, collect, finished_run, run_case, seeds_for
 
 FAKE_SPEED = 20.0  # the fake room's clock against real time
 COST_MARGIN = 60.0  # seconds added to --max-duration for the server-side max_call_duration
@@ -227,21 +227,10 @@ class _Runner:
         failures = check(_slackened(reh.expect, slack), result, records)
         if live.hit_max_duration:
             failures.insert(0, Failure("max-duration", "--max-duration", result.reason))
-        return CaseRun(
-            seed=seed if seed is not None else reh.seed,
-            passed=not failures,
-            outcome=result.outcome,
-            reason=result.reason + (f" (transcript: {transcript})" if transcript else ""),
-            state=result.state,
-            path=list(result.path),
-            transitions=[str(r.data.get("id")) for r in records if r.kind == "transition"],
-            vars=_plain(result.vars),
-            duration=result.duration,
-            wall=time.perf_counter() - started,
-            sent=list(result.sent),
-            said=[text for _, text in replica_speech(records)],
-            failures=failures,
-            trace=[r.to_json() for r in records],
+        note = f" (transcript: {transcript})" if transcript else ""
+        run_seed = seed if seed is not None else reh.seed
+        return finished_run(
+            run_seed, result, records, failures, started, reason=result.reason + note
         )
 
     def _account(self, live: Any, joined: float) -> None:

@@ -228,22 +228,7 @@ def run_case(
     assert result is not None
     passed = not failures
     keep = keep_trace == "all" or (keep_trace == "failed" and not passed)
-    return CaseRun(
-        seed=run_seed,
-        passed=passed,
-        outcome=result.outcome,
-        reason=result.reason,
-        state=result.state,
-        path=list(result.path),
-        transitions=[str(r.data.get("id")) for r in records if r.kind == "transition"],
-        vars=_plain(result.vars),
-        duration=result.duration,
-        wall=time.perf_counter() - started,
-        sent=list(result.sent),
-        said=[text for _, text in replica_speech(records)],
-        failures=failures,
-        trace=[r.to_json() for r in records] if keep else None,
-    )
+    return finished_run(run_seed, result, records, failures, started, keep=keep)
 
 
 def _not_run(seed: int, started: float, reason: str, failure: Failure) -> CaseRun:
@@ -432,3 +417,33 @@ def trace_records(run: CaseRun) -> list[TraceRecord]:
     from .excerpt import records_from_json
 
     return records_from_json(run.trace or [])
+
+
+def finished_run(
+    seed: int,
+    result: Any,
+    records: list[Any],
+    failures: list[Failure],
+    started: float,
+    *,
+    keep: bool = True,
+    reason: str | None = None,
+) -> CaseRun:
+    """The `CaseRun` of a run that finished (simulated, replayed or live): what it did and the
+    failures found, with its trace when `keep`; `reason` overrides the run's own."""
+    return CaseRun(
+        seed=seed,
+        passed=not failures,
+        outcome=result.outcome,
+        reason=result.reason if reason is None else reason,
+        state=result.state,
+        path=list(result.path),
+        transitions=[str(r.data.get("id")) for r in records if r.kind == "transition"],
+        vars=_plain(result.vars),
+        duration=result.duration,
+        wall=time.perf_counter() - started,
+        sent=list(result.sent),
+        said=[text for _, text in replica_speech(records)],
+        failures=failures,
+        trace=[r.to_json() for r in records] if keep else None,
+    )
