@@ -140,13 +140,7 @@ class Trace:
         return self.clock.now() - self.start
 
     def emit(self, kind: str, event: Any = None, **data: Any) -> TraceRecord:
-        t, ts = self._stamp()
-        rec = TraceRecord(t, ts, kind, data, event)
-        if self._keep:
-            self.records.append(rec)
-        for fn in self._subscribers:
-            fn(rec)
-        return rec
+        return self.emit_data(kind, data, event)
 
     def emit_data(self, kind: str, data: dict[str, Any], event: Any = None) -> TraceRecord:
         """`emit` with the fields already in a dict, which becomes the record's `data` (the

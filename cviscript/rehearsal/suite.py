@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..engine.describe import jsonable
 from ..errors import CviscriptError, ScenarioError, UsageError
 from ..language.model import Scenario
 from ..trace import TraceRecord
@@ -265,16 +266,6 @@ def _diverged(rr: Any, loc: Any) -> Failure:
     )
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
 _LOADED: dict[str, Scenario] = {}  # in a worker: each scenario is loaded once
 
 
@@ -439,7 +430,7 @@ def finished_run(
         state=result.state,
         path=list(result.path),
         transitions=[str(r.data.get("id")) for r in records if r.kind == "transition"],
-        vars=_plain(result.vars),
+        vars=jsonable(result.vars),
         duration=result.duration,
         wall=time.perf_counter() - started,
         sent=list(result.sent),
