@@ -22,7 +22,15 @@ from cviscript.language.validate import load_scenario
 from cviscript.rehearsal.excerpt import records_from_json
 from cviscript.rehearsal.suite import run_suite
 from cviscript.report.html import render_html, write_html
-from cviscript.report.svg_diagram import ANY, Edge, Graph, layout, render_diagram, scenario_graph
+from cviscript.report.svg_diagram import (
+    ANY,
+    NODE_H,
+    Edge,
+    Graph,
+    layout,
+    render_diagram,
+    scenario_graph,
+)
 from cviscript.report.svg_timeline import render_timeline, timeline_from_records
 
 REPO = Path(__file__).resolve().parent.parent
@@ -535,3 +543,95 @@ def test_the_timeline_shows_a_state_name_whole_or_not_at_all():
     for name, shown in names:
         assert shown in (name, ""), shown  # never "lessons_lea…"
     assert long in svg  # its tooltip says it
+
+
+# ------------------------------------------------------------------- compound states as boxes
+
+
+def _rect(node: Node) -> tuple[float, float, float, float]:
+    a = {k: float(node.attrs[k]) for k in ("x", "y", "width", "height")}
+    return a["x"], a["y"], a["x"] + a["width"], a["y"] + a["height"]
+
+
+def _inside(inner: tuple[float, ...], outer: tuple[float, ...]) -> bool:
+    return (
+        outer[0] < inner[0] and inner[2] < outer[2] and outer[1] < inner[1] and inner[3] < outer[3]
+    )
+
+
+def _apart(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+
+def test_diagram_draws_a_compound_state_as_a_box_around_its_states():
+    graph = scenario_graph(load_scenario(str(SCENARIOS / "guided-tour.yaml")))
+    svg = parse(render_diagram(graph, visited=Counter({"tour.rooms": 2, "question": 1})))
+    box = svg.find("g", "compound", data_compound="tour")
+    assert "visited" in box.classes  # a state inside it was entered
+    assert box.find("text").text() == "tour"
+    outer = _rect(box.find("rect"))
+    states = {
+        g.attrs["data-state"]: _rect(g.find("rect"))
+        for g in svg.find_all("g", "state")
+        if "data-state" in g.attrs
+    }
+    for name in ("tour", "tour.intro", "tour.rooms", "tour.price"):
+        assert _inside(states[name], outer), name
+    for name in ("question", "goodbye"):
+        assert _apart(states[name], outer), name
+    for label in svg.find_all("text", "edge-label"):  # labels of edges leaving it stay out
+        if "tour.price.on[0]" in label.find("title").text() or "tour.on[0]" in label.text():
+            x, y = float(label.attrs["x"]), float(label.attrs["y"])
+            assert not (outer[0] < x < outer[2] and outer[1] < y < outer[3])
+    unvisited = parse(render_diagram(graph)).find("g", "compound", data_compound="tour")
+    assert "visited" not in unvisited.classes
+    flat = scenario_graph(load_scenario(str(SCENARIOS / "kiosk.yaml")))
+    assert not parse(render_diagram(flat)).find_all("g", "compound")
+
+
+@st.composite
+def nested_graphs(draw):
+    graph = draw(graphs())
+    parents = {}
+    for i, s in enumerate(graph.states[1:], start=1):
+        if draw(st.booleans()):
+            parents[s] = graph.states[draw(st.integers(0, i - 1))]
+    return Graph(graph.states, graph.initial, graph.finals, graph.edges, parents)
+
+
+@settings(max_examples=80, deadline=None)
+@given(nested_graphs())
+def test_compound_boxes_hold_their_states_and_nothing_else(graph):
+    lay = layout(graph)
+    ancestors = {}
+    for s in graph.states:
+        chain, p = set(), graph.parents.get(s)
+        while p is not None:
+            chain.add(p)
+            p = graph.parents.get(p)
+        ancestors[s] = chain
+    compound = set(graph.parents.values())
+    assert set(lay.boxes) == compound
+    for it in lay.items.values():
+        if it.kind not in ("state", "any", "label"):
+            continue
+        y, h = lay.rank_y[it.rank], (NODE_H if it.kind != "label" else 9) / 2
+        ext = (it.x - it.left, y - h, it.x + it.right, y + h)
+        assert ext[0] >= 0 and ext[2] <= lay.width and ext[3] <= lay.height
+        for c, box in lay.boxes.items():
+            assert box[0] >= 0 and box[2] <= lay.width and box[3] <= lay.height
+            if it.kind == "state" and (it.key == c or c in ancestors[it.key]):
+                assert _inside(ext, box), f"{it.key!r} outside box {c!r}"
+            elif it.kind != "label":
+                assert _apart(ext, box), f"{it.key!r} inside box {c!r}"
+            elif not set(it.path) >= {c}:
+                assert _apart(ext, box), f"label of {graph.edges[it.edge].id} inside box {c!r}"
+    for a in compound:  # boxes nest or stay apart
+        for b in compound - {a}:
+            A, B = lay.boxes[a], lay.boxes[b]
+            if a in ancestors[b]:
+                assert _inside(B, A)
+            elif b not in ancestors[a]:
+                assert _apart(A, B), f"boxes {a!r} and {b!r} overlap"
+    svg = parse(render_diagram(graph))
+    assert {g.attrs["data-compound"] for g in svg.find_all("g", "compound")} == compound

@@ -536,6 +536,8 @@ svg.diagram .state.visited text{fill:#0550ae;font-weight:600}
 svg.diagram .state rect.inner{fill:none}
 svg.diagram .state.end>rect:first-child{stroke:#0550ae;stroke-width:3.5}
 svg.diagram .state.end.failed>rect:first-child{stroke:var(--fail)}
+svg.diagram .compound rect{fill:#f6f8fa;stroke:#8c959f}svg.diagram .compound>text{font-weight:600;fill:var(--muted)}
+svg.diagram .compound.visited rect{fill:#f3f8ff;stroke:var(--accent);stroke-width:1.5}
 svg.diagram .state.any rect{fill:var(--soft);stroke:#8c959f;stroke-dasharray:2 3}
 svg.diagram .state.any text{font-style:italic}
 svg.diagram .count circle{fill:var(--accent)}

@@ -17,6 +17,10 @@ handful-of-states machines scenarios are:
    fewest crossings wins), then x positions are relaxed toward the neighbours' mean while keeping
    the order and the spacing.
 
+A compound state is a labelled, rounded box around its own node and the states nested in it
+(`svg_boxes` keeps each box's items together and everything else out of it; coloured like the
+states: ``compound visited`` when a state inside was entered).
+
 `any:` transitions leave a dashed pseudo-state "any state"; transitions that stay in their state
 (no `goto`) or re-enter it are loops on the state's right side. Visited states, the transitions
 taken and the state the run ended in carry CSS classes (``visited``, ``taken``, ``end``) that the
@@ -31,6 +35,18 @@ from html import escape
 
 from ..engine.describe import describe_trigger
 from ..language.model import Scenario
+from .svg_boxes import (
+    BOX_HEAD,
+    BOX_PAD,
+    box_x,
+    clusters_of,
+    common,
+    fill,
+    group,
+    separate,
+    stack_margins,
+    state_paths,
+)
 
 ANY = "\x00any"  # the pseudo-state `any:` transitions leave (cannot clash with a state name)
 ANY_LABEL = "any state"
@@ -64,6 +80,7 @@ class Graph:
     initial: str
     finals: set[str]
     edges: list[Edge]
+    parents: dict[str, str] = field(default_factory=dict)  # a nested state -> its compound state
 
 
 def scenario_graph(scenario: Scenario) -> Graph:
@@ -77,7 +94,8 @@ def scenario_graph(scenario: Scenario) -> Graph:
                 Edge(t.id, state.name, t.goto or state.name, describe_trigger(t), t.goto is None)
             )
     finals = {s.name for s in scenario.states.values() if s.final}
-    return Graph(list(scenario.states), scenario.initial, finals, edges)
+    parents = {s.name: s.parent for s in scenario.states.values() if s.parent is not None}
+    return Graph(list(scenario.states), scenario.initial, finals, edges, parents)
 
 
 # ----------------------------------------------------------------------------------------- layout
@@ -93,6 +111,7 @@ class _Item:
     x: float = 0.0
     edge: int | None = None  # the edge a label/dummy belongs to
     loops: list[int] = field(default_factory=list)  # self-loop edges of a state
+    path: tuple[str, ...] = ()  # the compound states whose box holds it, outermost first
 
 
 @dataclass(slots=True)
@@ -105,6 +124,12 @@ class _Layout:
     rank_y: list[float]  # centre y of each rank
     width: float
     height: float
+    boxes: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    # compound state -> its box (x0, y0, x1, y1), outermost first
+
+
+def _filler(key: str, rank: int, path: tuple[str, ...]) -> _Item:
+    return _Item(key, "dummy", rank, 1, 1, path=path)
 
 
 def _text_w(text: str, char_w: float = CHAR_W) -> float:
@@ -184,9 +209,11 @@ def layout(graph: Graph, taken: Counter[str] | None = None) -> _Layout:
     taken = taken or Counter()
     layer, back, order = _layers(graph)
     items: dict[str, _Item] = {}
+    paths = state_paths(graph.states, graph.parents)
     for n in order:
         half = _half_w(ANY_LABEL if n == ANY else n)
-        items[n] = _Item(n, "any" if n == ANY else "state", 2 * layer[n], half, half)
+        kind = "any" if n == ANY else "state"
+        items[n] = _Item(n, kind, 2 * layer[n], half, half, path=paths.get(n, ()))
     chains: dict[int, list[str]] = {}
     jumps: set[int] = set()
     for i, e in enumerate(graph.edges):
@@ -198,6 +225,7 @@ def layout(graph: Graph, taken: Counter[str] | None = None) -> _Layout:
         if e.target not in items:
             continue
         up, down = (e.target, e.source) if i in back else (e.source, e.target)
+        inside = common(items[up].path, items[down].path)  # the boxes the edge stays in
         r0, r1 = items[up].rank, items[down].rank
         if r1 - r0 > 2 * LONG_SPAN:
             # a jump: a short arrow to a label naming the target ("→ target: trigger"), not a
@@ -206,7 +234,7 @@ def layout(graph: Graph, taken: Counter[str] | None = None) -> _Layout:
             key = f"\x00e{i}"
             source = items[e.source]
             w = _text_w(_edge_label(e, taken[e.id], jump=True), LABEL_CHAR_W) + 10
-            items[key] = _Item(key, "label", source.rank + 1, 6, w + 3, edge=i)
+            items[key] = _Item(key, "label", source.rank + 1, 6, w + 3, edge=i, path=inside)
             chains[i] = [e.source, key]
             jumps.add(i)
             continue
@@ -216,9 +244,10 @@ def layout(graph: Graph, taken: Counter[str] | None = None) -> _Layout:
             key = f"\x00e{i}r{r}"
             if r == label_rank:
                 w = _text_w(_edge_label(e, taken[e.id]), LABEL_CHAR_W) + 10
-                items[key] = _Item(key, "label", r, 6, w + 3, edge=i)
+                items[key] = _Item(key, "label", r, 6, w + 3, edge=i, path=inside)
             else:
-                items[key] = _Item(key, "dummy", r, DUMMY_W / 2, DUMMY_W / 2, edge=i)
+                half = DUMMY_W / 2
+                items[key] = _Item(key, "dummy", r, half, half, edge=i, path=inside)
             chain.append(key)
         chain.append(down)
         chains[i] = chain
@@ -226,6 +255,8 @@ def layout(graph: Graph, taken: Counter[str] | None = None) -> _Layout:
         if it.loops:
             labels = [_edge_label(graph.edges[i], taken[graph.edges[i].id]) for i in it.loops]
             it.right += 14 + 8 * len(it.loops) + max(_text_w(t, LABEL_CHAR_W) for t in labels) + 8
+    if graph.parents:
+        fill(items, _filler)
     n_ranks = max((it.rank for it in items.values()), default=0) + 1
     ranks: list[list[str]] = [[] for _ in range(n_ranks)]
     for key, it in items.items():
@@ -237,16 +268,36 @@ def layout(graph: Graph, taken: Counter[str] | None = None) -> _Layout:
             down_nb[a].append(b)
             up_nb[b].append(a)
     ranks = _order(ranks, up_nb, down_nb)
+    nested = bool(graph.parents)
+    if nested:
+        ranks = group(ranks, items)
     _place(items, ranks, up_nb, down_nb)
-    # vertical positions: state ranks are taller than label ranks
-    rank_y, y = [], TOP
+    clusters = clusters_of(items) if nested else {}
+    if clusters:
+        separate(items, ranks, clusters)
+        left = min(box_x(cl, items)[0] for cl in clusters.values())
+        for it in items.values():  # the outermost boxes' edges, too, right of the margin
+            it.x += max(0.0, MARGIN - left)
+    # vertical positions: state ranks are taller than label ranks; a box's name goes above its
+    # top rank, and nested boxes that start (or end) at one rank stack their margins
+    head, foot = stack_margins(clusters, n_ranks)
+    rank_y, rank_h, y = [], [], TOP
     for r in range(n_ranks):
         h = NODE_H if r % 2 == 0 else LABEL_H
+        y += BOX_HEAD * head[r]
         rank_y.append(y + h / 2)
-        y += h + RANK_GAP
+        rank_h.append(h)
+        y += h + BOX_PAD * foot[r] + RANK_GAP
     height = y - RANK_GAP + MARGIN
+    boxes = {}
+    for c, cl in clusters.items():
+        x0, x1 = box_x(cl, items)
+        y0 = rank_y[cl.top] - rank_h[cl.top] / 2 - BOX_HEAD * cl.head
+        y1 = rank_y[cl.bottom] + rank_h[cl.bottom] / 2 + BOX_PAD * cl.foot
+        boxes[c] = (x0, y0, x1, y1)
     width = max((it.x + it.right for it in items.values()), default=0) + MARGIN
-    return _Layout(items, ranks, chains, back - jumps, jumps, rank_y, width, height)
+    width = max([width] + [b[2] + MARGIN for b in boxes.values()])
+    return _Layout(items, ranks, chains, back - jumps, jumps, rank_y, width, height, boxes)
 
 
 def _crossings(ranks: list[list[str]], down_nb: dict[str, list[str]]) -> int:
@@ -297,6 +348,8 @@ def _order(
 
 def _gap(a: _Item, b: _Item) -> float:
     g = NODE_GAP if a.kind in ("state", "any") and b.kind in ("state", "any") else 8
+    if a.path or b.path:  # room for the box edges between them
+        g += (BOX_PAD + 4) * (len(a.path) + len(b.path) - 2 * len(common(a.path, b.path)))
     return a.right + b.left + g
 
 
@@ -531,7 +584,22 @@ def render_diagram(
                 f"{escape(_edge_label(e, n))}<title>{title}</title></text>"
             )
 
-    out += edges_svg + nodes_svg + labels_svg
+    boxes_svg = []
+    entered: Counter[str] = Counter()  # a compound state counts as entered when a state in it is
+    for key, it in items.items():
+        if it.kind == "state" and visited[key]:
+            for c in it.path:
+                entered[c] += visited[key]
+    for c, (bx0, by0, bx1, by1) in lay.boxes.items():
+        cls = "compound visited" if entered[c] else "compound"
+        title = f"{c}: compound state, " + ("entered" if entered[c] else "not entered in this run")
+        boxes_svg.append(
+            f'<g class="{cls}" data-compound="{escape(c)}"><rect x="{_f(bx0)}" y="{_f(by0)}" '
+            f'width="{_f(bx1 - bx0)}" height="{_f(by1 - by0)}" rx="12" fill="none" stroke="#8c959f"/>'
+            f'<text x="{_f(bx0 + 10)}" y="{_f(by0 + 14)}">{escape(c)}</text>'
+            f"<title>{escape(title)}</title></g>"
+        )
+    out += boxes_svg + edges_svg + nodes_svg + labels_svg
     out.append("</svg>")
     return "\n".join(out)
 
