@@ -15,6 +15,7 @@ from cviscript import errors
 from cviscript.rehearsal import live
 from cviscript.rehearsal.live import LiveOptions, run_live_suite
 from cviscript.sessions.live import tts
+from cviscript.sessions.live.daily_session import CLIENT_SETTINGS
 from cviscript.sessions.live.fake_daily import FakeDaily, FakeVirtualMicrophoneDevice
 from cviscript.sessions.live.mic import client_settings_with_microphone, create_microphone
 
@@ -63,7 +64,9 @@ def test_frames_are_heard_only_from_the_selected_device_and_strings_are_refused(
         mic.write_frames("abc")
     heard: list[bytes] = []
     fake.on_mic = heard.append
-    fake.join_calls.append({"client_settings": client_settings_with_microphone("voice")})
+    fake.join_calls.append(
+        {"client_settings": client_settings_with_microphone(CLIENT_SETTINGS, "voice")}
+    )
     fake._state = "joined"
     assert mic.write_frames(bytes(640)) == 0  # non-blocking: the count goes to the completion
     other = fake.Daily.create_microphone_device("other")

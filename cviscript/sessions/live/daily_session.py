@@ -309,7 +309,7 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
         try:
             if self.microphone_name is not None:
                 self.microphone = create_microphone(daily, self.microphone_name)
-                settings = client_settings_with_microphone(self.microphone_name)
+                settings = client_settings_with_microphone(CLIENT_SETTINGS, self.microphone_name)
             self._client = client = factory(handler)
             client.set_user_name(self.user_name)
             client.update_subscription_profiles(SUBSCRIPTION_PROFILES)

@@ -41,11 +41,9 @@ def create_microphone(daily: Any, name: str = DEVICE_NAME) -> Any:
         raise errors.ConnectError(f"could not create the virtual microphone: {exc}") from exc
 
 
-def client_settings_with_microphone(name: str) -> dict[str, Any]:
-    """Join settings: no camera, the virtual microphone enabled and published."""
-    from .daily_session import CLIENT_SETTINGS
-
-    settings = copy.deepcopy(CLIENT_SETTINGS)
+def client_settings_with_microphone(base: dict[str, Any], name: str) -> dict[str, Any]:
+    """`base` join settings (a copy) with the virtual microphone `name` enabled and published."""
+    settings = copy.deepcopy(base)
     settings["inputs"]["microphone"] = {"isEnabled": True, "settings": {"deviceId": name}}
     settings["publishing"]["microphone"] = {"isPublishing": True}
     return settings
