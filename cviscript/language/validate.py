@@ -33,8 +33,8 @@ Which keys each mapping takes, which are required, the scalar types and the enum
 from too; this module adds what a schema cannot say (references, compiling, files, messages).
 
 Warnings (do not fail loading; `check_file` returns them): transitions that do nothing,
-``expect.sent`` names nothing sends and regexes that can backtrack exponentially (the lint rule
-`slow-regex`, applied here where each regex is compiled and located) are found here; once a file
+``expect.sent`` names nothing sends are found here (regexes run on RE2, linear in the text, so no
+pattern needs a backtracking warning: `cviscript.language.patterns`); once a file
 has no errors, the graph and template rules of `cviscript.language.lint` run on the model (unreachable
 states, dead ends, transitions and timers that never fire, undefined variables, unknown raw event
 types).
