@@ -251,7 +251,9 @@ def _run_limited(fn: Any, limit: float | None) -> tuple[Any, float]:
             old_handler = _UNSET
         else:
             armed = True
-            signal.setitimer(signal.ITIMER_REAL, limit)
+            # and again every 0.25 s: a signal handler can run inside a finaliser (a __del__ or
+            # a garbage-collection callback), where Python swallows what it raises
+            signal.setitimer(signal.ITIMER_REAL, limit, 0.25)
     started = time.perf_counter()
     try:
         try:
