@@ -2,7 +2,7 @@
 thread → the `send_app_message` call that answers it.
 
 This is the delay a person in the call can feel, so it is measured through the whole live path a
-`cviscript run --url` takes: the fake Daily room (`cviscript.sessions.live.fake_daily`, which
+`cviscript run --url` takes: the fake Daily room (`cviscript.sessions.fake.daily_room`, which
 mirrors the SDK's threading: every callback on one thread the SDK owns), `DailySession` (the
 thread hop onto the asyncio loop, replica filtering, pacing), the `Conversation` on an
 `AsyncioClock` (normalising, the trace, choosing the transition, timers, the echo's template) and
@@ -75,7 +75,7 @@ def replica_speaks(seq: int) -> list[dict[str, Any]]:
 
 def timed_fake() -> Any:
     """A `FakeDaily` whose client stamps both ends, identically for every variant."""
-    from cviscript.sessions.live.fake_daily import EventHandler, FakeDaily
+    from cviscript.sessions.fake.daily_room import EventHandler, FakeDaily
 
     class Stamped(EventHandler):
         """Forwards every callback; stamps an app-message's arrival on the SDK thread."""

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from cviscript import errors
+from cviscript.sessions.fake.daily_room import FakeDaily, LogLevel
 from cviscript.sessions.live.daily_session import (
     CLIENT_SETTINGS,
     SUBSCRIPTION_PROFILES,
     DailySession,
     ensure_daily_init,
 )
-from cviscript.sessions.live.fake_daily import FakeDaily, LogLevel
 
 URL = "https://tavus.daily.co/c123"
 CID = "c123"
@@ -642,7 +642,7 @@ def test_daily_init_happens_once_with_logging_off():
 def test_importing_the_live_modules_does_not_import_daily():
     code = (
         "import sys, cviscript, cviscript.sessions.live, cviscript.sessions.live.daily_session,"
-        " cviscript.sessions.live.tavus_api, cviscript.sessions.live.fake_daily; print('daily' in sys.modules)"
+        " cviscript.sessions.live.tavus_api, cviscript.sessions.fake.daily_room; print('daily' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

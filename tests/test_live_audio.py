@@ -11,8 +11,8 @@ from pathlib import Path
 
 from cviscript.language.validate import load_scenario
 from cviscript.protocol import MAX_MESSAGE_CHARS
-from cviscript.sessions.live.fake_daily import FakeDaily
-from cviscript.sessions.live.fake_replica import FakeReplica
+from cviscript.sessions.fake.daily_room import FakeDaily
+from cviscript.sessions.fake.replica import FakeReplica
 from cviscript.sessions.live.runner import LiveRun
 
 URL = "https://tavus.daily.co/c-audio"

@@ -26,8 +26,8 @@ from conftest import REPO
 from cviscript import errors
 from cviscript.cli.main import cli
 from cviscript.language.validate import load_scenario
-from cviscript.sessions.live.fake_daily import FakeDaily
-from cviscript.sessions.live.fake_replica import FakeReplica
+from cviscript.sessions.fake.daily_room import FakeDaily
+from cviscript.sessions.fake.replica import FakeReplica
 from cviscript.sessions.live.runner import Interrupted, LiveRun
 from cviscript.sessions.live.tavus_api import TavusClient
 

@@ -14,9 +14,9 @@ import pytest
 from cviscript import errors
 from cviscript.rehearsal import live
 from cviscript.rehearsal.live import LiveOptions, run_live_suite
+from cviscript.sessions.fake.daily_room import FakeDaily, FakeVirtualMicrophoneDevice
 from cviscript.sessions.live import tts
 from cviscript.sessions.live.daily_session import CLIENT_SETTINGS
-from cviscript.sessions.live.fake_daily import FakeDaily, FakeVirtualMicrophoneDevice
 from cviscript.sessions.live.mic import client_settings_with_microphone, create_microphone
 
 REAL_SIGNATURES = r"""

@@ -13,9 +13,9 @@ import pytest
 
 from cviscript import errors
 from cviscript.language.validate import load_scenario
+from cviscript.sessions.fake.daily_room import FakeDaily
+from cviscript.sessions.fake.replica import FakeReplica, fake_daily_from_env
 from cviscript.sessions.live.daily_session import DailySession
-from cviscript.sessions.live.fake_daily import FakeDaily
-from cviscript.sessions.live.fake_replica import FakeReplica, fake_daily_from_env
 from cviscript.sessions.live.runner import Interrupted, LiveRun, resolve_target
 from cviscript.transcript import TranscriptWriter, read_transcript
 

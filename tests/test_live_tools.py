@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from cviscript.cli import send as send_cli
 from cviscript.cli.main import cli
-from cviscript.sessions.live.fake_daily import FakeDaily
-from cviscript.sessions.live.fake_replica import FakeReplica
+from cviscript.sessions.fake.daily_room import FakeDaily
+from cviscript.sessions.fake.replica import FakeReplica
 
 URL = "https://tavus.daily.co/c-tools"
 

@@ -10,9 +10,9 @@ import time
 from typing import Any
 
 from cviscript.language.validate import load_scenario
+from cviscript.sessions.fake.daily_room import FakeDaily
+from cviscript.sessions.fake.replica import FakeReplica
 from cviscript.sessions.live.daily_session import DailySession
-from cviscript.sessions.live.fake_daily import FakeDaily
-from cviscript.sessions.live.fake_replica import FakeReplica
 from cviscript.sessions.live.runner import LiveRun
 
 URL = "https://tavus.daily.co/c42"

@@ -24,8 +24,8 @@ from cviscript.language.model import (
 )
 from cviscript.language.templates import compile_text
 from cviscript.protocol import Interactions
-from cviscript.sessions.live.fake_daily import FakeDaily
-from cviscript.sessions.live.fake_replica import FakeReplica, fake_daily_from_env
+from cviscript.sessions.fake.daily_room import FakeDaily
+from cviscript.sessions.fake.replica import FakeReplica, fake_daily_from_env
 from cviscript.sessions.replica_model.presence import MAX_CALL_DURATION
 from cviscript.sessions.simulated import SimulatedReplica
 from cviscript.trace import Trace

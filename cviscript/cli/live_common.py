@@ -10,7 +10,7 @@
   Python's `sys.stderr` writes to a duplicate of the real stderr, so cviscript's own messages
   still show. (Anything else writing to fd 2 directly — a crash report — is hidden too.)
 * The testing aid ``CVISCRIPT_FAKE_DAILY``: when set (``1``, or a JSON object of settings, see
-  `cviscript.sessions.live.fake_replica.fake_daily_from_env`), the live commands use an in-process fake
+  `cviscript.sessions.fake.replica.fake_daily_from_env`), the live commands use an in-process fake
   Daily room with a scripted replica instead of daily-python. Nothing real is joined; Tavus REST
   calls still go to the API URL. It exists so that the whole command line can be tested offline.
 """
@@ -27,8 +27,7 @@ from typing import Any
 import click
 
 from ..printable import printable
-
-FAKE_DAILY_ENV = "CVISCRIPT_FAKE_DAILY"  # = cviscript.sessions.live.fake_replica.FAKE_DAILY_ENV
+from ..sessions.fake import FAKE_DAILY_ENV
 
 _F = Callable[..., Any]
 
@@ -94,7 +93,7 @@ def fake_daily() -> Any:
     spec = os.environ.get(FAKE_DAILY_ENV, "")
     if not spec.strip():
         return None
-    from ..sessions.live.fake_replica import fake_daily_from_env
+    from ..sessions.fake.replica import fake_daily_from_env
 
     return fake_daily_from_env(spec)
 

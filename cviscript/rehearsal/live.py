@@ -306,8 +306,8 @@ def _create_body(sc: Scenario, reh: Rehearsal, max_duration: float) -> dict[str,
 
 def _fake_room(sc: Scenario, reh: Rehearsal, seed: int | None, spec: str) -> tuple[Any, Any]:
     """A fake Daily room whose replica is the model with this case's settings and persona."""
-    from ..sessions.live.fake_daily import FakeDaily
-    from ..sessions.live.fake_replica import FakeReplica
+    from ..sessions.fake.daily_room import FakeDaily
+    from ..sessions.fake.replica import FakeReplica
     from ..sessions.replica_model.settings import conversation_limits
     from ..sessions.simulated.persona import Persona
     from ..sessions.simulated.replica import model_settings

@@ -3,14 +3,13 @@
 * `tavus_api.TavusClient` — create / end / read conversations (stdlib HTTP only);
 * `daily_session.DailySession` — the `Session` over daily-python (the only module importing
   `daily`, and only when a session connects);
-* `fake_daily.FakeDaily` — a stand-in for the `daily` module, for tests and offline trials, and
-  `fake_replica.FakeReplica` — a scripted replica in that fake room;
 * `runner.LiveRun` / `run_live` / `run_live_sync` — a scenario against a live conversation, with
   clean-up on every exit path; `resolve_target` — which conversation the command line asks for;
 * `tools.Listener` / `tools.Sender` — watch a conversation's events, send one interaction.
 
 A runner creates the conversation, connects a session, hands it to the engine, and on every exit
 path closes the session and ends the conversation it created (billing runs until then).
+The fake Daily room for trying these offline is `cviscript.sessions.fake`, not part of this package.
 Names are imported lazily so that `import cviscript.sessions.live` stays cheap.
 """
 
@@ -25,8 +24,6 @@ _LAZY = {
     "TavusAuthError": "tavus_api",
     "conversation_id_from_url": "tavus_api",
     "DailySession": "daily_session",
-    "FakeDaily": "fake_daily",
-    "FakeReplica": "fake_replica",
     "LiveRun": "runner",
     "LiveTarget": "target",
     "Interrupted": "runner",

@@ -171,7 +171,7 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
             await session.aclose()           # leave + release in a worker thread, bounded
 
     `daily` is the daily module to use (default: ``import daily``; tests pass a
-    `cviscript.sessions.live.fake_daily.FakeDaily`); its `Daily.init()` is called once per process unless
+    `cviscript.sessions.fake.daily_room.FakeDaily`); its `Daily.init()` is called once per process unless
     `mark_daily_initialized` says the host did it. `call_client_factory(handler)` overrides how
     the `CallClient` is made (`handler` is an instance of that module's `EventHandler`).
 

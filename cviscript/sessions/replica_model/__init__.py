@@ -1,7 +1,7 @@
 """One model of the Tavus server, runnable on any clock.
 
 Rehearsals run it on a virtual clock (`cviscript.sessions.simulated`); the fake Daily room runs it
-on the room's callback thread (`cviscript.sessions.live.fake_replica`). Keeping one model means a
+on the room's callback thread (`cviscript.sessions.fake.replica`). Keeping one model means a
 scenario meets the same server in both, and there is one place to make it truer.
 """
 

@@ -4,7 +4,7 @@ It hears the client's interactions (`receive`), lets a visitor speak (`user_star
 `user_finished`, `perceive`, `visitor_tool_call`), and emits what a Tavus server would, in the
 chosen vintage, through `out`. It knows nothing about networks, Daily or sessions: the rehearsal
 adapter (`cviscript.sessions.simulated.replica`) puts it on a virtual clock behind a seeded faulty
-link; the fake room (`cviscript.sessions.live.fake_replica`) puts it on the room's one callback
+link; the fake room (`cviscript.sessions.fake.replica`) puts it on the room's one callback
 thread. The jobs are split by module: `wire` spells and numbers events, `speech` speaks,
 `tools` keeps tool calls, `presence` has the join/heartbeat/shutdown facts.
 

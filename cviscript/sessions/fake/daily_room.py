@@ -20,7 +20,7 @@ Test controls (thread-safe, callable from any thread): `replica_joins`, `replica
 `other_joins`, `other_says`, `replica_leaves`, `disconnect`, `fail_join`, `hang_join`, `fail_send`,
 `fail_send_completion`; and what happened: `sent`, `sent_calls`, `user_name`, `join_calls`,
 `subscription_profiles`, `left`, `released`, `release_thread`, `callback_thread`.
-Hooks for a scripted replica (`cviscript.sessions.live.fake_replica`): `on_joined()` runs on the callback
+Hooks for a scripted replica (`cviscript.sessions.fake.replica`): `on_joined()` runs on the callback
 thread once the client is in the call; `on_send(message)` runs on the sender's thread for every
 app-message delivered.
 

@@ -34,12 +34,11 @@ from typing import Any
 from ... import errors
 from ...clock import Clock
 from ...protocol import Interaction, parse_interaction, server_event
+from ..live.tavus_api import conversation_id_from_url
 from ..replica_model import FunctionPersona, ModelSettings, ReplicaModel
 from ..replica_model.presence import END_ENDPOINT
-from .fake_daily import FakeDaily
-from .tavus_api import conversation_id_from_url
-
-FAKE_DAILY_ENV = "CVISCRIPT_FAKE_DAILY"
+from . import FAKE_DAILY_ENV
+from .daily_room import FakeDaily
 
 Persona = Callable[[str], "str | None"]
 
