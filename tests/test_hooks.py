@@ -127,7 +127,9 @@ def test_on_the_virtual_clock_the_result_lands_at_the_instant_it_was_asked_for(s
 
 
 def test_a_rehearsal_can_replace_a_hook_with_a_canned_value(tmp_path):
-    (tmp_path / "myhooks.py").write_text("raise RuntimeError('never imported')\n")
+    # the other hooks are found (they must be: a hook that cannot be found is an error) but the
+    # module is never imported
+    (tmp_path / "myhooks.py").write_text("raise RuntimeError('never imported')\n" + HOOKS)
     path = tmp_path / "hooks.yaml"
     path.write_text(
         textwrap.dedent(SCENARIO)
@@ -254,3 +256,175 @@ def test_live_the_conversation_goes_on_while_a_hook_runs(tmp_path):
 
     conv = asyncio.run(main())
     assert conv.engine.path == ["a", "b", "c"]
+
+
+# ---------------------------------------------------------------- issue 20.3, 19.5, 19.12, 19.13
+
+SILENT_FINAL = """
+cviscript: 1
+name: silent
+initial: a
+states:
+  a:
+    on:
+      - utterance: "go"
+        do: [{call: "HOOK"}]
+        goto: b
+  b: {final: true}
+rehearsals:
+  - name: r
+    user:
+      - at: 1s
+        say: go
+    expect: {final: b}
+"""
+
+
+def _silent(tmp_path, hook: str, extra: str = "") -> object:
+    path = tmp_path / "silent.yaml"
+    path.write_text(SILENT_FINAL.replace("HOOK", hook) + extra)
+    return load_scenario(path)
+
+
+def test_a_hook_that_cannot_be_found_is_an_error_before_the_run_starts(tmp_path):
+    """Even when the next state is final and silent (the call would be dropped unanswered)."""
+    conv = run_simulated(_silent(tmp_path, "nohooks:fn"), rehearsal="r")
+    assert conv.result.outcome == "error"
+    assert "silent.yaml:9:15: call: nohooks:fn: no module 'nohooks'" in conv.result.reason
+    assert conv.engine.path == []  # nothing was said or entered
+    (tmp_path / "nohooks.py").write_text("def other(event, vars):\n    return 1\n")
+    conv = run_simulated(_silent(tmp_path, "nohooks:fn"), rehearsal="r")
+    assert conv.result.outcome == "error" and "defines no function 'fn'" in conv.result.reason
+
+
+def test_a_canned_value_stands_in_for_a_hook_that_cannot_be_found(tmp_path):
+    sc = _silent(tmp_path, "nohooks:fn", "    hooks: {nohooks:fn: 1}\n")
+    conv = run_simulated(sc, rehearsal="r")
+    assert conv.result.outcome == "completed", conv.result.reason
+
+
+def test_a_failing_hook_ends_the_run_as_an_error_even_when_the_next_state_is_final(tmp_path):
+    (tmp_path / "myhooks.py").write_text(HOOKS)
+    conv = run_simulated(_silent(tmp_path, "myhooks:broken"), rehearsal="r")
+    assert conv.result.outcome == "error"
+    assert "myhooks:broken raised ValueError" in conv.result.reason
+    conv = run_simulated(_silent(tmp_path, "myhooks:odd"), rehearsal="r")
+    assert conv.result.outcome == "error" and "not JSON-like" in conv.result.reason
+    conv = run_simulated(_silent(tmp_path, "myhooks:lookup"), rehearsal="r")
+    assert conv.result.outcome == "completed"
+
+
+def test_a_hook_error_names_the_line_inside_the_hook(scenario):
+    conv, _ = run_script(scenario, [(1, user_says("break"))])
+    line = HOOKS.splitlines().index('    raise ValueError("the database is down")') + 1
+    assert f"myhooks.py:{line} in broken)" in conv.result.reason
+    assert conv.result.reason.startswith(f"{scenario.path}:19:15:") or "hooks.yaml:19:15" in (
+        conv.result.reason
+    )
+
+
+def test_a_hook_module_that_fails_to_import_names_its_line(tmp_path):
+    (tmp_path / "myhooks.py").write_text("x = 1\nraise KeyError('top')\n" + HOOKS)
+    conv = run_simulated(_silent(tmp_path, "myhooks:lookup"), rehearsal="r")
+    assert conv.result.outcome == "error"
+    assert "myhooks.py:2 in <module>)" in conv.result.reason
+
+
+def test_validate_finds_a_dotted_hook_without_importing_its_package(tmp_path, monkeypatch):
+    """`importlib.util.find_spec("pkg.mod")` imports `pkg`: its __init__ must not run."""
+    site = tmp_path / "site"
+    (site / "hookpkg").mkdir(parents=True)
+    (site / "hookpkg" / "__init__.py").write_text("raise SystemExit('validate imported hookpkg')\n")
+    (site / "hookpkg" / "mod.py").write_text("def fn(event, vars):\n    return 1\n")
+    monkeypatch.syspath_prepend(str(site))
+    project = tmp_path / "project"
+    project.mkdir()
+    path = project / "s.yaml"
+    path.write_text(SILENT_FINAL.replace("HOOK", "hookpkg.mod:fn"))
+    assert [d for d in check_file(path) if d.code == "hook-not-found"] == []
+    path.write_text(SILENT_FINAL.replace("HOOK", "hookpkg.mod:nofn"))
+    (d,) = [d for d in check_file(path) if d.code == "hook-not-found"]
+    assert "defines no function 'nofn'" in d.message
+    path.write_text(SILENT_FINAL.replace("HOOK", "hookpkg.other:fn"))
+    (d,) = [d for d in check_file(path) if d.code == "hook-not-found"]
+    assert "no module 'hookpkg.other'" in d.message
+    import sys
+
+    assert "hookpkg" not in sys.modules
+
+
+def test_graph_does_not_import_hooks(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from cviscript.cli.main import cli
+
+    site = tmp_path / "site"
+    (site / "hookpkg2").mkdir(parents=True)
+    (site / "hookpkg2" / "__init__.py").write_text("raise SystemExit('graph imported it')\n")
+    (site / "hookpkg2" / "mod.py").write_text("def fn(event, vars):\n    return 1\n")
+    monkeypatch.syspath_prepend(str(site))
+    path = tmp_path / "s.yaml"
+    path.write_text(SILENT_FINAL.replace("HOOK", "hookpkg2.mod:fn"))
+    result = CliRunner().invoke(cli, ["graph", str(path)])
+    assert result.exit_code == 0, result.output
+    import sys
+
+    assert "hookpkg2" not in sys.modules
+
+
+DEEP = (
+    "def deep(event, vars):\n    v = []\n    for _ in range(500):\n        v = [v]\n    return v\n"
+)
+
+
+def test_a_hook_result_nested_500_deep_ends_the_rehearsal_as_an_error(tmp_path):
+    (tmp_path / "deephooks.py").write_text(DEEP)
+    conv = run_simulated(_silent(tmp_path, "deephooks:deep"), rehearsal="r")
+    assert conv.result.outcome == "error"
+    assert "nested more than 64 lists/dicts deep" in conv.result.reason
+
+
+def test_a_hook_result_nested_500_deep_ends_a_live_run_as_an_error(tmp_path):
+    (tmp_path / "deephooks.py").write_text(DEEP)
+    sc = _silent(tmp_path, "deephooks:deep")
+
+    async def main():
+        clock = AsyncioClock(asyncio.get_running_loop())
+        session = ScriptedSession(clock)  # type: ignore[arg-type]
+        conv = Conversation(sc, session, clock, mode="live")
+        conv.start()
+        session.sink.on_message(user_says("go"))
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if conv.result is not None:
+                break
+        return conv
+
+    conv = asyncio.run(main())
+    assert conv.result is not None and conv.result.outcome == "error"
+    assert "nested more than 64" in conv.result.reason
+
+
+def test_a_hook_that_leaves_a_thread_running_cannot_keep_run_from_exiting(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "threads.py").write_text(
+        "import threading, time\n"
+        "def spawn(event, vars):\n"
+        "    threading.Thread(target=time.sleep, args=(120,), name='poller', daemon=False).start()\n"
+        "    return 'ok'\n"
+    )
+    path = tmp_path / "silent.yaml"
+    path.write_text(SILENT_FINAL.replace("HOOK", "threads:spawn"))
+    begun = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "cviscript", "run", str(path), "--rehearsal", "r"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - begun < 30
+    assert done.returncode == 0, done.stderr
+    assert "hook threads:spawn left a thread running ('poller'" in done.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
 
@@ -66,4 +68,30 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli(prog_name="cviscript")
+    try:
+        cli(prog_name="cviscript")
+    except SystemExit as done:
+        _exit_past_hook_threads(done.code)
+        raise
+
+
+def _exit_past_hook_threads(code: object) -> None:
+    """A `call:` hook that started a thread and left it running (not a daemon) would keep the
+    process alive after the run, its end calls made, until that thread ends — in CI, until the
+    job's timeout. Exit anyway with the run's code, naming the hook."""
+    hooks = sys.modules.get("cviscript.engine.hooks")
+    left = hooks.threads_left() if hooks is not None else []
+    if not left:
+        return
+    for hook, thread in left:
+        click.echo(
+            f"cviscript: hook {hook} left a thread running ({thread!r}, not a daemon); "
+            "exiting without waiting for it",
+            err=True,
+        )
+    if isinstance(code, str):
+        click.echo(code, err=True)
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

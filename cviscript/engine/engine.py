@@ -32,6 +32,7 @@ from typing import Any
 
 from ..clock import Clock
 from ..errors import CviscriptError, TemplateRenderError
+from ..language.hooks_lookup import missing_hooks
 from ..language.model import ManualTrigger, Scenario, Transition
 from ..language.templates import evaluate
 from ..protocol import Event, Interactions
@@ -151,6 +152,10 @@ class Engine:
         }
 
     def start(self) -> None:
+        missing = missing_hooks(self.scenario, self.hooks.canned)
+        if missing:  # found before anything is said, not when the call comes (or never)
+            self.finish("error", "a hook cannot be found: " + "; ".join(missing))
+            return
         self.timers.start()
         self._busy = True  # events sent while the initial state is entered wait for it
         try:
@@ -216,6 +221,8 @@ class Engine:
         """A hook's result (or failure) is in: handled like an event, between transitions."""
         if self.result is None:
             self._feed(call)
+            if self.result is None and self.timers.final_wait is not None:
+                self.timers.check_final()  # the final state waited for this hook
 
     def _drain(self) -> None:
         self._busy = True

@@ -15,8 +15,15 @@ How a call runs, so the conversation never waits on it:
 * on a virtual clock (rehearsal) virtual time must not pass while real code runs, or runs would
   differ from one machine to the next: the clock thread waits for the worker (bounded by the same
   time limit, in wall time) and delivers the result at the same virtual instant it was asked for;
-* a hook that raises, returns something that is not JSON-like, or overruns its `timeout` ends the
-  run as an error naming the hook and the file:line of its `call:`; a late result is dropped;
+* a hook that raises, returns something that is not JSON-like (or nested deeper than
+  `MAX_RESULT_DEPTH`), or overruns its `timeout` ends the run as an error naming the hook, the
+  file:line of its `call:` and, when it raised, the line inside the hook; a late result is
+  dropped. It ends the run whatever state comes next: a final state waits for the hooks still
+  running (each bounded by its `timeout`) before it completes;
+* a hook that cannot be found is an error before the run starts (`hooks_lookup.missing_hooks`);
+* a thread a hook starts and leaves running (not a daemon) would keep the process from exiting:
+  such threads are noted (`stray_threads`) and the CLI exits anyway after the end calls, naming
+  the hook (cli/main.py);
 * a rehearsal case can replace a hook with a canned value (`hooks: {module:function: VALUE}`);
   the real function is then never imported.
 """
@@ -33,6 +40,7 @@ import json
 import os
 import sys
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +51,7 @@ from ..language.hooks_lookup import module_file
 from ..language.model import Call
 
 MAX_RESULT_CHARS = 100_000  # a result larger than this (as JSON) is refused
+MAX_RESULT_DEPTH = 64  # lists/dicts nested deeper than this are refused (templates recurse)
 _POLL_FIRST, _POLL_MAX = 0.002, 0.02
 _lock = threading.Lock()
 _cache: dict[tuple[str, str], Callable[..., Any]] = {}
@@ -96,10 +105,36 @@ def _load_module(name: str, folder: str) -> Any:
         raise
 
 
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether `value` nests lists/dicts deeper than `limit` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    seen = 0
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        seen += 1
+        if seen > MAX_RESULT_CHARS:  # each container is at least 2 characters of JSON
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _jsonable(value: Any, function: str) -> Any:
+    if _depth_over(value, MAX_RESULT_DEPTH):
+        raise HookError(
+            f"hook {function} returned a value nested more than {MAX_RESULT_DEPTH} lists/dicts "
+            f"deep; at most {MAX_RESULT_DEPTH} are taken"
+        )
     try:
         text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         raise HookError(
             f"hook {function} returned a {type(value).__name__}, which is not JSON-like "
             f"(str, number, bool, None, list, dict): {e}"
@@ -125,6 +160,56 @@ class Pending:
     cancelled: bool = False
     handle: Any = None
     started: float = 0.0
+    inside: str | None = None  # "hooks.py:12 in lookup": the line inside the hook that raised
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def where_raised(exc: BaseException, fn: Any = None) -> str | None:
+    """The line inside the hook that raised `exc`: the deepest frame in the hook's own file, else
+    the deepest frame outside cviscript and the import machinery (a library the hook called);
+    "file:line in function", the file relative to the current folder when it is below it."""
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        return f"{_short(exc.filename)}:{exc.lineno}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = getattr(getattr(fn, "__code__", None), "co_filename", None)
+    chosen = None
+    for frame in frames:
+        name = frame.filename
+        in_hook = own is not None and name == own
+        outside = not name.startswith("<") and not os.path.abspath(name).startswith(_PACKAGE_DIR)
+        if in_hook or (outside and (chosen is None or chosen.filename != own)):
+            chosen = frame
+    if chosen is None:
+        return None
+    return f"{_short(chosen.filename)}:{chosen.lineno} in {chosen.name}"
+
+
+def _short(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if rel.startswith("..") else rel
+
+
+# Threads a hook started and left running, by hook name: not daemons, they would keep the process
+# from exiting after the run; the CLI exits anyway, naming the hook (cli/main.py).
+stray_threads: dict[threading.Thread, str] = {}
+
+
+def _note_threads(before: set[threading.Thread], function: str) -> None:
+    for thread in threading.enumerate():
+        if thread not in before and not thread.daemon and thread.is_alive():
+            with _lock:
+                stray_threads.setdefault(thread, function)
+
+
+def threads_left() -> list[tuple[str, str]]:
+    """(hook, thread name) for each non-daemon thread a hook started that is still running."""
+    with _lock:
+        return [(hook, t.name) for t, hook in stray_threads.items() if t.is_alive()]
 
 
 class HookRunner:
@@ -161,6 +246,8 @@ class HookRunner:
             self._later(call, _POLL_FIRST)
 
     def _work(self, call: Pending, event: Any, vars_: Any) -> None:
+        fn = None
+        before = set(threading.enumerate())
         try:
             fn = resolve(call.action.function, self.folder)
             result = fn(event, vars_)
@@ -168,7 +255,11 @@ class HookRunner:
                 result = asyncio.run(result)
             call.outcome.append(("ok", _jsonable(result, call.action.function)))
         except BaseException as e:  # the hook's own failure, reported by the engine
+            if not isinstance(e, HookError):
+                call.inside = where_raised(e, fn)
             call.outcome.append(("error", e))
+        finally:
+            _note_threads(before, call.action.function)
 
     def _later(self, call: Pending, delay: float) -> None:
         self.pending.append(call)
@@ -211,4 +302,5 @@ def failure(call: Pending) -> str | None:
     text = str(value)
     if len(text) > 300:
         text = text[:300] + "…"
-    return f"{where}hook {name} raised {type(value).__name__}: {text}"
+    inside = f" (at {call.inside})" if call.inside else ""
+    return f"{where}hook {name} raised {type(value).__name__}: {text}{inside}"

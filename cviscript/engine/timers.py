@@ -44,6 +44,7 @@ class Timers:
         self.outer: dict[str, list[Any]] = {}  # compound state -> its armed timers
         self.deadline: Any = None
         self.final_wait: Any = None  # set in a final state: the run only waits to end
+        self.final_expired = False  # `final_wait` is over, but a hook was still running
         self.grace: Any = None  # final state: waits for requested speech to start
         self._window_start = float("-inf")  # loop guard: timer firings within a second
         self._window_ticks = 0
@@ -136,6 +137,11 @@ class Timers:
         eng = self.engine
         if eng.done or eng.replica_speaking:
             return  # stopped_speaking calls again; `final_wait` bounds it
+        if eng.hooks.pending:
+            return  # a hook's failure still ends the run as an error: its delivery calls again
+        if self.final_expired:
+            self.final_timeout()
+            return
         if eng.pending_speech == 0:
             eng.finish("completed", f"reached final state {eng.state!r}")
             return
@@ -156,6 +162,9 @@ class Timers:
 
     def final_timeout(self) -> None:
         eng = self.engine
+        if eng.hooks.pending:  # bounded by the hooks' own `timeout:`
+            self.final_expired = True
+            return
         eng.finish(
             "completed",
             f"reached final state {eng.state!r} (stopped waiting for the replica to finish "

@@ -84,7 +84,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "hook-not-found",
         "a `call:` hook whose module is neither in the scenario's folder nor installed, or "
-        "whose module file has no such function",
+        "whose module file has no such function (found without importing anything); `run` and "
+        "`rehearse` refuse to start with it unless the case gives the hook a canned value",
     ),
     Rule(
         "unknown-event-type",
