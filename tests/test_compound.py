@@ -4,6 +4,7 @@ timers of an enclosing state, validation and lints."""
 from __future__ import annotations
 
 import pytest
+import tools
 from helpers import ev, run_script, scenario_from, started, stopped, user_says
 
 from cviscript.errors import ScenarioError
@@ -303,7 +304,7 @@ def test_mermaid_draws_a_compound_state_as_a_composite_and_resume_to_it():
 
 
 def test_graphviz_draws_a_compound_state_as_a_cluster():
-    pytest.importorskip("graphviz")
+    tools.module("graphviz", install="graphviz")
     from cviscript.report.graph import dot
 
     text = dot(scenario_from(TOUR))

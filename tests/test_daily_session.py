@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import tools
 
 from cviscript import errors
 from cviscript.sessions.fake.daily_room import FakeDaily, LogLevel
@@ -652,7 +653,7 @@ def test_importing_the_live_modules_does_not_import_daily():
 
 
 def test_real_daily_bad_url_fails_fast():
-    pytest.importorskip("daily")
+    tools.module("daily", install="daily-python")
 
     async def main():
         s = DailySession("not a url", conversation_id=CID, join_timeout=5)
@@ -669,7 +670,7 @@ def test_real_daily_bad_url_fails_fast():
     os.environ.get("CVISCRIPT_SLOW") != "1", reason="~20-50 s offline; set CVISCRIPT_SLOW=1"
 )
 def test_real_daily_unreachable_room():
-    pytest.importorskip("daily")
+    tools.module("daily", install="daily-python")
 
     async def main():
         s = DailySession(

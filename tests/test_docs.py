@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import tools
 
 from cviscript.language.lint import RULES
 from cviscript.language.validate import check_file
@@ -185,8 +185,8 @@ def test_outside_path_check_catches_citations():
     assert not OUTSIDE.search("see docs/protocol.md")
 
 
-@pytest.mark.skipif(shutil.which("mkdocs") is None, reason="mkdocs not installed (extra `docs`)")
 def test_site_builds_strictly(tmp_path):
+    tools.program("mkdocs", install="the `docs` extra: pip install -e '.[docs]'")
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
         cwd=REPO,

@@ -4,11 +4,11 @@ transition drawn, labels escaped, and --highlight marking what a run did."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
+import tools
 from click.testing import CliRunner
 from conftest import REPO
 
@@ -23,7 +23,6 @@ SHIPPED = sorted((REPO / "scenarios").glob("*.yaml")) + sorted((REPO / "examples
 # flat scenarios: the structure checks below parse flat diagrams; nesting is tested in
 # tests/test_compound.py
 SHIPPED = [p for p in SHIPPED if p.name != "guided-tour.yaml"]
-HAS_DOT = shutil.which("dot") is not None
 
 EDGE = re.compile(r"^\s*(\S+) --> (\S+): (.+)$")
 NODE = re.compile(r'^\s*state "([^"]*)" as (\w+)$')
@@ -146,7 +145,7 @@ def dot_structure(text: str):
 
 
 def test_dot_draws_every_state_and_every_transition(scenario):
-    pytest.importorskip("graphviz")
+    tools.module("graphviz", install="graphviz")
     text = g.dot(scenario)
     nodes, edges = dot_structure(text)
     ids, any_id = g.state_ids(scenario)
@@ -166,9 +165,9 @@ def test_dot_draws_every_state_and_every_transition(scenario):
         assert g.dot_text(full).replace('"', '\\"') in tips[(source, target)]  # hover: all
 
 
-@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot program is not installed")
 def test_dot_output_is_accepted_by_graphviz(scenario):
-    pytest.importorskip("graphviz")
+    tools.module("graphviz", install="graphviz")
+    tools.program("dot", install="graphviz")
     for sc in (scenario, load_scenario("weird.yaml", source=WEIRD)):
         proc = subprocess.run(
             ["dot", "-Tcanon"], input=g.dot(sc), capture_output=True, text=True, check=False
@@ -176,9 +175,9 @@ def test_dot_output_is_accepted_by_graphviz(scenario):
         assert proc.returncode == 0 and not proc.stderr, proc.stderr
 
 
-@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot program is not installed")
 def test_svg_and_png(tmp_path):
-    pytest.importorskip("graphviz")
+    tools.module("graphviz", install="graphviz")
+    tools.program("dot", install="graphviz")
     sc = load_scenario(SHIPPED[0])
     assert b"<svg" in g.render(sc, "svg")
     out = tmp_path / "g.png"
@@ -187,7 +186,7 @@ def test_svg_and_png(tmp_path):
 
 
 def test_svg_without_dot_says_how_to_install_it(monkeypatch):
-    pytest.importorskip("graphviz")
+    tools.module("graphviz", install="graphviz")
     monkeypatch.setattr(g.shutil, "which", lambda _name: None)
     res = CliRunner().invoke(cli, ["graph", str(SHIPPED[0]), "--format", "svg"])
     assert res.exit_code == 2 and "apt-get install graphviz" in res.output
@@ -227,7 +226,7 @@ def test_highlight_marks_visited_states_and_taken_transitions(demo_run):
 
 
 def test_highlight_in_dot_colours_taken_edges(demo_run):
-    pytest.importorskip("graphviz")
+    tools.module("graphviz", install="graphviz")
     _, sc, transcript, result = demo_run
     text = g.dot(sc, g.Highlight.from_transcript(transcript))
     taken = [line for line in text.splitlines() if "penwidth=2.5" in line]

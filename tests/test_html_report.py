@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import struct
@@ -12,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import tools
 from click.testing import CliRunner
 from helpers import CID, ev, replica_says, started, user_says
 from hypothesis import given, settings
@@ -416,10 +416,7 @@ def _html_attrs(dumped: str) -> dict[str, str]:
 def chromium() -> str:
     binary = _chromium()
     if binary is None:
-        why = "Chromium is not installed (Debian: apt-get install chromium; .ci/run does)"
-        if os.environ.get("CVISCRIPT_REQUIRE_BROWSER") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
+        tools.missing("Chromium is not installed (Debian: apt-get install chromium)")
     return binary
 
 

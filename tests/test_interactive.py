@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import tools
 from helpers import scenario_from
 
 from cviscript.clock import VirtualClock
@@ -362,10 +362,7 @@ def test_fire_command_against_a_running_simulated_run(steer_file):
 
 
 def _need_tmux():
-    if shutil.which("tmux") is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux is required in CI (.ci/run installs it)")
-        pytest.skip("tmux is not installed")
+    tools.program("tmux", install="tmux")
 
 
 def test_interactive_in_a_real_terminal(steer_file, tmp_path):

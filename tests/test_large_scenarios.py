@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
+import tools
 from helpers import scenario_from
 
 from cviscript.report import graph as g
@@ -64,7 +64,7 @@ def big_scenario(n: int):
 @pytest.mark.parametrize("fmt", ["mermaid", "dot"])
 def test_graph_draws_a_large_scenario_once_not_once_per_transition(fmt, monkeypatch):
     if fmt == "dot":
-        pytest.importorskip("graphviz")
+        tools.module("graphviz", install="graphviz")
     sc = big_scenario(2000)
     drawn = []
     real = g._ScenarioMachine._get_graph
@@ -160,12 +160,11 @@ def test_crossings_are_counted_as_every_pair_would_count_them():
 
 
 def test_a_graph_of_25_states_is_drawn_top_down_at_a_readable_width():
-    pytest.importorskip("graphviz")
+    tools.module("graphviz", install="graphviz")
     sc = big_scenario(25)
     assert "rankdir=TB" in g.dot(sc)
     assert "rankdir=LR" in g.dot(big_scenario(5))  # small machines still read left to right
-    if shutil.which("dot") is None:
-        pytest.skip("Graphviz's dot program is not installed")
+    tools.program("dot", install="graphviz")
     svg = g.render(sc, "svg").decode()
     width = float(re.search(r'<svg width="([\d.]+)pt"', svg).group(1))
     assert width < 4000  # 7,570 pt left to right with whole regexes on the edges

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tools
 from click.testing import CliRunner
 from conftest import REPO
 
@@ -65,7 +66,12 @@ WAITING = SCENARIO.replace(
 
 
 class TavusStub:
-    """POST /v2/conversations creates c1, c2...; POST /v2/conversations/{id}/end ends it."""
+    """POST /v2/conversations creates c1, c2...; POST /v2/conversations/{id}/end ends it.
+
+    Every create request creates a conversation (`created`), whatever status the stand-in then
+    answers (`create_status`): a real server can create one and still fail to say so, so
+    `created` minus `ended` is what a run left running. `create_answer` replaces the usual answer
+    (a dict, or a function of the new id)."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -90,13 +96,14 @@ class TavusStub:
                 if self.path == "/v2/conversations":
                     stub.create_seen.set()
                     time.sleep(stub.create_delay)
-                    if stub.create_status != 200:
-                        return self._answer(stub.create_status, {"message": "create refused"})
                     cid = f"c{len(stub.created) + 1}"
                     stub.created.append(cid)
+                    if stub.create_status != 200:
+                        return self._answer(stub.create_status, {"message": "create refused"})
                     url = f"https://tavus.daily.co/{cid}"
                     answer = {"conversation_id": cid, "conversation_url": url, "status": "active"}
-                    return self._answer(200, stub.create_answer or answer)
+                    given = stub.create_answer
+                    return self._answer(200, (given(cid) if callable(given) else given) or answer)
                 m = re.fullmatch(r"/v2/conversations/([^/]+)/end", self.path)
                 if m:
                     stub.end_seen.set()
@@ -249,7 +256,7 @@ def test_a_refused_create_is_a_connect_error_and_nothing_is_ended(tavus):
     live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake_room())
     with pytest.raises(errors.ConnectError, match="server error") as info:
         live.run_sync()
-    assert "not retried" in str(info.value)
+    assert "not retried" in str(info.value) and "check the Tavus dashboard" in str(info.value)
     assert tavus.ended == [] and len(tavus.requests) == 1
 
 
@@ -635,7 +642,7 @@ def test_a_second_sigint_exits_at_once(tavus, scenario_file):
 
 
 def test_real_daily_bad_url_exits_3_quickly_and_cleanly(scenario_file):
-    pytest.importorskip("daily")
+    tools.module("daily", install="daily-python")
     env = {"CVISCRIPT_FAKE_DAILY": "", "TAVUS_API_KEY": KEY}
     proc = Proc(["run", str(scenario_file()), "--url", "not a url", "--quiet-sdk"], env)
     code, stdout, stderr = proc.finish(timeout=20)
@@ -648,7 +655,7 @@ def test_real_daily_bad_url_exits_3_quickly_and_cleanly(scenario_file):
 
 
 def test_real_daily_pending_join_exits_3_without_lingering_or_aborting(scenario_file):
-    pytest.importorskip("daily")
+    tools.module("daily", install="daily-python")
     # offline the join stays pending ~19 s and the SDK will not release the client before:
     # the run must give up after --join-timeout and leave at once (os._exit), not abort later
     proc = Proc(
@@ -663,7 +670,7 @@ def test_real_daily_pending_join_exits_3_without_lingering_or_aborting(scenario_
 
 
 def test_real_daily_sigint_while_joining_exits_130_at_once(scenario_file):
-    pytest.importorskip("daily")
+    tools.module("daily", install="daily-python")
     proc = Proc(
         ["run", str(scenario_file()), "--url", "https://cviscript-offline-test.daily.co/room",
          "--quiet-sdk"],

@@ -10,6 +10,7 @@ import wave
 from pathlib import Path
 
 import pytest
+import tools
 
 from cviscript import errors
 from cviscript.rehearsal import live
@@ -46,7 +47,7 @@ def test_the_fake_microphone_has_the_real_sdks_signatures():
         "create_microphone_device": ["device_name", "sample_rate", "channels", "non_blocking"],
         "write_frames": ["frames", "completion"],
     }
-    pytest.importorskip("daily")
+    tools.module("daily", install="daily-python")
     # in a subprocess: Daily.init() twice would abort this one
     done = subprocess.run([sys.executable, "-c", REAL_SIGNATURES], capture_output=True, text=True)
     real = json.loads(done.stdout)
@@ -142,7 +143,7 @@ def test_a_missing_wav_or_synthesiser_is_a_clear_error_before_anything_runs(tmp_
 
 def test_espeak_ng_synthesises_16khz_speech():
     if tts.program() is None:
-        pytest.skip("espeak-ng is not installed")
+        tools.missing("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
     audio = tts.synthesise("What is the price of the premium plan?")
     assert audio.sample_rate == 16000 and 1.0 < audio.duration < 6.0
     assert max(audio.pcm[1::2]) > 10  # not silence

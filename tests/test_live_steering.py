@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+import tools
 from conftest import REPO
 from test_live_http import KEY, TavusStub
 
@@ -259,10 +259,7 @@ def test_interactive_live_from_a_pipe_with_create(tavus, tmp_path):
 
 def test_number_keys_steer_a_live_run_in_a_real_terminal(tmp_path):
     """`run --url` in a terminal (tmux), no other option: keys 1-9 fire the manual names."""
-    if shutil.which("tmux") is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux is required in CI (.ci/run installs it)")
-        pytest.skip("tmux is not installed")
+    tools.program("tmux", install="tmux")
     path = _scenario(tmp_path)
     transcript = tmp_path / "t.jsonl"
     rc = tmp_path / "rc"

@@ -196,7 +196,9 @@ def test_every_case_gets_a_created_conversation_that_is_ended(tmp_path):
     assert len(list((tmp_path / "live-transcripts").glob("*.jsonl"))) == 2
 
 
-def test_a_failing_create_fails_the_case_and_nothing_is_left_running(tmp_path):
+def test_a_refused_create_fails_the_case_and_says_it_may_be_billed(tmp_path):
+    """A 500 after the server created the conversation: the run cannot know its id, so it must
+    not retry (a second bill) and must say where to look."""
     (tmp_path / "priced.yaml").write_text(CREATED)
     stub = TavusStub()
     stub.create_status = 500
@@ -204,8 +206,26 @@ def test_a_failing_create_fails_the_case_and_nothing_is_left_running(tmp_path):
         done = _cli(tmp_path, {"TAVUS_API_KEY": KEY, "TAVUS_API_URL": stub.url}, "priced.yaml")
     finally:
         stub.close()
-    assert done.returncode == 1 and KEY not in done.stdout + done.stderr
-    assert stub.created == [] and "live-error" not in done.stderr
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and KEY not in out
+    assert len(stub.created) == 2  # one create per case, never retried
+    assert out.count("live-error") == 2 and "HTTP 500" in out
+    assert "may have been created anyway" in out and "check the Tavus dashboard" in out
+
+
+def test_a_create_answer_without_a_url_fails_the_case_and_nothing_is_left_running(tmp_path):
+    (tmp_path / "priced.yaml").write_text(CREATED)
+    stub = TavusStub()
+    stub.create_answer = lambda cid: {"conversation_id": cid, "status": "active"}  # no URL
+    try:
+        done = _cli(tmp_path, {"TAVUS_API_KEY": KEY, "TAVUS_API_URL": stub.url}, "priced.yaml")
+    finally:
+        stub.close()
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and KEY not in out
+    assert out.count("live-error") == 2 and "without a usable conversation_url" in out
+    assert sorted(stub.created) == ["c1", "c2"]
+    assert sorted(stub.ended) == sorted(stub.created)  # nothing left running
 
 
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
