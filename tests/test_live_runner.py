@@ -381,12 +381,41 @@ def test_contradictory_requests_are_usage_errors(kwargs, message):
         resolve_target(scenario(source), **kwargs)
 
 
+TALK = """
+cviscript: 1
+name: talk
+initial: listen
+states:
+  listen:
+    on:
+      - utterance: {role: user, match: "(?i)^hi$"}
+        goto: answer
+  answer:
+    enter:
+      - respond: "hi"
+    on:
+      - utterance: {role: replica, match: "hello back"}
+        goto: done
+  done: {final: true}
+"""
+
+
 def test_fake_daily_from_env_builds_a_talking_room():
-    fake = fake_daily_from_env('{"user": [[0.01, "hi"]], "persona": {"hi": "hello back"}}')
-    assert isinstance(fake, FakeDaily) and fake.on_send is not None
+    """The room's scripted visitor speaks at its time and its persona answers by its rules."""
+    fake = fake_daily_from_env(
+        '{"user": [[0.05, "hi"]], "persona": {"^hi$": "hello back", "x": "never"}}'
+    )
+    conv = LiveRun(scenario(TALK), url=URL, daily=fake).run_sync()
+    assert conv.result.outcome == "completed", conv.result.reason
+    assert conv.engine.path == ["listen", "answer", "done"]
+    said = [
+        r.data["message"]["properties"]["speech"]
+        for r in conv.trace.records
+        if r.kind == "received" and r.data["message"]["event_type"] == "conversation.utterance"
+    ]
+    assert said[0] == "hi" and "hello back" in said and "never" not in said
     with pytest.raises(errors.UsageError, match="unknown setting"):
         fake_daily_from_env('{"nope": 1}')
-    fake.shutdown()
 
 
 def test_test_mode_creation_is_ended_and_runs_nothing():
