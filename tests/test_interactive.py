@@ -444,3 +444,98 @@ def test_ctrl_c_in_a_real_terminal_restores_it(steer_file, tmp_path):
         assert "interrupted by SIGINT" in screen()
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+KIOSK = Path(__file__).resolve().parent.parent / "scenarios" / "kiosk.yaml"
+
+
+def test_in_a_real_terminal_the_person_is_the_visitor_not_the_rehearsal_script(tmp_path):
+    """kiosk.yaml's first rehearsal scripts a visitor who is "here to see Ada": at the prompt the
+    person is the visitor, what they type is the next utterance, and /quit ends as stopped."""
+    _need_tmux()
+    session = f"cviscript-test-k-{os.getpid()}"
+    sock = str(tmp_path / "tmux.sock")
+    tmux = ["tmux", "-S", sock]
+    transcript = tmp_path / "t.jsonl"
+    args = _cli(
+        "run", str(KIOSK), "-i", "--no-color", "--speed", "8", "--transcript", str(transcript)
+    )
+    cmd = " ".join([*(f"'{a}'" for a in args), f"; echo EXIT=$? > {tmp_path / 'rc'}; sleep 30"])
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", session, "-x", "200", "-y", "60", cmd],
+        check=True,
+        env={**os.environ, "TERM": "xterm"},
+    )
+    try:
+
+        def screen() -> str:
+            return subprocess.run(
+                [*tmux, "capture-pane", "-p", "-t", session, "-S", "-300"],
+                capture_output=True,
+                text=True,
+            ).stdout
+
+        _wait_for(lambda: "visitor>" in screen() and "How can I help you today?" in screen())
+        words = "I have a delivery for the mail room"
+        subprocess.run([*tmux, "send-keys", "-t", session, "-l", words], check=True)
+        subprocess.run([*tmux, "send-keys", "-t", session, "Enter"], check=True)
+        _wait_for(lambda: f'← user: "{words}"' in screen())
+        _wait_for(lambda: "── delivery" in screen())
+        subprocess.run([*tmux, "send-keys", "-t", session, "-l", "/quit"], check=True)
+        subprocess.run([*tmux, "send-keys", "-t", session, "Enter"], check=True)
+        _wait_for(lambda: (tmp_path / "rc").exists(), limit=30)
+        text = screen()
+        assert "EXIT=4" in (tmp_path / "rc").read_text()
+        assert "■ stopped: ended at the prompt (/quit)" in text
+        assert "here to see Ada" not in text  # the rehearsal's scripted visitor stayed silent
+        assert "you are the visitor" in text
+        assert "Traceback" not in text
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+    records = [json.loads(line) for line in transcript.read_text().splitlines()]
+    users = [
+        r["message"]["properties"]["speech"]
+        for r in records
+        if r["kind"] == "received"
+        and r["message"]["event_type"] == "conversation.utterance"
+        and r["message"]["properties"].get("role") == "user"
+    ]
+    assert users == [words]
+    assert records[-1]["kind"] == "outcome" and records[-1]["outcome"] == "stopped"
+
+
+def test_r_none_is_a_silent_user_and_with_script_needs_interactive(steer_file):
+    done = subprocess.run(
+        _cli("run", str(KIOSK), "-r", "none", "--no-color"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "a silent simulated user" in done.stdout, done.stderr
+    assert "path: welcome → farewell" in done.stdout  # nobody spoke: `after: 45s`
+    refused = subprocess.run(
+        _cli("run", str(steer_file), "--with-script"), capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 2 and "--interactive" in refused.stderr
+
+
+def test_with_script_the_typed_words_still_come_first():
+    """The script queued its line while the replica spoke; the person typed after: the typed
+    words are the visitor's next utterance."""
+    sc = scenario_from(
+        STEER.replace(
+            "    operator:\n      - at: 50s\n        fire: skip\n",
+            "    user:\n      - at: 0.5s\n        say: I am from the script\n",
+        ).replace("enter: [{echo: \"Welcome. Ask me anything.\"}]",
+                  "enter: [{echo: \"Welcome, welcome, welcome. Ask me anything at all.\"}]")
+    )  # fmt: skip
+    clock = VirtualClock()
+    conv = simulated_conversation(sc, sc.rehearsals[0], clock=clock)
+    user = conv.session.user
+    conv.start()
+    clock.run(until=1.0)  # the scripted line is queued: the replica is still speaking
+    assert user.busy() and not user.said
+    user.say("what is the price?")
+    clock.run(until=30.0)
+    assert user.said[:2] == ["what is the price?", "I am from the script"]
+    assert conv.engine.path[:2] == ["intro", "pricing"]

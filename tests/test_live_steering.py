@@ -233,11 +233,11 @@ def test_interactive_live_from_a_pipe_with_create(tavus, tmp_path):
         code, stdout, stderr = proc.finish()
     finally:
         proc.kill()
-    assert code == 1, stderr  # /quit ends the run before its final state
+    assert code == 4, stderr  # /quit ends the run before its final state: stopped
     assert "no manual: 'nope'" in stdout
     assert "⚑ fired tour.on[1]: tour → pricing" in stdout
     assert "'skip' fired nothing in state 'pricing'" in stdout
-    assert "✘ failed: ended at the prompt (/quit)" in stdout and "path: tour → pricing" in stdout
+    assert "■ stopped: ended at the prompt (/quit)" in stdout and "path: tour → pricing" in stdout
     assert tavus.created == ["c1"] and tavus.ended == ["c1"]
     for text in (stdout, stderr, transcript.read_text()):
         assert KEY not in text
@@ -255,6 +255,7 @@ def test_interactive_live_from_a_pipe_with_create(tavus, tmp_path):
     ]
     assert records[-1]["kind"] == "outcome"
     assert records[-1]["reason"] == "ended at the prompt (/quit)"
+    assert records[-1]["outcome"] == "stopped"
 
 
 def test_number_keys_steer_a_live_run_in_a_real_terminal(tmp_path):

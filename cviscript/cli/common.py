@@ -14,6 +14,14 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_CONNECT = 3
+EXIT_STOPPED = 4  # the person at the prompt ended the run (`/quit`): neither passed nor failed
+
+
+def exit_code_for(result: Any) -> int:
+    """A finished run's exit code: 0 completed, 4 stopped at the prompt, 1 anything else."""
+    if result.ok:
+        return EXIT_OK
+    return EXIT_STOPPED if result.outcome == "stopped" else EXIT_FAILED
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -31,6 +31,7 @@ Exit codes:
   2    invalid scenario or wrong usage
   3    cannot reach Tavus, Daily or the replica, or could not end a
        conversation the run created
+  4    the run was stopped at the --interactive prompt (/quit)
   130  stopped by Ctrl-C (SIGINT); 143: stopped by SIGTERM"""
 
 

@@ -18,7 +18,16 @@ from typing import Any
 import click
 
 from ..errors import ConnectError, CviscriptError, TemplateRenderError, UsageError
-from .common import EXIT_CONNECT, EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, load_or_exit, parse_vars
+from .common import (
+    EXIT_CONNECT,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    exit_code_for,
+    fail,
+    load_or_exit,
+    parse_vars,
+)
 from .live_common import (
     cli_logging,
     connection_options,
@@ -49,7 +58,8 @@ the environment (TAVUS_API_URL or --api-url point it at another base URL).
 
 \b
 Exit codes: 0 completed, 1 failed or timed out (or an error during the run),
-2 invalid scenario or usage, 3 cannot reach Tavus, Daily or the replica, 130 stopped by SIGINT
+2 invalid scenario or usage, 3 cannot reach Tavus, Daily or the replica, 4 stopped at the
+--interactive prompt (/quit: outcome stopped), 130 stopped by SIGINT
 (Ctrl-C), 143 stopped by SIGTERM; 3 also, whatever else happened, when a conversation the run
 created could not be ended (--json then says "conversation_left_running": true)."""
 
@@ -61,7 +71,8 @@ created could not be ended (--json then says "conversation_left_running": true).
     "-r",
     metavar="NAME",
     help="Take the simulated user, persona and replica settings from this rehearsal "
-    "(default: the scenario's first rehearsal; none: a silent user).",
+    "(default: the scenario's first rehearsal; none: a silent user and default settings). "
+    "With --interactive only its persona and replica settings: you are the visitor.",
 )
 @click.option(
     "--var",
@@ -147,7 +158,14 @@ created could not be ended (--json then says "conversation_left_running": true).
     "-i",
     is_flag=True,
     help="Play the visitor: type what they say (or /fire NAME, /see TEXT, /barge, /help); "
-    "simulated runs go at human pace (--speed 1 unless given).",
+    "simulated runs go at human pace (--speed 1 unless given) with the rehearsal's persona and "
+    "replica but not its scripted visitor. /quit ends the run as `stopped` (exit 4).",
+)
+@click.option(
+    "--with-script",
+    is_flag=True,
+    help="With --interactive on a simulated run: the rehearsal's scripted user: and operator: "
+    "rules play too (what you type still comes first).",
 )
 @click.option(
     "--control",
@@ -182,6 +200,7 @@ def command(
     audio_speed,
     speed,
     interactive,
+    with_script,
     control,
 ):
     """Run the scenario FILE and print a readable transcript as it goes.
@@ -219,7 +238,9 @@ def command(
     address = check_options(
         speed=speed, interactive=interactive, control=control, live=target is not None
     )
-    steer = {"interactive": interactive, "control": address, "speed": speed}
+    if with_script and not (interactive and target is None):
+        fail("--with-script applies to simulated runs with --interactive only", EXIT_INVALID)
+    steer = {"interactive": interactive, "control": address, "speed": speed, "script": with_script}
     if target is None:
         _run_simulated(
             scenario,
@@ -279,13 +300,25 @@ def _run_simulated(
     steer,
 ):
     from ..clock import VirtualClock
-    from ..sessions.simulated.runner import drive, pick_rehearsal, simulated_conversation
+    from ..sessions.simulated.runner import (
+        drive,
+        pick_rehearsal,
+        simulated_conversation,
+        without_script,
+    )
 
     try:
         case = pick_rehearsal(scenario, rehearsal)
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
     who = f"rehearsal {case.name!r}" if case else "a silent simulated user"
+    if steer["interactive"] and not steer.get("script"):
+        case = without_script(case)  # the person at the prompt is the visitor
+        who = "you are the visitor" + (
+            f" (persona and replica of rehearsal {case.name!r}; --with-script adds its visitor)"
+            if case
+            else ""
+        )
     paced = steer["interactive"] or steer["speed"] is not None or steer["control"] is not None
     from .steering import make_terminal
 
@@ -329,7 +362,7 @@ def _run_simulated(
     if problem:
         click.echo(f"cviscript: {problem}", err=True)
         sys.exit(EXIT_FAILED)
-    sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
+    sys.exit(exit_code_for(result))
 
 
 def _run_paced(conv, clock, steer, terminal):
@@ -563,7 +596,7 @@ def _run_live(
 
             code = signal_exit_status(live.interrupted)
         else:
-            code = EXIT_OK if result.ok and not closed else EXIT_FAILED
+            code = exit_code_for(result) if not closed else EXIT_FAILED
     elif live.test_mode:
         code = EXIT_OK
         if as_json:

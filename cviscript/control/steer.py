@@ -113,11 +113,12 @@ class Steering:
         return found or {"state": None, "done": True, "answers": []}
 
     def stop(self, reason: str) -> None:
-        """End the run (outcome failed, with `reason`), without waiting."""
+        """End the run at the operator's word (outcome `stopped`, with `reason`: neither
+        completed nor failed; `cviscript run` exits 4), without waiting."""
 
         def on_thread() -> None:
             if not self.conv.done:
-                self.conv.abort("failed", reason)
+                self.conv.abort("stopped", reason)
 
         self._submit(on_thread)
 

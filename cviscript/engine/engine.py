@@ -50,7 +50,7 @@ from .timers import Timers
 
 @dataclass(slots=True)
 class RunResult:
-    outcome: str  # completed | failed | timed_out | error
+    outcome: str  # completed | failed | timed_out | error | stopped (by the operator: /quit)
     reason: str
     state: str | None  # the state the run ended in
     path: list[str]  # states entered, in order

@@ -18,7 +18,9 @@ from ..trace_lines import format_record
 
 
 def format_result(result: Any, *, color: bool = False) -> str:
-    mark, fg = ("✔", "green") if result.outcome == "completed" else ("✘", "red")
+    mark, fg = {"completed": ("✔", "green"), "stopped": ("■", "yellow")}.get(
+        result.outcome, ("✘", "red")
+    )
     reason = printable(result.reason, keep_newlines=False)
     head = f"{mark} {result.outcome}: {reason} ({result.duration:.1f}s)"
     lines = [click.style(head, fg=fg, bold=True) if color else head]

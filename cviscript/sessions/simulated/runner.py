@@ -10,6 +10,7 @@ settings reach the simulated server as they would reach Tavus: `conversation.cre
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,9 +25,13 @@ SIM_CONVERSATION_ID = "c0ffee5im"
 
 
 def pick_rehearsal(scenario: Scenario, name: str | None) -> Rehearsal | None:
+    """The rehearsal `name` (default: the first); None for `none` (a silent user, default
+    settings) unless a rehearsal is named so."""
     if name is None:
         return scenario.rehearsals[0] if scenario.rehearsals else None
     found = scenario.rehearsal(name)
+    if found is None and name.strip().lower() == "none":
+        return None
     if found is None:
         names = [r.name for r in scenario.rehearsals]
         known = ", ".join(repr(n) for n in names) or "none"
@@ -35,6 +40,15 @@ def pick_rehearsal(scenario: Scenario, name: str | None) -> Rehearsal | None:
             f"it has: {known}"
         )
     return found
+
+
+def without_script(case: Rehearsal | None) -> Rehearsal | None:
+    """The case for a person playing the visitor (`run --interactive`): its persona, replica
+    settings, faults, vars and canned hooks, without its scripted `user:` and `operator:` rules
+    (what the person types is the visitor; `/fire` is the operator)."""
+    if case is None:
+        return None
+    return dataclasses.replace(case, user=[], operator=[])
 
 
 def simulated_conversation(

@@ -50,6 +50,7 @@ class _Turn:
     text: str | None  # None: a wordless interruption
     barge_in: bool
     visual: str | None = None  # what perception saw, reported on this utterance
+    typed: bool = False  # typed by a person at `run --interactive`
 
 
 class SimulatedUser:
@@ -92,13 +93,22 @@ class SimulatedUser:
 
     def say(self, text: str, *, barge_in: bool = False) -> None:
         """Words typed by a person playing the visitor (`cviscript run --interactive`): spoken
-        like a rule's `say`, after the replica is silent unless `barge_in`."""
-        self._waiting.append(_Turn(text, barge_in))
-        self._pump_now()
+        like a rule's `say`, after the replica is silent unless `barge_in`. They are the
+        visitor's next words, always: ahead of anything a scripted rule queued (`--with-script`),
+        behind only what the person typed before."""
+        self._typed(_Turn(text, barge_in, typed=True))
 
     def barge(self) -> None:
         """Cut the replica off without words (a rule's `interrupt: true`)."""
-        self._waiting.append(_Turn(None, True))
+        self._typed(_Turn(None, True, typed=True))
+
+    def _typed(self, turn: _Turn) -> None:
+        ahead = 0
+        for waiting in self._waiting:
+            if not waiting.typed:
+                break
+            ahead += 1
+        self._waiting.insert(ahead, turn)
         self._pump_now()
 
     def perceive(self, text: str) -> None:
