@@ -62,3 +62,22 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
             raise click.BadParameter(f"{pair!r} is not name=value", param_hint="'--var'")
         out[name] = parse_scalar(value)
     return out
+
+
+def _no_cache(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        from ..language.cache import disable
+
+        disable()
+    return value
+
+
+no_cache_option = click.option(
+    "--no-cache",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_no_cache,
+    help="Load every scenario afresh: do not read or write the scenario cache "
+    "(CVISCRIPT_CACHE_DIR moves it, CVISCRIPT_NO_CACHE=1 turns it off).",
+)

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ..printable import printable
-from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, no_cache_option
 
 JSON_FORMAT_VERSION = 1
 
@@ -48,6 +48,7 @@ with --strict, 2 errors in some file.""",
     "--watch", is_flag=True, help="Check again every time a file is saved (Ctrl-C stops)."
 )
 @click.option("--watch-iterations", type=int, hidden=True, help="Stop watching after N checks.")
+@no_cache_option
 def command(files, quiet, fmt, strict, watch, watch_iterations):
     """Check each scenario FILE: YAML, keys, types, states, regexes, templates, durations, and
     the graph (unreachable states, dead ends, transitions and timers that can never fire,
@@ -64,10 +65,20 @@ def command(files, quiet, fmt, strict, watch, watch_iterations):
     sys.exit(_check(files, quiet, fmt, strict))
 
 
-def _check(files, quiet, fmt, strict) -> int:
+def _diagnostics(path: str) -> list[Any]:
+    """From the scenario cache when the file and what it includes are unchanged (without even
+    importing the validator), else a fresh check (which fills the cache)."""
+    from ..language.cache import lookup
+
+    if (entry := lookup(path)) is not None:
+        return entry.diagnostics
     from ..language.validate import check_file
 
-    results = [(path, check_file(path)) for path in files]
+    return check_file(path)
+
+
+def _check(files, quiet, fmt, strict) -> int:
+    results = [(path, _diagnostics(path)) for path in files]
     doc = report(results)
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))

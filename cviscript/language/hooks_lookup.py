@@ -21,6 +21,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .cache import note_path, note_read
+
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 
 
@@ -31,6 +33,7 @@ def module_file(module: str, folder: str) -> str | None:
         path = os.path.join(folder, candidate)
         if os.path.isfile(path):
             return path
+        note_read(path, None)  # a module written here later is found instead: the cache must know
     return None
 
 
@@ -105,6 +108,7 @@ def find_hook(function: str, folder: str) -> str | None:
         return f"no module '{module}' in the scenario's folder ({folder}) or installed"
     if path is None:
         return None  # a compiled or namespace module: cannot read it without running it
+    note_path(path)
     try:
         if os.path.getsize(path) > MAX_SOURCE_BYTES:
             return None

@@ -27,6 +27,7 @@ import os
 from typing import TYPE_CHECKING
 
 from . import spec as S
+from .cache import note_read
 from .loader import Node, compose, read_source
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ class _Merger:
 
     def _read(self, path: str, shown: str, entry: Node) -> Node | None:
         if not os.path.isfile(path):
+            note_read(path, None)
             self.v.error(
                 entry.loc,
                 "include-missing",

@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
     CParser = None
 
 from ..errors import Diagnostic, Location
+from .cache import note_read
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 100
@@ -272,9 +273,11 @@ def read_source(path: str) -> tuple[str | None, list[Diagnostic]]:
         with open(path, "rb") as f:
             data = f.read(MAX_BYTES + 1)
     except OSError as e:
+        note_read(path, None)
         return None, [
             Diagnostic(f"cannot read scenario file: {e.strerror or e}", where, code="io-error")
         ]
+    note_read(path, data)
     if len(data) > MAX_BYTES:
         return None, [_too_large(where)]
     try:

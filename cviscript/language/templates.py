@@ -23,6 +23,11 @@ or half-rendered sentence. So:
   its hot path and rehearsals and live reaction latency did not change measurably.)
 * Plain text (no ``{{``, ``{%`` or ``{#``) is not compiled at all: `Text.compiled` is None and it
   renders to itself.
+* A compiled template is kept per source text (`_COMPILED`, bounded): jinja2's code generation
+  and Python's `compile` were most of the time a large scenario took to validate, and generated
+  or included scenarios repeat the same guard (``visits > 1``) and texts in many states. A jinja2
+  template is immutable once compiled and each render builds its own context, so sharing one is
+  safe; errors are never cached (their message names the location).
 
 Context names templates see (built by the engine): `vars`, `event`, `state`, `visits`.
 """
@@ -208,6 +213,17 @@ def _check_names(
             )
 
 
+_COMPILED: dict[tuple[str, str, tuple[str, ...] | None], Any] = {}
+_COMPILED_MAX = 20_000  # sources; past it the memo starts afresh (memory stays bounded)
+
+
+def _remember(key: tuple[str, str, tuple[str, ...] | None], compiled: Any) -> Any:
+    if len(_COMPILED) >= _COMPILED_MAX:
+        _COMPILED.clear()
+    _COMPILED[key] = compiled
+    return compiled
+
+
 def compile_text(
     source: str, loc: Location | None = None, *, names: Collection[str] | None = None
 ) -> Text:
@@ -219,10 +235,13 @@ def compile_text(
     _check_well_formed(source, loc)
     if not has_markup(source):
         return Text(source, loc)
+    key = ("text", source, None if names is None else tuple(names))
+    if (compiled := _COMPILED.get(key)) is not None:
+        return Text(source, loc, compiled)
     try:
         ast = ENV.parse(source)
         _check_names(ast, names, loc)
-        compiled = ENV.from_string(ast)
+        compiled = _remember(key, ENV.from_string(ast))
     except TemplateSyntaxError as e:
         raise TemplateCompileError(
             f"template syntax error: {e.message}", _where(loc, e.lineno)
@@ -261,6 +280,9 @@ def compile_expr(
             "an expression is written without {{ }}: write `vars.x > 1`, not `{{ vars.x > 1 }}`",
             loc,
         )
+    key = ("expr", source, None if names is None else tuple(names))
+    if (compiled := _COMPILED.get(key)) is not None:
+        return Expr(source, loc, compiled)
     try:
         parser = Parser(ENV, source, state="variable")
         expr = parser.parse_expression()
@@ -272,7 +294,9 @@ def compile_expr(
         ast = nodes.Template(body, lineno=1)
         ast.set_environment(ENV)
         _check_names(ast, names, loc, "expression")
-        compiled = TemplateExpression(ENV.from_string(ast), undefined_to_none=False)
+        compiled = _remember(
+            key, TemplateExpression(ENV.from_string(ast), undefined_to_none=False)
+        )
     except TemplateSyntaxError as e:
         raise TemplateCompileError(f"expression syntax error: {e.message}", loc) from None
     except RecursionError:

@@ -42,10 +42,14 @@ types).
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import Diagnostic, ScenarioError
+from . import cache as scenario_cache
 from . import model as m
 from . import spec as S
 from .include import expand_includes
@@ -64,12 +68,14 @@ def load_scenario(
     *,
     source: str | None = None,
     warnings: list[Diagnostic] | None = None,
+    cache: bool = True,
 ) -> m.Scenario:
     """The validated scenario. Raises `ScenarioError` carrying every diagnostic (errors and
     warnings) when there is at least one error. With `source`, `path` is only the displayed name
     and the folder relative paths are resolved against. Warnings of a valid file are appended to
-    `warnings` when a list is given."""
-    scenario, diagnostics = _load(path, source)
+    `warnings` when a list is given. `cache`: use the scenario cache (`cviscript.language.cache`;
+    a file read from disk only)."""
+    scenario, diagnostics = _load(path, source, cache)
     if scenario is None or any(d.severity == "error" for d in diagnostics):
         raise ScenarioError(diagnostics)
     if warnings is not None:
@@ -77,13 +83,72 @@ def load_scenario(
     return scenario
 
 
-def check_file(path: str | os.PathLike[str], *, source: str | None = None) -> list[Diagnostic]:
-    """Every problem (errors and warnings) in one file; never raises for a scenario problem."""
-    return _load(path, source)[1]
+def check_file(
+    path: str | os.PathLike[str], *, source: str | None = None, cache: bool = True
+) -> list[Diagnostic]:
+    """Every problem (errors and warnings) in one file; never raises for a scenario problem.
+    With the cache on, an unchanged file's problems come from it without loading anything."""
+    if cache and source is None and (entry := scenario_cache.lookup(path)) is not None:
+        return entry.diagnostics
+    return _load(path, source, cache)[1]
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Loading allocates a tree of long-lived objects and frees nothing: Python's cyclic
+    collector, triggered every few hundred allocations, walked the growing heap again and again
+    (a third of the time a 5,000-state file took). Reference counting still frees as usual; the
+    collector runs again afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _load(
-    path: str | os.PathLike[str], source: str | None
+    path: str | os.PathLike[str], source: str | None, use_cache: bool = True
+) -> tuple[m.Scenario | None, list[Diagnostic]]:
+    with _no_cyclic_gc():
+        if source is not None or not use_cache or scenario_cache.cache_dir() is None:
+            return _load_unguarded(path, source)
+        return _load_through_cache(os.fspath(path))
+
+
+def _has_errors(diagnostics: list[Diagnostic]) -> bool:
+    return any(d.severity == "error" for d in diagnostics)
+
+
+def _load_through_cache(filename: str) -> tuple[m.Scenario | None, list[Diagnostic]]:
+    """A hit skips the lint rules (warnings only, cached) but always builds the model from the
+    YAML again; an entry whose cases differ from that model's is not trusted."""
+    entry = scenario_cache.lookup(filename)
+    if entry is not None:
+        if not entry.valid:
+            return None, entry.diagnostics
+        try:
+            text = entry.source.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            scenario, diagnostics = _load_unguarded(filename, text, lint_it=False)
+            if (
+                scenario is not None
+                and not _has_errors(diagnostics)
+                and scenario_cache.listing(scenario) == (entry.name, entry.cases)
+            ):
+                return scenario, entry.diagnostics
+    with scenario_cache.recording() as deps:
+        scenario, diagnostics = _load_unguarded(filename, None)
+    valid = scenario is not None and not _has_errors(diagnostics)
+    scenario_cache.store(filename, diagnostics, scenario if valid else None, deps)
+    return scenario, diagnostics
+
+
+def _load_unguarded(
+    path: str | os.PathLike[str], source: str | None, *, lint_it: bool = True
 ) -> tuple[m.Scenario | None, list[Diagnostic]]:
     filename = os.fspath(path)
     if source is None:
@@ -96,7 +161,7 @@ def _load(
         v = _Validator(filename)
         scenario = v.scenario(root)
         diagnostics += v.diagnostics
-    if scenario is not None and not any(d.severity == "error" for d in diagnostics):
+    if lint_it and scenario is not None and not _has_errors(diagnostics):
         # graph and template rules need a whole, valid model: on a broken one they only add noise
         diagnostics += lint(scenario)
     diagnostics.sort(key=lambda d: (d.loc.line, d.loc.column) if d.loc else (0, 0))

@@ -19,6 +19,7 @@ from ..errors import Diagnostic, did_you_mean
 from ..protocol import EVENT_NAMES
 from . import model as m
 from . import spec as S
+from .cache import note_path
 from .durations import parse_duration
 from .loader import Node
 from .patterns import Pattern, PatternError, compile_pattern
@@ -298,6 +299,7 @@ class Checks:
         if raw is None:
             return None
         resolved = os.path.normpath(os.path.join(self.base_dir, os.path.expanduser(raw)))
+        note_path(resolved)
         if not os.path.isfile(resolved):
             self.error(
                 node.loc,
