@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail
+from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, no_cache_option
 
 
 @click.command(
@@ -155,6 +155,7 @@ Exit codes: 0 every case passed, 1 a case failed (or coverage is under --fail-un
     show_default=True,
     help="--live: where each run's transcript is saved (cviscript replay reads them).",
 )
+@no_cache_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only failures and the summary.")
 @click.option("--watch", is_flag=True, help="Rehearse again every time a file is saved.")
 @click.option("--watch-iterations", type=int, hidden=True, help="Stop watching after N runs.")

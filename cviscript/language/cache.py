@@ -51,19 +51,15 @@ ENV_OFF = "CVISCRIPT_NO_CACHE"
 MAX_ENTRY_BYTES = 4 * 1024 * 1024
 _SEVERITIES = ("error", "warning")
 
-_disabled = False  # --no-cache, for this process (workers forked from it inherit it)
-
 
 def disable() -> None:
     """Turn the cache off for this process and the processes it starts (`--no-cache`)."""
-    global _disabled
-    _disabled = True
     os.environ[ENV_OFF] = "1"
 
 
 def cache_dir() -> str | None:
     """The folder entries live in, or None when the cache is off."""
-    if _disabled or os.environ.get(ENV_OFF, "").strip().lower() not in ("", "0", "false", "no"):
+    if os.environ.get(ENV_OFF, "").strip().lower() not in ("", "0", "false", "no"):
         return None
     if chosen := os.environ.get(ENV_DIR, "").strip():
         return os.path.abspath(os.path.expanduser(chosen))
@@ -144,6 +140,7 @@ class Entry:
     name: str
     cases: list[Case]
     source: bytes  # the file's content as read for the check (what the entry describes)
+    signature: str  # changes whenever the file or anything it depends on changes
 
 
 def listing(scenario: Any) -> tuple[str, list[Case]]:
@@ -180,8 +177,11 @@ def lookup(path: str | os.PathLike[str]) -> Entry | None:
         return None
     diagnostics = [_diagnostic_from(d) for d in doc["diagnostics"]]
     sc = doc["scenario"]
-    cases = [Case(c["name"], c["line"], c["seed"], c["replay"]) for c in (sc or {}).get("cases", [])]
-    return Entry(diagnostics, sc is not None, (sc or {}).get("name", ""), cases, source)
+    cases = [
+        Case(c["name"], c["line"], c["seed"], c["replay"]) for c in (sc or {}).get("cases", [])
+    ]
+    name = (sc or {}).get("name", "")
+    return Entry(diagnostics, sc is not None, name, cases, source, doc["digest"])
 
 
 def store(

@@ -294,9 +294,7 @@ def compile_expr(
         ast = nodes.Template(body, lineno=1)
         ast.set_environment(ENV)
         _check_names(ast, names, loc, "expression")
-        compiled = _remember(
-            key, TemplateExpression(ENV.from_string(ast), undefined_to_none=False)
-        )
+        compiled = _remember(key, TemplateExpression(ENV.from_string(ast), undefined_to_none=False))
     except TemplateSyntaxError as e:
         raise TemplateCompileError(f"expression syntax error: {e.message}", loc) from None
     except RecursionError:

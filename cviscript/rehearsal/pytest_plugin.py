@@ -152,12 +152,11 @@ class ScenarioFile(pytest.File):
     """One scenario file: its rehearsal cases are the items."""
 
     def collect(self):
-        from .suite import load
+        from .suite import listing
 
-        scenario = load(str(self.path))
-        for case in scenario.rehearsals:
-            line = case.loc.line if case.loc else None
-            yield RehearsalItem.from_parent(self, name=case.name, case=case.name, line=line)
+        _, cases = listing(str(self.path))  # from the scenario cache when it knows the file
+        for case in cases:
+            yield RehearsalItem.from_parent(self, name=case.name, case=case.name, line=case.line)
 
     def repr_failure(self, excinfo, style=None):  # type: ignore[override]
         from ..errors import ScenarioError

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from ..engine.describe import jsonable
 from ..errors import CviscriptError, ScenarioError, UsageError
+from ..language import cache as scenario_cache
 from ..language.model import Scenario
 from ..trace import TraceRecord
 from .excerpt import excerpt
@@ -87,20 +88,45 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
 
 # ------------------------------------------------------------------------------ loading, cached
 
-_CACHE: dict[tuple[str, int, int], Scenario] = {}
+_CACHE: dict[tuple[Any, ...], Scenario] = {}
+_CACHE_MAX = 256  # scenarios kept in one process
 
 
 def load(file: str) -> Scenario:
-    """The scenario in `file`, loaded once per process while the file is unchanged."""
+    """The scenario in `file`, loaded once per process while it and every file it depends on
+    (fragments, hook modules: the scenario cache's record) are unchanged; by modification time
+    of the file alone when the scenario cache is off."""
     from ..language.validate import load_scenario
 
-    st = os.stat(file)
-    key = (os.path.realpath(file), st.st_mtime_ns, st.st_size)
-    sc = _CACHE.get(key)
-    if sc is None:
-        sc = load_scenario(file)
+    real = os.path.realpath(file)
+    if scenario_cache.cache_dir() is None:
+        st = os.stat(file)
+        key: tuple[Any, ...] | None = (real, st.st_mtime_ns, st.st_size)
+    else:
+        entry = scenario_cache.lookup(file)
+        key = (real, entry.signature) if entry is not None else None
+    if key is not None and (sc := _CACHE.get(key)) is not None:
+        return sc
+    sc = load_scenario(file)
+    if key is None:  # changed (or new): the load just wrote its entry
+        entry = scenario_cache.lookup(file)
+        key = (real, entry.signature) if entry is not None else None
+    if key is not None:
+        if len(_CACHE) >= _CACHE_MAX:
+            del _CACHE[next(iter(_CACHE))]
         _CACHE[key] = sc
     return sc
+
+
+def listing(file: str) -> tuple[str, list[scenario_cache.Case]]:
+    """The scenario's name and cases, from the scenario cache when it knows the file (nothing is
+    loaded), else by loading it. Raises `ScenarioError` / `OSError` as loading does."""
+    entry = scenario_cache.lookup(file)
+    if entry is None:
+        return scenario_cache.listing(load(file))
+    if not entry.valid:
+        raise ScenarioError(entry.diagnostics)
+    return entry.name, entry.cases
 
 
 # ------------------------------------------------------------------------------------ the cases
@@ -151,29 +177,43 @@ def matches(case_id: str, patterns: Sequence[str]) -> bool:
     return not any(hit(p) for p in negative)
 
 
-def collect(paths: Iterable[str | os.PathLike[str]], patterns: Sequence[str] = ()) -> Collection:
-    """Every case under `paths` (filtered by `patterns`), and the files that could not be loaded."""
+def collect(
+    paths: Iterable[str | os.PathLike[str]],
+    patterns: Sequence[str] = (),
+    *,
+    scenarios: bool = True,
+) -> Collection:
+    """Every case under `paths` (filtered by `patterns`), and the files that could not be loaded.
+    `scenarios`: load each scenario into `Collection.scenarios`; without it, a file the scenario
+    cache knows is only listed (nothing loaded)."""
     out = Collection()
     for file in discover(paths):
         out.files.append(file)
-        try:
-            sc = load(file)
-        except ScenarioError as err:
-            out.invalid.append(
-                InvalidFile(file, [str(d) for d in err.diagnostics if d.severity == "error"])
-            )
-            continue
-        except OSError as err:
-            out.invalid.append(InvalidFile(file, [f"{file}: cannot read: {err.strerror}"]))
-            continue
-        out.scenarios[file] = sc
-        if not sc.rehearsals:
-            out.without_cases.append(file)
-        for r in sc.rehearsals:
-            ref = CaseRef(file, r.name, sc.name, r.loc.line if r.loc else None, r.replay, r.seed)
-            if not patterns or matches(ref.id, patterns):
-                out.cases.append(ref)
+        add_listing(out, file, patterns, scenarios=scenarios)
     return out
+
+
+def add_listing(out: Collection, file: str, patterns: Sequence[str], *, scenarios: bool) -> None:
+    """`file`'s cases (those `patterns` select) into `out`, or `file` into `out.invalid`."""
+    try:
+        if scenarios:
+            sc = out.scenarios[file] = load(file)
+            name, cases = scenario_cache.listing(sc)
+        else:
+            name, cases = listing(file)
+    except ScenarioError as err:
+        errors = [str(d) for d in err.diagnostics if d.severity == "error"]
+        out.invalid.append(InvalidFile(file, errors))
+        return
+    except OSError as err:
+        out.invalid.append(InvalidFile(file, [f"{file}: cannot read: {err.strerror}"]))
+        return
+    if not cases:
+        out.without_cases.append(file)
+    for c in cases:
+        ref = CaseRef(file, c.name, name, c.line, c.replay, c.seed)
+        if not patterns or matches(ref.id, patterns):
+            out.cases.append(ref)
 
 
 def run_case(
