@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..errors import UsageError
+from ..rehearsal.text import case_line, failure_report, summary
 from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, no_cache_option
+
+EXIT_NOT_ENDED = 3  # --live: a conversation the run created could not be ended (still billed)
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
 
 
 @click.command(
@@ -19,7 +26,8 @@ Examples:
   cviscript rehearse scenarios/
   cviscript rehearse scenarios/ examples/ -j 0 --junit out/rehearsal.xml
   cviscript rehearse scenarios/kiosk.yaml -k courier
-  cviscript rehearse scenarios/ --repeat 50 --seed-from 1      # hunt races under faults:
+  cviscript rehearse scenarios/ --repeat 50 --seed-from 1      # hunt races under faults
+  cviscript rehearse scenarios/ --repeat 100 -j 0 --min-pass-rate 0.95
   cviscript rehearse scenarios/ --coverage --fail-under 90
   cviscript rehearse scenarios/ --html out/rehearsal.html
 
@@ -28,8 +36,9 @@ Examples:
 when it has * ? [; "not PATTERN" deselects; repeatable, any positive pattern selects).
 
 \b
-Exit codes: 0 every case passed, 1 a case failed (or coverage is under --fail-under),
-2 an invalid scenario file, or wrong usage (a missing path, no case selected).""",
+Exit codes: 0 every case passed, 1 a case failed (or coverage is under --fail-under, or a
+pass rate under --min-pass-rate), 2 an invalid scenario file, or wrong usage (a missing path,
+no case selected), 3 a live conversation could not be ended, 130 interrupted.""",
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
@@ -71,6 +80,14 @@ Exit codes: 0 every case passed, 1 a case failed (or coverage is under --fail-un
     type=int,
     metavar="S",
     help="First seed of the repeats (default: each case's own `seed`).",
+)
+@click.option(
+    "--min-pass-rate",
+    callback=lambda ctx, param, value: _rate(value),
+    metavar="R",
+    help="A case passes when at least R of its runs pass (0.95 or 95%); with --repeat and "
+    "faults: a robustness sweep. Each case's pass rate is reported with its 95% confidence "
+    "interval (Wilson).",
 )
 @click.option(
     "--junit",
@@ -162,32 +179,7 @@ Exit codes: 0 every case passed, 1 a case failed (or coverage is under --fail-un
 @click.option(
     "--color/--no-color", default=None, help="Colour the report (default: when a terminal)."
 )
-def command(
-    paths,
-    patterns,
-    jobs,
-    case_timeout,
-    shard,
-    repeat,
-    seed_from,
-    junit_file,
-    json_file,
-    html_file,
-    coverage,
-    fail_under,
-    live,
-    live_url,
-    api_url,
-    max_concurrent,
-    max_duration,
-    time_slack,
-    visitor,
-    transcripts,
-    quiet,
-    color,
-    watch,
-    watch_iterations,
-):
+def command(paths: tuple[str, ...], **opts: Any) -> None:
     """Rehearse every case of the scenario files in PATHS (files, or folders searched for
     *.yaml / *.yml files with a top-level `cviscript:` key).
 
@@ -195,146 +187,195 @@ def command(
     transcript) and its `expect:` is checked. One line per case; for each failure, the expectation,
     what was expected, what happened, and the transcript lines around it.
     """
-    if watch:  # see cli/watch.py
+    args = _Args(paths=paths, **opts)
+    if args.watch:  # see cli/watch.py
         from .watch import watch_command
 
-        return watch_command(paths, click.get_current_context(), watch_iterations, live=live)
-    from ..rehearsal.suite import run_suite
-    from ..rehearsal.text import case_line, failure_report, summary
-
-    use_color = sys.stdout.isatty() if color is None else color
-    coverage = coverage or fail_under is not None
-
-    def on_collected(col) -> None:
-        for bad in col.invalid:
-            for line in bad.diagnostics:
-                click.echo(line, err=True)
-            click.echo(f"{_red('INVALID', use_color)} {bad.file} (its cases did not run)", err=True)
-
-    def on_case(case) -> None:
-        if not quiet or not case.passed:
-            click.echo(case_line(case, color=use_color))
-        for line in failure_report(case):
-            click.echo(line)
-
-    live_summary = None
+        ctx = click.get_current_context()
+        return watch_command(paths, ctx, args.watch_iterations, live=args.live)
+    printer = _Printer(sys.stdout.isatty() if args.color is None else args.color, args.quiet)
     try:
-        if live or live_url:
-            suite, live_summary = _run_live(
-                paths, patterns, jobs, repeat, live_url, api_url, max_concurrent,
-                max_duration, time_slack, visitor, transcripts, quiet, on_case, on_collected,
-            )  # fmt: skip
-        else:
-            suite = run_suite(
-                paths,
-                patterns=patterns,
-                jobs=jobs,
-                repeat=repeat,
-                seed_from=seed_from,
-                keep_traces="all" if html_file else "failed",
-                coverage=coverage,
-                on_case=on_case,
-                on_collected=on_collected,
-                case_timeout=case_timeout,
-                shard=shard,
-            )
+        suite, live_summary = _run(args, printer)
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
-
     if suite.interrupted:
         click.echo("interrupted: reporting the cases that finished", err=True)
     if not suite.cases and not suite.invalid and not suite.interrupted:
-        what = "matched -k " + " ".join(repr(p) for p in patterns) if patterns else "were found"
+        what = "matched -k " + " ".join(map(repr, args.patterns)) if args.patterns else "were found"
         fail(f"no rehearsal cases {what} in {', '.join(paths)}", EXIT_INVALID)
+    _write_reports(suite, args)
+    under = _print_coverage(suite, args.fail_under, printer)
+    click.echo(summary(suite, color=printer.color))
+    if live_summary is not None:
+        _print_live_summary(live_summary, printer)
+    for label, file in (("junit", args.junit_file), ("json", args.json_file)):
+        if file:
+            click.echo(f"  {label}: {file}")
+    if args.html_file:
+        click.echo(f"  html: {args.html_file}")
+    sys.exit(_exit_status(suite, live_summary, under))
 
-    if junit_file:
+
+@dataclass(frozen=True, slots=True)
+class _Args:
+    """The command line, as parsed."""
+
+    paths: tuple[str, ...]
+    patterns: tuple[str, ...]
+    jobs: int
+    case_timeout: float
+    shard: tuple[int, int] | None
+    repeat: int
+    seed_from: int | None
+    min_pass_rate: float | None
+    junit_file: str | None
+    json_file: str | None
+    html_file: str | None
+    coverage: bool
+    fail_under: float | None
+    live: bool
+    live_url: str | None
+    api_url: str | None
+    max_concurrent: int
+    max_duration: float
+    time_slack: float
+    visitor: str
+    transcripts: str
+    quiet: bool
+    color: bool | None
+    watch: bool
+    watch_iterations: int | None
+
+
+class _Printer:
+    """Prints each case as it finishes and each file that could not be loaded."""
+
+    def __init__(self, color: bool, quiet: bool):
+        self.color, self.quiet = color, quiet
+
+    def on_collected(self, col: Any) -> None:
+        for bad in col.invalid:
+            for line in bad.diagnostics:
+                click.echo(line, err=True)
+            click.echo(
+                f"{_red('INVALID', self.color)} {bad.file} (its cases did not run)", err=True
+            )
+
+    def on_case(self, case: Any) -> None:
+        if not self.quiet or not case.passed:
+            click.echo(case_line(case, color=self.color))
+        for line in failure_report(case):
+            click.echo(line)
+
+
+def _run(args: _Args, printer: _Printer) -> tuple[Any, Any]:
+    """The suite's result (and, live, the conversations' summary)."""
+    if args.live or args.live_url:
+        return _run_live(args, printer)
+    from ..rehearsal.suite import run_suite
+
+    suite = run_suite(
+        args.paths,
+        patterns=args.patterns,
+        jobs=args.jobs,
+        repeat=args.repeat,
+        seed_from=args.seed_from,
+        keep_traces="all" if args.html_file else "failed",
+        coverage=args.coverage or args.fail_under is not None,
+        on_case=printer.on_case,
+        on_collected=printer.on_collected,
+        case_timeout=args.case_timeout,
+        shard=args.shard,
+        min_pass_rate=args.min_pass_rate,
+    )
+    return suite, None
+
+
+def _run_live(args: _Args, printer: _Printer) -> tuple[Any, Any]:
+    from ..rehearsal.live import LiveOptions, run_live_suite
+    from ..sessions.fake import FAKE_DAILY_ENV
+    from .live_common import cli_logging, status_printer
+
+    options = LiveOptions(
+        url=args.live_url,
+        api_url=args.api_url,
+        jobs=args.jobs,
+        max_concurrent=args.max_concurrent,
+        max_duration=args.max_duration,
+        time_slack=args.time_slack,
+        visitor=args.visitor,
+        transcripts=args.transcripts,
+        fake=os.environ.get(FAKE_DAILY_ENV, "").strip() or None,
+        # the case lines are the report: per-conversation progress would interleave with them
+        on_status=status_printer(quiet=True),
+    )
+    with cli_logging(False):
+        return run_live_suite(
+            list(args.paths),
+            options,
+            patterns=tuple(args.patterns),
+            repeat=args.repeat,
+            on_case=printer.on_case,
+            on_collected=printer.on_collected,
+        )
+
+
+def _write_reports(suite: Any, args: _Args) -> None:
+    if args.junit_file:
         from ..rehearsal import junit
 
-        junit.write(suite, junit_file)
-    if json_file:
-        Path(json_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_file).write_text(
-            json.dumps(suite.to_json(), indent=2, ensure_ascii=False, default=str) + "\n",
-            encoding="utf-8",
-        )
-    if html_file:
+        junit.write(suite, args.junit_file)
+    if args.json_file:
+        path = Path(args.json_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = json.dumps(suite.to_json(), indent=2, ensure_ascii=False, default=str)
+        path.write_text(doc + "\n", encoding="utf-8")
+    if args.html_file:
         from ..report.html import write_html
 
-        write_html(suite, html_file)
+        write_html(suite, args.html_file)
 
-    under = False
-    if suite.coverage is not None:
-        from ..rehearsal.coverage import format_coverage
 
-        click.echo("")
-        for line in format_coverage(suite.coverage):
-            click.echo(line)
-        if fail_under is not None and suite.coverage.percent < fail_under - 1e-9:
-            under = True
-            click.echo(
-                _red(
-                    f"coverage {suite.coverage.percent:.1f}% is under --fail-under {fail_under:g}%",
-                    use_color,
-                )
-            )
-    click.echo(summary(suite, color=use_color))
-    if live_summary is not None:
-        ls = live_summary
-        click.echo(
-            f"  live: {ls.conversations} conversation(s) created, {ls.ended} ended;"
-            f" {ls.minutes:.1f} conversation-minute(s) used"
-        )
-        if ls.transcripts:
-            click.echo(f"  transcripts: {Path(ls.transcripts[0]).parent}")
-        if ls.not_ended:
-            click.echo(
-                _red(f"NOT ENDED (billed until ended): {', '.join(ls.not_ended)}", use_color)
-            )
-            sys.exit(3)
-    if junit_file:
-        click.echo(f"  junit: {junit_file}")
-    if json_file:
-        click.echo(f"  json: {json_file}")
-    if html_file:
-        click.echo(f"  html: {html_file}")
+def _print_coverage(suite: Any, fail_under: float | None, printer: _Printer) -> bool:
+    """Print the coverage report; True when it is under --fail-under."""
+    if suite.coverage is None:
+        return False
+    from ..rehearsal.coverage import format_coverage
+
+    click.echo("")
+    for line in format_coverage(suite.coverage):
+        click.echo(line)
+    if fail_under is None or suite.coverage.percent >= fail_under - 1e-9:
+        return False
+    text = f"coverage {suite.coverage.percent:.1f}% is under --fail-under {fail_under:g}%"
+    click.echo(_red(text, printer.color))
+    return True
+
+
+def _print_live_summary(ls: Any, printer: _Printer) -> None:
+    click.echo(
+        f"  live: {ls.conversations} conversation(s) created, {ls.ended} ended;"
+        f" {ls.minutes:.1f} conversation-minute(s) used"
+    )
+    if ls.transcripts:
+        click.echo(f"  transcripts: {Path(ls.transcripts[0]).parent}")
+    if ls.not_ended:
+        text = f"NOT ENDED (billed until ended): {', '.join(ls.not_ended)}"
+        click.echo(_red(text, printer.color))
+
+
+def _exit_status(suite: Any, live_summary: Any, under: bool) -> int:
+    if live_summary is not None and live_summary.not_ended:
+        return EXIT_NOT_ENDED
     if suite.interrupted:
         if live_summary is not None and live_summary.interrupted:
             from ..sessions.live.loop import signal_exit_status
 
-            sys.exit(signal_exit_status(live_summary.interrupted))
-        sys.exit(EXIT_INTERRUPTED)
+            return signal_exit_status(live_summary.interrupted)
+        return EXIT_INTERRUPTED
     if suite.invalid:
-        sys.exit(EXIT_INVALID)
-    sys.exit(EXIT_FAILED if suite.failed or under else EXIT_OK)
-
-
-EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
-
-
-def _run_live(paths, patterns, jobs, repeat, url, api_url, max_concurrent, max_duration,
-              time_slack, visitor, transcripts, quiet, on_case, on_collected):  # fmt: skip
-    import os
-
-    from ..rehearsal.live import LiveOptions, run_live_suite
-    from .live_common import FAKE_DAILY_ENV, cli_logging, status_printer
-
-    options = LiveOptions(
-        url=url,
-        api_url=api_url,
-        jobs=jobs,
-        max_concurrent=max_concurrent,
-        max_duration=max_duration,
-        time_slack=time_slack,
-        visitor=visitor,
-        transcripts=transcripts,
-        fake=os.environ.get(FAKE_DAILY_ENV, "").strip() or None,
-        on_status=status_printer(quiet or True),
-    )
-    with cli_logging(False):
-        return run_live_suite(
-            list(paths), options, patterns=tuple(patterns), repeat=repeat,
-            on_case=on_case, on_collected=on_collected,
-        )  # fmt: skip
+        return EXIT_INVALID
+    return EXIT_FAILED if suite.failed or under else EXIT_OK
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:
@@ -347,6 +388,22 @@ def _shard(value: str | None) -> tuple[int, int] | None:
     if not 1 <= i <= n:
         raise click.BadParameter(f"shard {i}/{n}: I must be between 1 and N")
     return i, n
+
+
+def _rate(value: str | None) -> float | None:
+    """``0.95`` or ``95%``, as a fraction."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected a fraction such as 0.95 or a percentage such as 95%, got {value!r}"
+        ) from None
+    if not 0 <= rate <= 1:
+        raise click.BadParameter(f"{value!r} is not between 0 and 1 (0% and 100%)")
+    return rate
 
 
 def _red(text: str, color: bool) -> str:

@@ -75,11 +75,16 @@ def _testcase(parent: ET.Element, case: CaseResult) -> ET.Element:
     if len(case.runs) > 1:
         values["runs"] = len(case.runs)
         values["pass_rate"] = f"{case.pass_rate:.4f}"
+        low, high = case.pass_interval
+        values["pass_rate_ci95_low"] = f"{low:.4f}"
+        values["pass_rate_ci95_high"] = f"{high:.4f}"
+        if case.min_pass_rate is not None:
+            values["min_pass_rate"] = f"{case.min_pass_rate:.4f}"
         values["failing_seeds"] = " ".join(str(s) for s in case.failing_seeds) or None
     if case.replay:
         values["replay"] = case.replay
     _props(tc, values)
-    failed = case.first_failed
+    failed = case.first_failed if not case.passed else None  # over --min-pass-rate: a pass
     if failed is not None:
         codes = sorted({f.code for f in failed.failures})
         first = failed.failures[0]
@@ -89,7 +94,7 @@ def _testcase(parent: ET.Element, case: CaseResult) -> ET.Element:
             else (f"{first.message} (and {len(failed.failures) - 1} more)")
         )
         if len(case.runs) > 1:
-            message = f"{case.pass_rate:.0%} of {len(case.runs)} runs passed; seed {failed.seed}: {message}"
+            message = f"{case.rate_text()}; seed {failed.seed}: {message}"
         el = ET.SubElement(tc, "failure", message=message, type=" ".join(codes))
         el.text = "\n".join(failure_report(case, indent="")) + "\n"
         if failed.trace:

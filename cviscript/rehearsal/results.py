@@ -31,8 +31,28 @@ internal-error       cviscript itself crashed running the case (a bug: please re
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+CONFIDENCE = 0.95  # of the interval a repeated case's pass rate is reported with
+_Z = 1.959963984540054  # the standard normal quantile for a two-sided 95% interval
+
+
+def wilson_interval(passed: int, runs: int, z: float = _Z) -> tuple[float, float]:
+    """The Wilson score interval of a pass rate (`passed` of `runs`), 95% by default.
+
+    Unlike the textbook "rate ± z·sqrt(rate(1-rate)/n)", it stays inside [0, 1] and does not
+    collapse to a zero width at 0/n or n/n: 100 passes out of 100 runs is [96.3%, 100%], not a
+    certainty."""
+    if runs <= 0:
+        return 0.0, 1.0
+    p = passed / runs
+    z2 = z * z
+    centre = (p + z2 / (2 * runs)) / (1 + z2 / runs)
+    half = z * math.sqrt(p * (1 - p) / runs + z2 / (4 * runs * runs)) / (1 + z2 / runs)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
 
 FAILURE_CODES = (
     "path-mismatch",
@@ -119,6 +139,9 @@ class CaseResult:
     line: int | None = None  # where the case is written
     replay: str | None = None  # the transcript a replay case replays
     runs: list[CaseRun] = field(default_factory=list)
+    # `--min-pass-rate`: the case passes when at least this fraction of its runs passed
+    # (None: every run must pass)
+    min_pass_rate: float | None = None
 
     @property
     def id(self) -> str:
@@ -126,11 +149,32 @@ class CaseResult:
 
     @property
     def passed(self) -> bool:
-        return bool(self.runs) and all(r.passed for r in self.runs)
+        if not self.runs:
+            return False
+        if self.min_pass_rate is not None:
+            return self.pass_rate >= self.min_pass_rate - 1e-12
+        return all(r.passed for r in self.runs)
 
     @property
     def pass_rate(self) -> float:
         return sum(r.passed for r in self.runs) / len(self.runs) if self.runs else 0.0
+
+    @property
+    def pass_interval(self) -> tuple[float, float]:
+        """The 95% Wilson interval of the pass rate (`wilson_interval`)."""
+        return wilson_interval(sum(r.passed for r in self.runs), len(self.runs))
+
+    def rate_text(self) -> str:
+        """``97/100 runs passed (97%, 95% CI 91.5-99.0%)``, and the minimum when one is set."""
+        low, high = self.pass_interval
+        n_ok = sum(r.passed for r in self.runs)
+        text = (
+            f"{n_ok}/{len(self.runs)} runs passed ({100 * self.pass_rate:.0f}%, "
+            f"{CONFIDENCE:.0%} CI {100 * low:.1f}–{100 * high:.1f}%)"
+        )
+        if self.min_pass_rate is not None:
+            text += f", minimum {100 * self.min_pass_rate:g}%"
+        return text
 
     @property
     def wall(self) -> float:
@@ -154,6 +198,8 @@ class CaseResult:
             "replay": self.replay,
             "passed": self.passed,
             "pass_rate": round(self.pass_rate, 6),
+            "pass_rate_interval": [round(v, 6) for v in self.pass_interval],
+            "min_pass_rate": self.min_pass_rate,
             "wall": round(self.wall, 6),
             "runs": [r.to_json(trace=traces) for r in self.runs],
         }
@@ -179,6 +225,7 @@ class SuiteResult:
     wall: float = 0.0
     coverage: Any = None  # coverage.Coverage, when asked for
     interrupted: bool = False  # Ctrl-C: `cases` holds those that finished
+    min_pass_rate: float | None = None  # `--min-pass-rate`, applied to every case
 
     @property
     def passed(self) -> list[CaseResult]:

@@ -356,17 +356,20 @@ def run_suite(
     on_collected: Callable[[Collection], None] | None = None,
     case_timeout: float | None = DEFAULT_CASE_TIMEOUT,
     shard: tuple[int, int] | None = None,
+    min_pass_rate: float | None = None,
 ) -> SuiteResult:
     """Run every case under `paths` (those of `shard` I of N). `on_case` sees each finished case,
     in file order. Cases run on `jobs` worker processes (0: one per CPU), each run gets
     `case_timeout` wall-clock seconds (None with one job: no limit, and cases run in this process),
-    and Ctrl-C returns what finished, with `interrupted` set."""
+    and Ctrl-C returns what finished, with `interrupted` set. `min_pass_rate`: a case passes when
+    at least this fraction of its runs passed (with `repeat`, a robustness sweep)."""
     started = time.perf_counter()
     col = collect(paths, patterns)
     col.cases = [ref for ref in col.cases if in_shard(ref.id, shard)]
     if on_collected is not None:
         on_collected(col)
     suite = SuiteResult(invalid=col.invalid, files=col.files, without_cases=col.without_cases)
+    suite.min_pass_rate = min_pass_rate
     plan = [(ref, seeds_for(ref, repeat, seed_from)) for ref in col.cases]
     tasks = [(ref.file, ref.case, seed, keep_traces) for ref, seeds in plan for seed in seeds]
     workers = (os.cpu_count() or 1) if jobs <= 0 else jobs
@@ -394,6 +397,7 @@ def run_suite(
 
 
 def _deliver(case: CaseResult, suite: SuiteResult, on_case: Callable | None) -> None:
+    case.min_pass_rate = suite.min_pass_rate
     suite.cases.append(case)
     if on_case is not None:
         on_case(case)

@@ -30,16 +30,12 @@ def case_line(case: CaseResult, *, color: bool = False) -> str:
         else _style("FAIL", color, fg="red", bold=True)
     )
     if len(case.runs) > 1:
-        n_ok = sum(r.passed for r in case.runs)
         extra = ""
         if case.failing_seeds:
             extra = "; failing seeds " + ", ".join(str(s) for s in case.failing_seeds[:10])
             if len(case.failing_seeds) > 10:
                 extra += ", …"
-        detail = (
-            f"{n_ok}/{len(case.runs)} runs passed ({100 * case.pass_rate:.0f}%){extra}; "
-            f"{case.wall:.2f}s wall"
-        )
+        detail = f"{case.rate_text()}{extra}; {case.wall:.2f}s wall"
     else:
         run = case.runs[0] if case.runs else None
         virtual = f", {run.duration:.1f}s virtual" if run else ""
@@ -93,6 +89,8 @@ def failure_report(case: CaseResult, *, indent: str = "  ") -> list[str]:
 
 def summary(suite: SuiteResult, *, color: bool = False) -> str:
     parts = [f"{len(suite.passed)} passed", f"{len(suite.failed)} failed"]
+    if suite.min_pass_rate is not None:
+        parts[-1] += f" (under --min-pass-rate {100 * suite.min_pass_rate:g}%)"
     if suite.invalid:
         n = len(suite.invalid)
         parts.append(f"{n} invalid file{'s' if n != 1 else ''}")

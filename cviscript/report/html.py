@@ -249,14 +249,13 @@ def _facts(case: CaseResult, run: CaseRun) -> str:
         ("time", f"{run.duration:.1f}s of conversation (simulated), {run.wall:.2f}s to run")
     )
     if len(case.runs) > 1:
-        n_ok = sum(r.passed for r in case.runs)
         shown = f"; showing seed {run.seed}" + (
             " (the first failing one)" if not run.passed else ""
         )
         rows.append(
             (
                 "runs",
-                f"{n_ok}/{len(case.runs)} passed ({100 * case.pass_rate:.0f}%){escape(shown)}",
+                f"{escape(case.rate_text())}{escape(shown)}",
             )
         )
         if not run.passed:
