@@ -31,23 +31,18 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from ..errors import did_you_mean
-from ..language import spec
-from ..language.model import ManualTrigger, Scenario
+from ..language.model import Scenario
+from ..language.triggers import MANUAL_NAME_PATTERN
 from ..printable import printable
 
 TIMEOUT = 5.0  # seconds an operator action waits for the conversation's thread
 MAX_TEXT = 2000  # characters of visitor text or perception taken from the operator
-MANUAL_NAME = re.compile(spec.MANUAL_NAME_PATTERN)
+MANUAL_NAME = re.compile(MANUAL_NAME_PATTERN)
 
 
 def scenario_manual_names(scenario: Scenario) -> list[str]:
     """Every `manual:` name of the scenario, in file order (`any:` first)."""
-    names: list[str] = []
-    transitions = [*scenario.any, *(t for st in scenario.states.values() for t in st.on)]
-    for t in transitions:
-        if isinstance(t.trigger, ManualTrigger) and t.trigger.name not in names:
-            names.append(t.trigger.name)
-    return names
+    return scenario.manual_names()
 
 
 class Steering:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..protocol import Event
+from ..protocol import OBJECTIVE_EVENTS, Event
 
 
 def event_view(event: Event | None, groups: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -44,4 +44,11 @@ def event_view(event: Event | None, groups: dict[str, Any] | None = None) -> dic
     if event.type == "replica.stopped_speaking":
         view["interrupted"] = event.interrupted
         view["duration"] = event.duration
+    elif (status := OBJECTIVE_EVENTS.get(event.type)) is not None:
+        props = event.properties
+        name = props.get("objective_name")
+        variables = props.get("output_variables")
+        view["objective_name"] = name if isinstance(name, str) else None
+        view["status"] = status
+        view["output_variables"] = variables if isinstance(variables, dict) else {}
     return view

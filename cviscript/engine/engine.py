@@ -33,8 +33,9 @@ from typing import Any
 from ..clock import Clock
 from ..errors import CviscriptError, TemplateRenderError
 from ..language.hooks_lookup import missing_hooks
-from ..language.model import ManualTrigger, Scenario, Transition
+from ..language.model import Scenario, Transition
 from ..language.templates import evaluate
+from ..language.triggers import NO_GROUPS, kind_of
 from ..protocol import Event, Interactions
 from ..trace import Trace
 from . import matchers
@@ -199,9 +200,9 @@ class Engine:
         if state == INIT or self.done:
             return []
         names: list[str] = []
-        for t in self.hierarchy.chain_of(state):
-            if isinstance(t.trigger, ManualTrigger) and t.trigger.name not in names:
-                names.append(t.trigger.name)
+        for t in self.scenario.chain(state):
+            if kind_of(t.trigger).operator and t.trigger.name not in names:  # type: ignore[union-attr]
+                names.append(t.trigger.name)  # type: ignore[union-attr]
         return names
 
     def _feed(self, item: Event | matchers.Tick | matchers.Manual) -> None:
@@ -270,29 +271,31 @@ class Engine:
             t = hierarchy.timer_by_id.get(item.transition_id)
             if t is None:
                 return None
-            return t if self._holds(t, self.event, matchers._NO_GROUPS) else None
+            return t if self._holds(t, self.event, NO_GROUPS) else None
         if isinstance(item, Pending):
             apply_hook_result(self, item)
             return None
         candidates = self._candidates.get(state)
         if candidates is None:
             candidates = self.hierarchy.candidates_of(state)
-        for t, match in candidates:
+        for t, match, view in candidates:
             groups = match(t.trigger, item)
-            if groups is not None and self._holds(t, item, groups):
-                self.event = item
-                return t
+            if groups is not None:
+                event = item if view is None else view(item)
+                if self._holds(t, event, groups):
+                    self.event = event
+                    return t
         return None
 
     def _select_manual(self, item: matchers.Manual, state: str) -> Transition | None:
         found = None
         if state != INIT and self.timers.final_wait is None:
-            for t in self.hierarchy.chain_of(state):
+            for t in self.scenario.chain(state):
                 trigger = t.trigger
                 if (
-                    isinstance(trigger, ManualTrigger)
-                    and trigger.name == item.name
-                    and self._holds(t, self.event, matchers._NO_GROUPS)
+                    kind_of(trigger).operator
+                    and trigger.name == item.name  # type: ignore[union-attr]
+                    and self._holds(t, self.event, NO_GROUPS)
                 ):
                     found = t
                     break

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..language.model import AfterTrigger, ManualTrigger, Transition
-from . import matchers
+from ..language.model import Transition
+from ..language.triggers import kind_of
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -48,38 +48,26 @@ class Hierarchy:
 
     # ------------------------------------------------------------------------------------ tables
 
-    def chain_of(self, state: str) -> tuple[Transition, ...]:
-        """`any:`, then each enclosing state's `on:` outermost first, then the state's own."""
-        sc = self.scenario
-        if not self.nested:
-            return (*sc.any, *sc.states[state].on)
-        outer = [t for name in sc.ancestors(state) for t in sc.states[name].on]
-        return (*sc.any, *outer, *sc.states[state].on)
-
-    def candidates_of(self, state: str) -> tuple[tuple[Transition, Any], ...]:
-        """The transitions an event can fire in `state`, in contract order, each with the
-        function that matches its trigger (listed once per state, when first needed)."""
+    def candidates_of(self, state: str) -> tuple[tuple[Transition, Any, Any], ...]:
+        """The transitions an event can fire in `state`, in contract order
+        (`Scenario.chain`), each with its kind's `match` and, for a kind that changes what
+        templates see of the event, its `view` (else None); listed once per state."""
         found = self.candidates.get(state)
         if found is None:
+            kinds = [(t, kind_of(t.trigger)) for t in self.scenario.chain(state)]
             found = tuple(
-                (t, matchers.matcher_for(t.trigger))
-                for t in self.chain_of(state)
-                if not isinstance(t.trigger, AfterTrigger | ManualTrigger)
+                (t, kind.match, kind.view if kind.adapts else None)
+                for t, kind in kinds
+                if kind.matches_events
             )
             self.candidates[state] = found
         return found
 
     def timed_of(self, state: str) -> tuple[Transition, ...]:
-        """The `after:` transitions armed when `state` is entered, in contract order: `any:`'s
-        and its own (a compound state's own are armed when it is entered, not per child)."""
+        """The `after:` transitions armed when `state` is entered (`Scenario.timer_scope`)."""
         found = self.timed.get(state)
         if found is None:
-            st = self.scenario.states[state]
-            found = tuple(
-                t
-                for t in ((*st.on,) if st.children else (*self.scenario.any, *st.on))
-                if isinstance(t.trigger, AfterTrigger)
-            )
+            found = tuple(self.scenario.timer_scope(state))
             self.timed[state] = found
             for t in found:
                 self.timer_by_id[t.id] = t

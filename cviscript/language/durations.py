@@ -73,6 +73,15 @@ def _parse_units(text: str) -> float | None:
     return total
 
 
+def fmt_seconds(seconds: float) -> str:
+    """A duration the way transcripts and diagrams word it: ``2m``, ``1.5s``, ``250ms``."""
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    if seconds < 1:
+        return f"{int(round(seconds * 1000))}ms"
+    return f"{seconds:g}s"
+
+
 def format_duration(seconds: float) -> str:
     """The shortest readable spelling: ``0.25`` -> ``250ms``, ``90`` -> ``1m30s``."""
     if seconds < 1:

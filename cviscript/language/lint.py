@@ -12,10 +12,11 @@ text whatever the pattern, and the validator refuses what RE2 cannot run.
 
 Facts about the engine the rules rely on (see `cviscript.engine.engine`):
 
-* transitions are tried in order, `any:` first, then the state's own `on:`; the first whose trigger
-  matches and whose `when` holds fires and the rest are not evaluated: an unguarded transition
-  hides every later one whose events it always matches as well;
-* `after:` timers are armed on every entry, one per transition, in that same order, and all are
+* transitions are tried in the order `Scenario.chain` gives (`any:` first, then the enclosing
+  states' `on:` outermost first, then the state's own); the first whose trigger matches and whose
+  `when` holds fires and the rest are not evaluated: an unguarded transition hides every later
+  one whose events it always matches as well (its kind says which: `triggers.covers`);
+* `after:` timers are armed on every entry (`Scenario.timer_scope`), in that same order, and all are
   cancelled when the state is left (a `goto`, also back to the same state); timers due at the same
   time fire in the order they were armed; the run's `timeout:` counts from the start of the run;
 * once a final state is entered, events and timers are ignored: its transitions never fire.
@@ -23,21 +24,19 @@ Facts about the engine the rules rely on (see `cviscript.engine.engine`):
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import nodes
-from jinja2.exceptions import TemplateSyntaxError
-from jinja2.parser import Parser
 
 from ..errors import Diagnostic, did_you_mean
 from ..protocol import KNOWN_EVENT_TYPES
 from . import model as m
 from .durations import format_duration
 from .spec import RAW_EVENT_PREFIXES
-from .templates import ENV
+from .template_reads import names_read, reads
+from .triggers import covers, kind_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +94,6 @@ RULES: tuple[Rule, ...] = (
 CODES = frozenset(r.code for r in RULES)
 
 _ENDS = (m.End, m.Fail)
-# `event:` names (canonical and raw) that answer every event a typed trigger matches
-_EVENT_COVERS: dict[type, frozenset[str]] = {
-    m.UtteranceTrigger: frozenset({"utterance", "conversation.utterance"}),
-    m.ToolCallTrigger: frozenset({"tool_call", "conversation.tool_call"}),
-    m.PerceptionTrigger: frozenset({"perception_analysis", "conversation.perception_analysis"}),
-}
 
 
 def lint(sc: m.Scenario) -> list[Diagnostic]:
@@ -129,13 +122,6 @@ def _fmt(seconds: float) -> str:
 
 
 # ------------------------------------------------------------------------- states: in and out
-
-
-def chain(sc: m.Scenario, state: str) -> list[m.Transition]:
-    """The transitions checked in `state`, in the engine's order: `any:`, then each enclosing
-    state's `on:` from the outermost inwards, then its own."""
-    outer = [t for name in sc.ancestors(state) for t in sc.states[name].on]
-    return [*sc.any, *outer, *sc.states[state].on]
 
 
 def _entered(sc: m.Scenario, target: str) -> set[str]:
@@ -169,7 +155,7 @@ def reachable_states(sc: m.Scenario) -> set[str]:
             continue
         done.add(leaf)
         state = sc.states[leaf]
-        transitions = chain(sc, leaf) if not state.final else []
+        transitions = sc.chain(leaf) if not state.final else []
         for t in transitions:
             for target in _targets(sc, t):
                 reached |= _entered(sc, target)
@@ -203,7 +189,7 @@ def _reachability(sc: m.Scenario) -> Iterator[Diagnostic]:
             isinstance(a, _ENDS) for name in sc.ancestors(state.name) for a in sc.states[name].enter
         ):
             continue
-        transitions = chain(sc, state.name)
+        transitions = sc.chain(state.name)
         if any(_leaves(t, state.name) for t in transitions):
             continue
         if any(t.resume is not None for t in transitions):
@@ -225,46 +211,6 @@ def _reachability(sc: m.Scenario) -> Iterator[Diagnostic]:
 # ------------------------------------------------------------------------------------ shadowing
 
 
-def covers(a: m.Trigger, b: m.Trigger) -> bool:
-    """Does trigger `a` match every event trigger `b` matches? (Timers never cover: a timer
-    tick only fires its own transition.)"""
-    if isinstance(a, m.AfterTrigger) or isinstance(b, m.AfterTrigger):
-        return False
-    if isinstance(a, m.EventTrigger) and not isinstance(b, m.EventTrigger):
-        return not a.where and a.name in _EVENT_COVERS.get(type(b), ())
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, m.UtteranceTrigger):
-        assert isinstance(b, m.UtteranceTrigger)
-        return (
-            a.role in ("any", b.role)
-            and (a.match is None or _same_pattern(a.match, b.match))
-            and (not a.contains or bool(b.contains) and set(b.contains) <= set(a.contains))
-            and (a.equals is None or a.equals == b.equals)
-        )
-    if isinstance(a, m.EventTrigger):
-        assert isinstance(b, m.EventTrigger)
-        return a.name == b.name and _subset(a.where, b.where)
-    if isinstance(a, m.ToolCallTrigger):
-        assert isinstance(b, m.ToolCallTrigger)
-        return a.name == b.name and _subset(a.arguments, b.arguments)
-    if isinstance(a, m.PerceptionTrigger):
-        assert isinstance(b, m.PerceptionTrigger)
-        return a.match is None or _same_pattern(a.match, b.match)
-    if isinstance(a, m.ManualTrigger):
-        assert isinstance(b, m.ManualTrigger)
-        return a.name == b.name
-    return False
-
-
-def _same_pattern(a: Any, b: Any) -> bool:
-    return b is not None and a.pattern == b.pattern  # flags are written inline: (?i)
-
-
-def _subset(small: dict[str, Any], big: dict[str, Any]) -> bool:
-    return all(k in big and big[k] == v for k, v in small.items())
-
-
 def _first_cover(earlier: list[m.Transition], t: m.Transition) -> m.Transition | None:
     return next((a for a in earlier if a.when is None and covers(a.trigger, t.trigger)), None)
 
@@ -276,7 +222,7 @@ def _shadowed(sc: m.Scenario) -> Iterator[Diagnostic]:
     for state in sc.states.values():
         if state.final:
             continue  # reported as final-state-transition
-        order = chain(sc, state.name)
+        order = sc.chain(state.name)
         for i, t in enumerate(state.on, start=len(order) - len(state.on)):
             if (a := _first_cover(order[:i], t)) is not None:
                 yield _shadow_warning(t, a)
@@ -297,20 +243,13 @@ def _shadow_warning(t: m.Transition, by: m.Transition) -> Diagnostic:
 
 def _timers(sc: m.Scenario) -> Iterator[Diagnostic]:
     seen: set[str] = set()  # an `any:` timer is reported once, not once per state
-    scopes: list[tuple[str | None, list[m.Transition]]] = [(None, list(sc.any))]
-    scopes += [
-        (s.name, list(s.on) if s.children else [*sc.any, *s.on])
-        for s in sc.states.values()
-        if not s.final
-    ]
+    any_timers = [t for t in sc.any if kind_of(t.trigger).timed]
+    scopes: list[tuple[str | None, list[m.Transition]]] = [(None, any_timers)]
+    scopes += [(s.name, sc.timer_scope(s.name)) for s in sc.states.values() if not s.final]
     for state, order in scopes:
         # a template duration (`after: "{{ vars.wait }}"`) is only known when its state is
         # entered (`--var` can change it): it is neither judged nor used to judge the others
-        timers = [
-            (i, t)
-            for i, t in enumerate(order)
-            if isinstance(t.trigger, m.AfterTrigger) and t.trigger.template is None
-        ]
+        timers = [(i, t) for i, t in enumerate(order) if t.trigger.template is None]  # type: ignore[union-attr]
         for j, b in timers:
             if b.id in seen or (state is not None and b.id.startswith("any[")):
                 continue
@@ -357,28 +296,6 @@ def _final_transitions(sc: m.Scenario) -> Iterator[Diagnostic]:
 # ------------------------------------------------------------------------------------- variables
 
 
-def _action_values(action: m.Action) -> Iterator[Any]:
-    for f in dataclasses.fields(action):  # type: ignore[arg-type]
-        if f.name != "loc":
-            yield getattr(action, f.name)
-
-
-def _texts(value: Any) -> Iterator[m.Text]:
-    """Every template `Text` in a value tree (dicts, lists, actions)."""
-    if isinstance(value, m.Text):
-        if value.is_template:
-            yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _texts(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _texts(v)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for v in _action_values(value):  # type: ignore[arg-type]
-            yield from _texts(v)
-
-
 def all_actions(sc: m.Scenario) -> Iterator[m.Action]:
     """Every action, the `then:` of `call:` hooks included."""
     for state in sc.states.values():
@@ -408,51 +325,15 @@ def defined_vars(sc: m.Scenario) -> set[str]:
 
 def vars_read(ast: nodes.Node) -> Iterator[tuple[str, int]]:
     """(name, template line) of each ``vars.NAME`` / ``vars['NAME']`` in a Jinja2 AST."""
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
-        if not (isinstance(target, nodes.Name) and target.name == "vars"):
-            continue
-        if isinstance(node, nodes.Getattr):
-            if hasattr(dict, node.attr):  # vars.get(...), vars.items() ...
-                continue
-            yield node.attr, node.lineno
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            yield node.arg.value, node.lineno
-
-
-def _parse_text(text: m.Text) -> nodes.Node | None:
-    try:
-        return ENV.parse(text.source)
-    except TemplateSyntaxError:  # cannot happen for a loaded scenario; never crash a lint
-        return None
-
-
-def _parse_expr(expr: m.Expr) -> nodes.Node | None:
-    try:
-        return Parser(ENV, expr.source, state="variable").parse_expression()
-    except TemplateSyntaxError:
-        return None
+    return names_read(ast, "vars")
 
 
 def _reads(sc: m.Scenario) -> Iterator[tuple[str, m.Location | None]]:
-    sources: list[tuple[nodes.Node | None, m.Location | None]] = []
     conv = sc.conversation
-    for text in _texts([conv.url, conv.id, conv.token, conv.create]):
-        sources.append((_parse_text(text), text.loc))
-    for action in all_actions(sc):
-        for text in _texts(action):
-            sources.append((_parse_text(text), text.loc))
-    for t in sc.transitions():
-        if t.when is not None:
-            sources.append((_parse_expr(t.when), t.when.loc))
-    for ast, loc in sources:
-        if ast is None:
-            continue
-        for name, lineno in vars_read(ast):
-            if loc is not None and lineno > 1:
-                yield name, m.Location(loc.file, loc.line + lineno - 1, loc.column)
-            else:
-                yield name, loc
+    sources: list[Any] = [[conv.url, conv.id, conv.token, conv.create]]
+    sources += list(all_actions(sc))
+    sources += [t.when for t in sc.transitions() if t.when is not None]
+    return reads(sources, "vars")
 
 
 def _undefined_vars(sc: m.Scenario) -> Iterator[Diagnostic]:
@@ -516,7 +397,7 @@ def _manual_unrehearsed(sc: m.Scenario) -> Iterator[Diagnostic]:
     warned: set[str] = set()
     for t in _all_transitions(sc):
         trigger = t.trigger
-        if not isinstance(trigger, m.ManualTrigger) or trigger.name in fired:
+        if not kind_of(trigger).operator or trigger.name in fired:  # type: ignore[union-attr]
             continue
         if trigger.name in warned:
             continue

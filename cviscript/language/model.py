@@ -20,6 +20,33 @@ from typing import Any, Literal
 
 from ..errors import Location
 from .patterns import Pattern
+from .texts import Expr, Text
+from .triggers import (
+    AfterTrigger,
+    AtTrigger,
+    EventTrigger,
+    ManualTrigger,
+    ObjectiveTrigger,
+    PerceptionTrigger,
+    StateTrigger,
+    ToolCallTrigger,
+    UtteranceTrigger,
+    kind_of,
+)
+
+__all__ = [  # the trigger models and texts are named here for every reader of the model
+    "AfterTrigger",
+    "AtTrigger",
+    "EventTrigger",
+    "Expr",
+    "ManualTrigger",
+    "ObjectiveTrigger",
+    "PerceptionTrigger",
+    "StateTrigger",
+    "Text",
+    "ToolCallTrigger",
+    "UtteranceTrigger",
+]
 
 Role = Literal["user", "replica", "any"]
 Level = Literal["low", "medium", "high"]
@@ -30,105 +57,8 @@ DEFAULT_RUN_TIMEOUT = 600.0  # `timeout:` default, 10m
 DEFAULT_FINAL_WAIT = 30.0  # bounded wait for the replica to finish speaking in a final state
 
 
-@dataclass(slots=True)
-class Text:
-    """A string rendered at run time. `compiled` is the Jinja2 template, or None for plain text."""
-
-    source: str
-    loc: Location | None = None
-    compiled: Any = field(default=None, compare=False, repr=False)
-
-    @property
-    def is_template(self) -> bool:
-        return self.compiled is not None
-
-
-@dataclass(slots=True)
-class Expr:
-    """A Jinja2 expression (`when:` guards). `compiled` is jinja2's compiled expression callable."""
-
-    source: str
-    loc: Location | None = None
-    compiled: Any = field(default=None, compare=False, repr=False)
-
-
 # --------------------------------------------------------------------------------------- triggers
-
-
-@dataclass(slots=True)
-class UtteranceTrigger:
-    """`utterance:` — a `conversation.utterance` by role, matched by regex / contains / equals."""
-
-    role: Role = "user"
-    match: Pattern | None = None
-    contains: tuple[str, ...] = ()  # lower-cased; any of them
-    equals: str | None = None  # lower-cased and trimmed
-    loc: Location | None = None
-
-
-@dataclass(slots=True)
-class EventTrigger:
-    """`event: NAME` (+ `where:`). `name` is canonical (see protocol.EVENT_NAMES) or a raw event_type."""
-
-    name: str
-    where: dict[str, Any] = field(default_factory=dict)
-    loc: Location | None = None
-
-
-@dataclass(slots=True)
-class ToolCallTrigger:
-    """`tool_call: NAME` or `{name, arguments}`; `arguments` must all be equal in the call."""
-
-    name: str
-    arguments: dict[str, Any] = field(default_factory=dict)
-    loc: Location | None = None
-
-
-@dataclass(slots=True)
-class PerceptionTrigger:
-    """`perception: {match}` — a `conversation.perception_analysis` whose text matches."""
-
-    match: Pattern | None = None
-    loc: Location | None = None
-
-
-@dataclass(slots=True)
-class AfterTrigger:
-    """`after: DURATION` — time since the state was (re-)entered.
-
-    `template`: the duration written as a template (``after: "{{ vars.wait }}"``), rendered each
-    time the state is entered; `seconds` is then its value with the scenario's own `vars` when
-    that could be worked out at load time (else 0), for lints and diagrams."""
-
-    seconds: float
-    loc: Location | None = None
-    template: Text | None = None
-
-
-@dataclass(slots=True)
-class ManualTrigger:
-    """`manual: NAME` — fires only when an operator fires NAME (a key, the control interface,
-    the interactive prompt, or a rehearsal's `operator:` rule); no event from the room can."""
-
-    name: str
-    loc: Location | None = None
-
-
-@dataclass(slots=True)
-class StateTrigger:
-    """Rehearsal-only (`user.on`): the scenario entered this state."""
-
-    state: str
-    loc: Location | None = None
-
-
-@dataclass(slots=True)
-class AtTrigger:
-    """Rehearsal-only (`user.on`): this long after the run started."""
-
-    seconds: float
-    loc: Location | None = None
-
+# Each trigger kind's model lives with the kind (`cviscript.language.triggers`), named here too.
 
 Trigger = (
     UtteranceTrigger
@@ -137,6 +67,7 @@ Trigger = (
     | PerceptionTrigger
     | AfterTrigger
     | ManualTrigger
+    | ObjectiveTrigger
 )
 UserTrigger = Trigger | StateTrigger | AtTrigger
 
@@ -461,6 +392,41 @@ class Scenario:
         for state in self.states.values():
             out.extend(state.on)
         return out
+
+    # The two rules every reader of transitions shares (the engine, lint, steering, reports).
+
+    def chain(self, state: str) -> list[Transition]:
+        """The transitions checked in `state`, in the order that decides which fires: `any:`,
+        then each enclosing state's `on:` from the outermost inwards, then its own."""
+        outer = [t for name in self.ancestors(state) for t in self.states[name].on]
+        return [*self.any, *outer, *self.states[state].on]
+
+    def timer_scope(self, state: str) -> list[Transition]:
+        """The `after:` transitions armed when `state` is entered, in arming order: `any:`'s and
+        its own; a compound state arms only its own (once, not per child entered), which run
+        while any state inside it is active."""
+        st = self.states[state]
+        scope = [*st.on] if st.children else [*self.any, *st.on]
+        return [t for t in scope if kind_of(t.trigger).timed]
+
+    def manual_names(self) -> list[str]:
+        """Every `manual:` name, in file order (`any:` first)."""
+        names: list[str] = []
+        for t in self.transitions():
+            if kind_of(t.trigger).operator and t.trigger.name not in names:  # type: ignore[union-attr]
+                names.append(t.trigger.name)  # type: ignore[union-attr]
+        return names
+
+    def objective_names(self) -> dict[str, Location | None]:
+        """Each persona objective an `objective:` trigger names (transitions and rehearsal
+        rules), with where it is first written: what a persona must define."""
+        found: dict[str, Location | None] = {}
+        triggers = [t.trigger for t in self.transitions()]
+        triggers += [rule.on for r in self.rehearsals for rule in (*r.user, *r.operator)]
+        for trigger in triggers:
+            if isinstance(trigger, ObjectiveTrigger):
+                found.setdefault(trigger.name, trigger.loc)
+        return found
 
     def rehearsal(self, name: str) -> Rehearsal | None:
         return next((r for r in self.rehearsals if r.name == name), None)

@@ -15,16 +15,39 @@ frozen dataclasses; `DEFS` names the definitions the schema emits under ``$defs`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import EVENT_NAMES as EVENT_NAMES
+
+# The vocabulary these definitions are written in (`spec_types`), named here for every reader.
+from .spec_types import (
+    AnyValue,
+    Bool,
+    Duration,
+    Enum,
+    EventName,
+    Field,
+    Int,
+    ListOf,
+    MapOf,
+    Number,
+    Obj,
+    OneOf,
+    Ref,
+    Spec,
+    Str,
+    TemplateOr,
+    Text,
+    f,
+)
+from .triggers import KINDS, TRANSITION_KINDS, USER_KINDS
+from .triggers.manual import MANUAL_NAME_PATTERN as MANUAL_NAME_PATTERN
+from .triggers.utterance import ROLES as ROLES
 
 # ------------------------------------------------------------------------------- enumerations
 
 VERSIONS: tuple[Any, ...] = (1, "1")
 LEVELS = ("low", "medium", "high")
-ROLES = ("user", "replica", "any")
 OUTCOMES = ("completed", "failed", "timed_out", "error")
 PIPELINES = ("full", "echo")
 VINTAGES = (2026, 2024, "2026", "2024")  # YAML reads `vintage: 2024` as a number
@@ -32,251 +55,31 @@ CONTEXT_SPELLINGS = ("llm_context", "context")
 TOOL_RESULT_STATUSES = ("success", "error")
 RAW_EVENT_PREFIXES = ("conversation.", "system.")
 
-# ------------------------------------------------------------------------------------- leaf types
-
-
-@dataclass(frozen=True, slots=True)
-class Text:
-    """A string (a template where the scenario renders it). A number or boolean is taken as
-    written, as YAML authors expect (``echo: 42`` says "42")."""
-
-    doc: str = ""
-    nonempty: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Str:
-    """A string and nothing else (shorthand forms, where a mapping is the alternative)."""
-
-    doc: str = ""
-    nonempty: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Bool:
-    doc: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Int:
-    doc: str = ""
-    minimum: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Number:
-    doc: str = ""
-    minimum: float = 0.0
-    maximum: float | None = None
-    positive: bool = False  # strictly above 0
-    noun: str = ""  # what the number is, for messages ("a probability")
-
-
-@dataclass(frozen=True, slots=True)
-class Duration:
-    """``250ms``, ``2s``, ``1.5s``, ``3m``, ``1h``, chained (``1m30s``), or a number of seconds.
-    With `template`, also a template rendering to one (``"{{ vars.wait }}"``)."""
-
-    doc: str = ""
-    positive: bool = False
-    template: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Enum:
-    values: tuple[Any, ...]
-    doc: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class EventName:
-    """One of `EVENT_NAMES`, or a raw event_type starting with one of `RAW_EVENT_PREFIXES`."""
-
-    doc: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AnyValue:
-    doc: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateOr:
-    """One of `values`, or a string that is a template choosing one at run time."""
-
-    values: tuple[str, ...]
-    doc: str = ""
-
-
-# -------------------------------------------------------------------------------- composite types
-
-
-@dataclass(frozen=True, slots=True)
-class ListOf:
-    item: Spec
-    doc: str = ""
-    single: bool = False  # one item may be written without the list
-    min_items: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class MapOf:
-    """A mapping with keys of the author's choosing (vars, states, event fields)."""
-
-    value: Spec
-    doc: str = ""
-    min_properties: int = 0
-    nullable: bool = False  # a value may be left empty (null)
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    spec: Spec
-    required: bool = False
-    nullable: bool = False  # `key:` with no value (null) means "not given"
-
-
-@dataclass(frozen=True, slots=True)
-class Obj:
-    """A mapping with a fixed set of keys; any other key is an error."""
-
-    fields: dict[str, Field]
-    doc: str = ""
-    exactly_one: tuple[str, ...] = ()  # exactly one of these keys (triggers, what a user does)
-    counts_if_true: tuple[str, ...] = ()  # ... where these keys count only when `true`
-    at_least_one: tuple[str, ...] = ()
-    exclusive: tuple[tuple[str, str], ...] = ()  # pairs that must not both be given
-    requires: dict[str, str] = field(default_factory=dict)  # key -> key it needs
-    min_properties: int = 0
-    max_properties: int | None = None
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(self.fields)
-
-    @property
-    def required(self) -> tuple[str, ...]:
-        return tuple(k for k, f in self.fields.items() if f.required)
-
-
-@dataclass(frozen=True, slots=True)
-class OneOf:
-    """Alternative forms (a shorthand and the full mapping)."""
-
-    options: tuple[Spec, ...]
-    doc: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """A named definition of `DEFS` (emitted once in the schema's ``$defs``)."""
-
-    name: str
-
-    @property
-    def target(self) -> Spec:
-        return DEFS[self.name]
-
-
-Spec = (
-    Text
-    | Str
-    | Bool
-    | Int
-    | Number
-    | Duration
-    | Enum
-    | EventName
-    | AnyValue
-    | TemplateOr
-    | ListOf
-    | MapOf
-    | Obj
-    | OneOf
-    | Ref
-)
-
-
-def f(spec: Spec, *, required: bool = False, nullable: bool = False) -> Field:
-    return Field(spec, required=required, nullable=nullable)
-
-
 # ------------------------------------------------------------------------------------------ values
 
 ANY_MAP = MapOf(AnyValue())
 STATE_NAME = Text("The name of a state of this scenario.", nonempty=True)
 
 # --------------------------------------------------------------------------------------- triggers
+# Each trigger kind declares its own keys (`cviscript.language.triggers`); they are gathered here.
 
-UTTERANCE = Obj(
-    {
-        "role": f(Enum(ROLES, "Who spoke: user (default), replica or any.")),
-        "match": f(
-            Text("A regular expression searched in the text; named groups become event.groups.")
-        ),
-        "contains": f(
-            ListOf(
-                Text(nonempty=True),
-                "A string or a list: any of them, case-insensitive.",
-                single=True,
-                min_items=1,
-            )
-        ),
-        "equals": f(Text("The whole text, case-insensitive, trimmed.")),
-    },
-    "A conversation.utterance. With none of match/contains/equals it fires on any utterance of "
-    "that role; with several, all must hold.",
-)
-TOOL_CALL = Obj(
-    {
-        "name": f(Text("The tool's name.", nonempty=True), required=True),
-        "arguments": f(MapOf(AnyValue(), "Argument values that must be equal."), nullable=True),
-    },
-    "A tool call: its name and arguments.",
-)
-PERCEPTION = Obj(
-    {"match": f(Text("A regular expression searched in the analysis text."))},
-    "A conversation.perception_analysis (any, or one whose text matches).",
-)
-
-TRIGGER_SPECS: dict[str, Spec] = {
-    "utterance": OneOf(
-        (Str("Shorthand: a regular expression a user utterance must match."), Ref("utterance")),
-        "Fires on a conversation.utterance.",
-    ),
-    "event": EventName("Fires on an event by name, or any raw event_type."),
-    "tool_call": OneOf(
-        (Str("The tool's name."), Ref("tool_call")), "Fires on a conversation.tool_call."
-    ),
-    "perception": OneOf(
-        (Str("Shorthand: a regular expression the analysis must match."), Ref("perception")),
-        "Fires on a conversation.perception_analysis.",
-    ),
-    "after": Duration(
-        "Fires when the state has been active this long (restarts on every entry); may be a "
-        "template rendered when the state is entered ('{{ vars.wait }}').",
-        template=True,
-    ),
-    "manual": Text(
-        "Fires only when an operator fires this name: a key or the control interface of a "
-        "live run, the interactive prompt's /fire, or a rehearsal's operator: rule. Letters, "
-        "digits, '_', '-' and '.'.",
-        nonempty=True,
-    ),
-}
+TRIGGER_SPECS: dict[str, Spec] = {k: kind.spec for k, kind in TRANSITION_KINDS.items()}
 TRIGGERS = tuple(TRIGGER_SPECS)
-# A `manual:` name: typed at a prompt and sent in a control URL's path, so kept to safe characters.
-MANUAL_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 USER_TRIGGER_SPECS: dict[str, Spec] = {
-    **{k: v for k, v in TRIGGER_SPECS.items() if k != "manual"},
-    "after": Duration("The scenario has been in its current state this long."),
-    "state": Text("The scenario entered this state.", nonempty=True),
-    "at": Duration("This long after the run started."),
+    k: kind.user_spec for k, kind in USER_KINDS.items() if kind.user_spec is not None
 }
 USER_TRIGGERS = tuple(USER_TRIGGER_SPECS)
-WHERE = Field(
-    MapOf(AnyValue(), "With an event trigger: event fields that must be equal."), nullable=True
-)
+# Keys that stand beside one kind of trigger only (`where:` beside `event:`) -> that kind.
+TRIGGER_EXTRA_KEYS: dict[str, tuple[str, Field]] = {
+    key: (kind.key, spec) for kind in KINDS.values() for key, spec in kind.extra_keys.items()
+}
+TRIGGER_DEFS: dict[str, Spec] = {
+    name: d for kind in KINDS.values() for name, d in kind.defs.items()
+}
+UTTERANCE = TRIGGER_DEFS["utterance"]
+TOOL_CALL = TRIGGER_DEFS["tool_call"]
+PERCEPTION = TRIGGER_DEFS["perception"]
+WHERE = TRIGGER_EXTRA_KEYS["where"][1]
 
 # ---------------------------------------------------------------------------------------- actions
 
@@ -393,7 +196,7 @@ ACTIONS_FIELD = Field(
 TRANSITION = Obj(
     {
         **{k: f(v) for k, v in TRIGGER_SPECS.items()},
-        "where": WHERE,
+        **{k: spec for k, (_, spec) in TRIGGER_EXTRA_KEYS.items()},
         "when": f(
             Text("A guard: a Jinja2 expression over vars, event, state, visits.", nonempty=True)
         ),
@@ -410,7 +213,7 @@ TRANSITION = Obj(
     "A transition: exactly one trigger, an optional guard (when), actions (do) and a target "
     "(goto or resume; absent: stay in the state without re-entering it).",
     exactly_one=TRIGGERS,
-    requires={"where": "event"},
+    requires={k: kind for k, (kind, _) in TRIGGER_EXTRA_KEYS.items()},
     exclusive=(("goto", "resume"),),
 )
 STATE = Obj(
@@ -477,10 +280,13 @@ CONVERSATION = Obj(
 
 SIM_TOOL_CALL = OneOf((Str("The tool's name."), Ref("tool_call")), "A tool call to make.")
 USER_ON = Obj(
-    {**{k: f(v) for k, v in USER_TRIGGER_SPECS.items()}, "where": WHERE},
+    {
+        **{k: f(v) for k, v in USER_TRIGGER_SPECS.items()},
+        **{k: spec for k, (_, spec) in TRIGGER_EXTRA_KEYS.items()},
+    },
     "When the rule fires: a transition trigger, {state: NAME} or {at: DURATION}.",
     exactly_one=USER_TRIGGERS,
-    requires={"where": "event"},
+    requires={k: kind for k, (kind, _) in TRIGGER_EXTRA_KEYS.items()},
 )
 USER_RULE = Obj(
     {
@@ -691,9 +497,7 @@ DEFS: dict[str, Spec] = {
     "state": STATE,
     "transition": TRANSITION,
     "action": ACTION,
-    "utterance": UTTERANCE,
-    "tool_call": TOOL_CALL,
-    "perception": PERCEPTION,
+    **TRIGGER_DEFS,
     "conversation": CONVERSATION,
     "create": CREATE,
     "rehearsal": REHEARSAL,

@@ -51,7 +51,6 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 from ..errors import Location, TemplateRenderError, did_you_mean
-from .model import Expr, Text
 from .template_bounds import (
     MAX_INT_DIGITS,
     MAX_OUTPUT,
@@ -60,6 +59,7 @@ from .template_bounds import (
     check_binop,
     check_str_call,
 )
+from .texts import Expr, Text
 
 CONTEXT_NAMES: tuple[str, ...] = ("vars", "event", "state", "visits")
 _BINOPS = {"*": operator.mul, "**": operator.pow, "+": operator.add, "%": operator.mod}

@@ -1,41 +1,29 @@
 """Validating states and transitions: entry/exit actions, `final`, and each transition's one
-trigger (utterance, event, tool_call, perception, after, manual; for user rules also state and at), its
-`when` guard, `do` actions and `goto` target."""
+trigger (which its kind parses, `cviscript.language.triggers`), its `when` guard, `do` actions
+and `goto` target."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from ..errors import did_you_mean
-from ..protocol import event_fields
 from . import model as m
 from . import spec as S
 from .loader import Node
-from .templates import CONTEXT_NAMES, TemplateCompileError, compile_expr, has_markup
+from .template_reads import reads
+from .templates import CONTEXT_NAMES, TemplateCompileError, compile_expr
+from .triggers import KINDS, kind_of
 from .validate_base import Checks
-
-# What may answer a tool call: the tool_call trigger, and an event trigger on the tool call event.
-_TOOL_CALL_EVENTS = ("tool_call", "conversation.tool_call")
-_MANUAL_NAME = re.compile(S.MANUAL_NAME_PATTERN)
 
 
 def answers_tool_calls(trigger: m.UserTrigger) -> bool:
-    if isinstance(trigger, m.ToolCallTrigger):
-        return True
-    return isinstance(trigger, m.EventTrigger) and trigger.name in _TOOL_CALL_EVENTS
+    return kind_of(trigger).answers_tool_calls(trigger)
 
 
 def trigger_word(trigger: m.UserTrigger) -> str:
     """How a message names the kind of trigger: "an after: timer", "an utterance" ..."""
-    return {
-        m.UtteranceTrigger: "an utterance",
-        m.EventTrigger: f"a '{getattr(trigger, 'name', '')}' event",
-        m.PerceptionTrigger: "a perception",
-        m.AfterTrigger: "an after: timer",
-        m.ManualTrigger: "an operator (manual:)",
-    }.get(type(trigger), "a trigger other than a tool call")
+    return kind_of(trigger).word(trigger)
 
 
 TRIGGERS = S.TRIGGERS
@@ -204,6 +192,8 @@ class StateChecks(Checks):
             t.do = self.actions(n, f"{what} do")
             if trigger is not None and not answers_tool_calls(trigger):
                 self.tool_result_misplaced(t.do, f"{what}, which {trigger_word(trigger)} fires")
+        if trigger is not None:
+            self.event_fields_read(trigger, [t.when, t.do], what)
         if (n := node.get("goto")) is not None and not n.is_null:
             t.goto = self.target_ref(n, f"{what} goto")
         elif (
@@ -224,6 +214,28 @@ class StateChecks(Checks):
             else:
                 t.resume = self.target_ref(n, f"{what} resume")
         return t if trigger is not None else None
+
+    def event_fields_read(self, trigger: m.UserTrigger, sources: list[Any], what: str) -> None:
+        """A template under `trigger` may read only the `event.*` fields its events have:
+        anything else is undefined whenever it fires (an error mid-call, or an empty answer)."""
+        kind = kind_of(trigger)
+        allowed = kind.template_fields(trigger)
+        if allowed is None:  # a timer, an operator, a raw event type: the event is not known
+            return
+        seen: set[tuple[str, m.Location | None]] = set()
+        for name, loc in reads([s for s in sources if s is not None], "event"):
+            if name in allowed or (name, loc) in seen:
+                continue
+            seen.add((name, loc))
+            fields = sorted(allowed)
+            hint = did_you_mean(name, fields) or f"; its events have: {', '.join(fields)}"
+            self.error(
+                loc,
+                "unknown-field",
+                f"{what}: event.{name} is not a field of the events {kind.key}: "
+                f"({kind.describe(trigger)}) fires on, so it is undefined whenever this "
+                f"transition fires{hint} (the raw message is in event.properties)",
+            )
 
     def tool_result_misplaced(self, actions: list[m.Action], where: str) -> None:
         """`tool_result` answers the tool call that fired the transition: anywhere no tool call
@@ -272,139 +284,16 @@ class StateChecks(Checks):
                 self.error(node.loc, "trigger-count", f"{what} needs a trigger: one of {names}")
             return None
         key = found[0]
-        value = node.value[key]
-        where = node.get("where")
-        if where is not None and key != "event":
-            self.error(
-                node.key_loc("where"),
-                "bad-value",
-                f"{what}: 'where' only applies to an 'event' trigger",
-            )
-        loc = node.key_loc(key)
-        label = f"{what} {key}"
-        if key == "utterance":
-            return self.utterance(value, label, loc)
-        if key == "event":
-            name = self.event_name(value, label)
-            fields: dict[str, Any] = {}
-            if where is not None and not where.is_null:
-                fields = self.plain_map(where, f"{what} where") or {}
-                if name is not None and where.is_map:
-                    self.where_keys(where, name, f"{what} where")
-            return None if name is None else m.EventTrigger(name=name, where=fields, loc=loc)
-        if key == "tool_call":
-            spec = self.tool_call(value, label, names=())
-            if spec is None:
-                return None
-            return m.ToolCallTrigger(name=spec.name, arguments=spec.arguments, loc=loc)
-        if key == "perception":
-            return self.perception(value, label, loc)
-        if key == "after":
-            if (
-                templates
-                and value.is_scalar
-                and isinstance(value.value, str)
-                and has_markup(value.value)
-            ):
-                text = self.text(value, label)
-                return None if text is None else m.AfterTrigger(0.0, loc=loc, template=text)
-            seconds = self.duration(value, label)
-            return None if seconds is None else m.AfterTrigger(seconds=seconds, loc=loc)
-        if key == "manual":
-            return self.manual(value, label, loc)
-        if key == "state":
-            state = self.state_ref(value, label)
-            return None if state is None else m.StateTrigger(state=state, loc=loc)
-        seconds = self.duration(value, label)  # "at"
-        return None if seconds is None else m.AtTrigger(seconds=seconds, loc=loc)
-
-    def manual(self, node: Node, what: str, loc: m.Location) -> m.ManualTrigger | None:
-        name = self.string(node, what)
-        if name is None:
-            return None
-        name = name.strip()
-        if not _MANUAL_NAME.match(name):
-            self.error(
-                node.loc,
-                "bad-value",
-                f"{what}: {name[:80]!r} is not a manual name: use 1 to 64 letters, digits, '_', "
-                "'-' or '.' (an operator types it, and it travels in a control URL)",
-            )
-            return None
-        self.manual_names.add(name)
-        return m.ManualTrigger(name=name, loc=loc)
-
-    def where_keys(self, where: Node, event: str, what: str) -> None:
-        """Each `where:` key must be a field that event has: a misspelt one never matches, and
-        the transition would silently never fire."""
-        allowed = event_fields(event)
-        if allowed is None:  # an event cviscript does not know: its fields are not known either
-            return
-        for key in where.value:
-            if key in allowed:
-                continue
-            hint = (
-                did_you_mean(key, sorted(allowed))
-                or f"; its fields are: {', '.join(sorted(allowed))}"
-            )
-            self.error(
-                where.key_loc(key),
-                "unknown-field",
-                f"{what}: event '{event}' has no field '{key}', so this transition could never "
-                f"fire{hint}",
-            )
-
-    def utterance(self, node: Node, what: str, loc: m.Location) -> m.UtteranceTrigger | None:
-        if node.is_scalar and isinstance(node.value, str):
-            pattern = self.regex(node, what)
-            return None if pattern is None else m.UtteranceTrigger(match=pattern, loc=loc)
-        if node.is_null or not node.is_map:
-            self.error(
-                node.loc,
-                "wrong-type",
-                f"{what} must be a regex string or a mapping {{role, match, contains, equals}}, got {node.describe()}",
-            )
-            return None
-        self.shape(node, what, S.UTTERANCE)
-        trig = m.UtteranceTrigger(loc=loc)
-        ok = True
-        if (n := node.get("role")) is not None:
-            role = self.choice(n, f"{what} role", S.ROLES)
-            ok &= role is not None
-            trig.role = role or "user"  # type: ignore[assignment]
-        if (n := node.get("match")) is not None:
-            trig.match = self.regex(n, f"{what} match")
-            ok &= trig.match is not None
-        if (n := node.get("contains")) is not None:
-            words = self.string_list(n, f"{what} contains")
-            if words is not None and not words:
-                self.error(n.loc, "bad-value", f"{what} contains must list at least one string")
-            ok &= bool(words)
-            trig.contains = tuple(w.lower() for w in words or ())
-        if (n := node.get("equals")) is not None:
-            equals = self.string(n, f"{what} equals", empty_ok=True)
-            ok &= equals is not None
-            trig.equals = None if equals is None else equals.strip().lower()
-        return trig if ok else None
-
-    def perception(self, node: Node, what: str, loc: m.Location) -> m.PerceptionTrigger | None:
-        if node.is_scalar and isinstance(node.value, str):
-            pattern = self.regex(node, what)
-            return None if pattern is None else m.PerceptionTrigger(match=pattern, loc=loc)
-        if not node.is_map:
-            self.error(
-                node.loc,
-                "wrong-type",
-                f"{what} must be a regex string or a mapping {{match}}, got {node.describe()}",
-            )
-            return None
-        self.shape(node, what, S.PERCEPTION)
-        trig = m.PerceptionTrigger(loc=loc)
-        if (n := node.get("match")) is not None:
-            trig.match = self.regex(n, f"{what} match")
-            if trig.match is None:
-                return None
-        return trig
+        for extra, (owner, _) in S.TRIGGER_EXTRA_KEYS.items():
+            if extra in node.value and key != owner:
+                self.error(
+                    node.key_loc(extra),
+                    "bad-value",
+                    f"{what}: '{extra}' only applies to an '{owner}' trigger",
+                )
+        return KINDS[key].parse(
+            self, node.value[key], what, node.key_loc(key), node, templates=templates
+        )
 
     def tool_call(
         self, node: Node, what: str, names: Iterable[str] | None

@@ -15,10 +15,12 @@ from .events import (
     CANONICAL,
     EVENT_NAMES,
     KNOWN_EVENT_TYPES,
+    OBJECTIVE_EVENTS,
     PRESENCE_EVENT_TYPES,
     ROLE_AGNOSTIC,
     Event,
     event_fields,
+    view_fields,
 )
 from .interactions import (
     CONTEXT_EVENT_TYPES,
@@ -48,6 +50,7 @@ __all__ = [
     "INTERRUPT",
     "KNOWN_EVENT_TYPES",
     "MAX_MESSAGE_CHARS",
+    "OBJECTIVE_EVENTS",
     "PRESENCE_EVENT_TYPES",
     "RESPOND",
     "ROLE_AGNOSTIC",
@@ -65,4 +68,5 @@ __all__ = [
     "message_size",
     "parse_interaction",
     "server_event",
+    "view_fields",
 ]

@@ -31,6 +31,9 @@ EVENT_NAMES: tuple[str, ...] = (
     "replica.joined",
     "replica.present",
     "shutdown",
+    "objective.activated",
+    "objective.completed",
+    "objective.pending",
 )
 
 # Raw event_type -> canonical name. The ready/presence events are resolved by the normaliser
@@ -55,6 +58,15 @@ CANONICAL: dict[str, str] = {
     "system.replica_present": "replica.present",
     "system.pal_present": "replica.present",
     "system.shutdown": "shutdown",
+    "conversation.objective.activated": "objective.activated",
+    "conversation.objective.completed": "objective.completed",
+    "conversation.objective.pending": "objective.pending",
+}
+# A persona objective's status changed: `properties.objective_name`, `properties.output_variables`.
+OBJECTIVE_EVENTS: dict[str, str] = {
+    "objective.activated": "activated",
+    "objective.completed": "completed",
+    "objective.pending": "pending",
 }
 JOIN_EVENT_TYPES = frozenset({"system.replica_joined", "system.pal_joined"})
 PRESENCE_EVENT_TYPES = frozenset({"system.replica_present", "system.pal_present"})
@@ -155,6 +167,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "replica.joined": _COMMON,
     "replica.present": _COMMON | {"attempt"},
     "shutdown": _COMMON | {"text", "shutdown_reason", "reason"},
+    **dict.fromkeys(OBJECTIVE_EVENTS, _COMMON | {"objective_name", "output_variables"}),
 }
 for _raw, _canonical in CANONICAL.items():
     _FIELDS.setdefault(_raw, _FIELDS[_canonical])
@@ -167,3 +180,57 @@ def event_fields(name: str) -> frozenset[str] | None:
     """The keys a `where:` may test on event `name` (canonical or a known raw event_type), or None
     when cviscript does not know the event (a raw type it has never seen: anything goes)."""
     return _FIELDS.get(name)
+
+
+# The value types of the `where:` fields that are not text, so that a value which can never be
+# equal (``interrupted: "no"``) is refused at load. A boolean field is also matched by the text
+# "true"/"false", a number by its text (``turn_idx: "2"``), as `where:` compares them.
+FIELD_TYPES: dict[str, type] = {
+    "interrupted": bool,
+    "is_interrupted": bool,
+    "final": bool,
+    "seq": int,
+    "turn_idx": int,
+    "content_index": int,
+    "attempt": int,
+    "timestamp": float,
+    "duration": float,
+}
+# What a normalised role can be (``pal`` is folded into ``replica``).
+ROLE_VALUES = ("user", "replica")
+
+# What a template's `event` offers on each event (`engine.context.event_view` builds it): always
+# the envelope, then what the event type carries. A template reading another `event.*` name under
+# a trigger that only fires on these events is refused at load.
+_VIEW_COMMON = frozenset(
+    {"type", "event_type", "properties", "groups", "role", "inference_id", "seq", "turn_idx"}
+)
+_VIEW_TOOL = frozenset({"name", "arguments", "tool_call_id"})
+_VIEW_STOPPED = frozenset({"interrupted", "duration"})
+_VIEW: dict[str, frozenset[str]] = {
+    "replica.started_speaking": _VIEW_COMMON,
+    "replica.stopped_speaking": _VIEW_COMMON | _VIEW_STOPPED,
+    # a `replica.stopped_speaking` with `interrupted: true`, or an older server's own event
+    "replica.interrupted": _VIEW_COMMON | _VIEW_STOPPED,
+    "user.started_speaking": _VIEW_COMMON,
+    "user.stopped_speaking": _VIEW_COMMON,
+    "utterance": _VIEW_COMMON | {"text"},
+    "utterance.streaming": _VIEW_COMMON | {"text"},
+    "tool_call": _VIEW_COMMON | _VIEW_TOOL,
+    "perception_tool_call": _VIEW_COMMON | _VIEW_TOOL,
+    "perception_analysis": _VIEW_COMMON | {"text"},
+    "replica.joined": _VIEW_COMMON,
+    "replica.present": _VIEW_COMMON,
+    "shutdown": _VIEW_COMMON | {"text"},
+    **dict.fromkeys(
+        OBJECTIVE_EVENTS, _VIEW_COMMON | {"objective_name", "status", "output_variables"}
+    ),
+}
+
+
+def view_fields(name: str) -> frozenset[str] | None:
+    """The `event.*` names a template may read on canonical event `name` (None: not known)."""
+    found = _VIEW.get(name)
+    if found is None and name in CANONICAL:
+        found = _VIEW.get(CANONICAL[name])
+    return found

@@ -1,0 +1,85 @@
+"""What a scenario's templates read: the `vars.NAME` and `event.NAME` they name, found in their
+Jinja2 syntax trees, with the line each is on.
+
+Two checks use it: the `undefined-var` lint (a variable nothing defines) and the validator's
+template-field check (an `event.*` field the trigger's events never have, an error at load).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.exceptions import TemplateSyntaxError
+from jinja2.parser import Parser
+
+from ..errors import Location
+from .templates import ENV
+from .texts import Expr, Text
+
+
+def texts(value: Any) -> Iterator[Text]:
+    """Every template `Text` in a value tree (dicts, lists, actions and their `then:`)."""
+    if isinstance(value, Text):
+        if value.is_template:
+            yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from texts(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from texts(v)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            if f.name != "loc":
+                yield from texts(getattr(value, f.name))
+
+
+def parse_text(text: Text) -> nodes.Node | None:
+    try:
+        return ENV.parse(text.source)
+    except TemplateSyntaxError:  # cannot happen for a loaded scenario; never crash a check
+        return None
+
+
+def parse_expr(expr: Expr) -> nodes.Node | None:
+    try:
+        return Parser(ENV, expr.source, state="variable").parse_expression()
+    except TemplateSyntaxError:
+        return None
+
+
+def names_read(ast: nodes.Node, root: str) -> Iterator[tuple[str, int]]:
+    """(name, template line) of each ``ROOT.NAME`` / ``ROOT['NAME']`` in a Jinja2 AST."""
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if not (isinstance(target, nodes.Name) and target.name == root):
+            continue
+        if isinstance(node, nodes.Getattr):
+            if hasattr(dict, node.attr):  # vars.get(...), event.items() ...
+                continue
+            yield node.attr, node.lineno
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            yield node.arg.value, node.lineno
+
+
+def reads(sources: Any, root: str) -> Iterator[tuple[str, Location | None]]:
+    """(name, where it is written) of each ``ROOT.NAME`` in `sources`: `Text`s, `Expr`s, and
+    value trees holding `Text`s."""
+    for source in sources if isinstance(sources, list | tuple) else [sources]:
+        if isinstance(source, Expr):
+            found: list[tuple[nodes.Node | None, Location | None]] = [
+                (parse_expr(source), source.loc)
+            ]
+        else:
+            found = [(parse_text(t), t.loc) for t in texts(source)]
+        for ast, loc in found:
+            if ast is None:
+                continue
+            for name, lineno in names_read(ast, root):
+                if loc is not None and lineno > 1:
+                    yield name, Location(loc.file, loc.line + lineno - 1, loc.column)
+                else:
+                    yield name, loc
