@@ -23,6 +23,8 @@ dropped     message, reason  (malformed, duplicate, not from the replica ...); p
 operator    name, fired (the transition id, or None: nothing could fire), state — an operator
             fired a `manual:` name
 log         text, level
+fidelity    code, t, assumed, live, fix, count, detail — a live run differed from the replica model
+            (`cviscript.fidelity`); reported once, as it first happens
 outcome     outcome, reason, state, path, vars, duration
 ==========  =================================================================================
 

@@ -108,9 +108,19 @@ def format_record(record: TraceRecord, *, color: bool = False) -> str | None:
         return f"{stamp}  {style('log', fg='magenta')}: {safe(d.get('text'))}"
     if k == "operator":
         return f"{stamp}  {style('⚑ operator', fg='yellow', bold=True)} {safe(_operator(d))}"
+    if k == "fidelity":
+        return f"{stamp}  {style('⚠ fidelity', fg='yellow', bold=True)} {safe(fidelity_line(d))}"
     if k == "outcome":
         return None  # summarised by format_result
     return None
+
+
+def fidelity_line(d: dict[str, Any]) -> str:
+    """A ``fidelity`` record (a `cviscript.fidelity.Finding`) as one line."""
+    return (
+        f"{d.get('code')}: live, {d.get('live')}; rehearsal assumed {d.get('assumed')}; "
+        f"to make rehearsal match: {d.get('fix')}"
+    )
 
 
 def _operator(d: dict[str, Any]) -> str:

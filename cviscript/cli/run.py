@@ -471,6 +471,10 @@ def _print_result(scenario, result, as_json, use_color, transcript, **extra: Any
         click.echo(json.dumps(_result_json(scenario, result, **extra), default=str))
         return
     click.echo(format_result(result, color=use_color))
+    if extra.get("fidelity") is not None:
+        from ..report.console import format_fidelity
+
+        click.echo(format_fidelity(extra["fidelity"], color=use_color))
     if transcript:
         click.echo(f"  transcript: {transcript}")
 
@@ -541,6 +545,10 @@ def _run_live(
     )  # fmt: skip
     hook = LiveHook(steer, terminal)
     subscribers.append(hook)
+    from ..fidelity import Monitor
+    from ..fidelity.assumptions import for_scenario
+
+    monitor = Monitor(for_scenario(scenario))
     live = LiveRun(
         scenario,
         url=target.url,
@@ -559,6 +567,7 @@ def _run_live(
         on_status=status_printer(quiet),
         replica_user_id=replica_user_id,
         replica_name=replica_name,
+        fidelity=monitor,
     )
     conv = None
     code = EXIT_FAILED
@@ -587,9 +596,11 @@ def _run_live(
     left = _left_running(live)
     if conv is not None:
         result = conv.result
+        monitor.finish()
         _print_result(
             scenario, result, as_json, use_color, transcript,
             mode="live", conversation_id=live.conversation_id, **left,
+            fidelity=monitor.summary(),
         )  # fmt: skip
         if live.interrupted:
             from ..sessions.live.loop import signal_exit_status

@@ -86,3 +86,20 @@ class Assumptions:
         if default_tool is not None:
             out.default_tool = default_tool
         return out
+
+
+def for_scenario(scenario: Any, rehearsal: Any = None) -> Assumptions:
+    """The rules a live run of `scenario` is checked against: those of `rehearsal` (a live
+    rehearsal's case), else the scenario's first rehearsal (what `cviscript run` rehearses by
+    default), else the model's defaults."""
+    from ..sessions.simulated.replica import model_settings
+
+    if rehearsal is None:
+        rehearsals = getattr(scenario, "rehearsals", None) or []
+        rehearsal = rehearsals[0] if rehearsals else None
+    if rehearsal is None or getattr(rehearsal, "replay", None):
+        return Assumptions.from_settings(None)
+    name = getattr(rehearsal, "name", "")
+    return Assumptions.from_settings(
+        model_settings(rehearsal), source=f"the replica: settings of rehearsal {name!r}"
+    )

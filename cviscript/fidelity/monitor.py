@@ -75,9 +75,6 @@ class Monitor:
         if kind == "header":
             cid = data.get("conversation_id")
             self._normalizer = Normalizer(cid if isinstance(cid, str) and cid else None)
-            first = data.get("replica_first")
-            if isinstance(first, bool):
-                self.join.joined(first, t)
         elif kind == "received":
             message = data.get("message")
             if not isinstance(message, dict):
@@ -96,6 +93,8 @@ class Monitor:
                     det.sent(message, t)
         elif kind == "outcome":
             self.finish(t)
+        elif kind == "log" and isinstance(data.get("replica_first"), bool):
+            self.join.joined(data["replica_first"], t)
         elif kind in ("state", "log", "transition", "operator"):
             for det in self.detectors:
                 det.tick(t)

@@ -187,6 +187,10 @@ class _Runner:
         elif url is None:
             create = _create_body(sc, reh, o.max_duration)
         holder: dict[str, Any] = {}
+        from ..fidelity import Monitor
+        from ..fidelity.assumptions import for_scenario
+
+        monitor = Monitor(for_scenario(sc, reh))
 
         def on_conversation(conv: Any) -> None:
             holder["stage"] = _attach_visitor(conv, reh, settings, live.session, audio)
@@ -205,6 +209,7 @@ class _Runner:
             microphone="cviscript-visitor" if spoken else None,
             on_conversation=on_conversation,
             max_duration=o.max_duration,
+            fidelity=monitor,
         )
         self.active.add(live)
         joined = time.monotonic()
@@ -229,9 +234,11 @@ class _Runner:
             failures.insert(0, Failure("max-duration", "--max-duration", result.reason))
         note = f" (transcript: {transcript})" if transcript else ""
         run_seed = seed if seed is not None else reh.seed
-        return finished_run(
+        run = finished_run(
             run_seed, result, records, failures, started, reason=result.reason + note
         )
+        run.fidelity = [f.to_json() for f in monitor.finish()]
+        return run
 
     def _account(self, live: Any, joined: float) -> None:
         s = self.summary
@@ -320,8 +327,29 @@ def _fake_room(sc: Scenario, reh: Rehearsal, seed: int | None, spec: str) -> tup
         settings=settings,
         model_persona=Persona(reh.persona, settings.default_reply),
         speed=FAKE_SPEED,
+        misbehave=_misbehaviour(spec),
     )
     return fake, settings
+
+
+def _misbehaviour(spec: str) -> Any:
+    """The ``misbehave`` settings of a ``CVISCRIPT_FAKE_DAILY`` JSON value (None for ``1``): the
+    fake rooms of a live rehearsal misbehave alike (their replica settings are each case's)."""
+    import json
+
+    from ..sessions.fake import FAKE_DAILY_ENV
+    from ..sessions.fake.misbehave import Misbehaviour
+
+    try:
+        value = json.loads(spec)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or "misbehave" not in value:
+        return None
+    try:
+        return Misbehaviour.from_spec(value["misbehave"], f"{FAKE_DAILY_ENV}: misbehave")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _audio_source(sc: Scenario, reh: Rehearsal, fake: bool, synthesise_all: bool) -> Any:

@@ -107,6 +107,8 @@ class CaseRun:
     said: list[str]  # replica speech received, in order
     failures: list[Failure] = field(default_factory=list)
     trace: list[dict[str, Any]] | None = None  # JSONL records, when kept
+    # a live run's differences from the replica model (`cviscript.fidelity`); None: not checked
+    fidelity: list[dict[str, Any]] | None = None
 
     def to_json(self, *, trace: bool = True) -> dict[str, Any]:
         out = {
@@ -124,6 +126,8 @@ class CaseRun:
             "said": self.said,
             "failures": [f.to_json() for f in self.failures],
         }
+        if self.fidelity is not None:
+            out["fidelity"] = self.fidelity
         if trace and self.trace is not None:
             out["trace"] = self.trace
         return out

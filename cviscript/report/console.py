@@ -14,7 +14,7 @@ import click
 
 from ..printable import printable
 from ..trace import TraceRecord
-from ..trace_lines import format_record
+from ..trace_lines import fidelity_line, format_record
 
 
 def format_result(result: Any, *, color: bool = False) -> str:
@@ -27,6 +27,20 @@ def format_result(result: Any, *, color: bool = False) -> str:
     if result.path:
         path = " → ".join(result.path)
         lines.append("  path: " + printable(path, keep_newlines=False))
+    return "\n".join(lines)
+
+
+def format_fidelity(findings: list[dict[str, Any]], *, color: bool = False) -> str:
+    """The end summary of the live self-check (`cviscript.fidelity`): one line per difference
+    between this live run and the replica model, or one line saying there was none."""
+    if not findings:
+        return "  fidelity: live matched the replica model (no differences seen)"
+    head = f"  fidelity: {len(findings)} difference(s) from the replica model rehearsals use:"
+    lines = [click.style(head, fg="yellow") if color else head]
+    for d in findings:
+        count = d.get("count") or 1
+        times = f" (seen {count} times)" if count > 1 else ""
+        lines.append("    ⚠ " + printable(fidelity_line(d), keep_newlines=False) + times)
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ instead of daily-python (see `cviscript.cli.live_common`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -38,6 +39,7 @@ from ..live.tavus_api import conversation_id_from_url
 from ..replica_model import FunctionPersona, ModelSettings, ReplicaModel
 from ..replica_model.presence import END_ENDPOINT
 from . import FAKE_DAILY_ENV
+from .misbehave import Misbehaving, Misbehaviour
 from .daily_room import FakeDaily
 
 Persona = Callable[[str], "str | None"]
@@ -111,9 +113,11 @@ class FakeReplica:
         settings: ModelSettings | None = None,
         model_persona: Any = None,
         speed: float = 1.0,
+        misbehave: Misbehaviour | None = None,
     ):
         """`settings` / `model_persona` (a `replica_model` persona) replace the ones built from
-        the arguments above (a live rehearsal passes its case's); `speed`: see `RoomClock`."""
+        the arguments above (a live rehearsal passes its case's); `speed`: see `RoomClock`;
+        `misbehave`: how this replica differs from the model (`misbehave.Misbehaviour`)."""
         self.fake = fake
         self.speed = speed
         self.conversation_id = conversation_id
@@ -142,6 +146,12 @@ class FakeReplica:
         if settings is not None:
             self.settings = settings
             self.join_after = settings.join_delay
+        self.misbehave = misbehave or Misbehaviour()
+        if self.misbehave.replica_first:  # already in the room; it never announces itself
+            self.settings = dataclasses.replace(self.settings, announce=False, join_delay=0.0)
+            self.join_after = 0.0
+            fake._replica_in_room = True
+        self._misbehaving = Misbehaving(self.misbehave, self._deliver)
         self._persona = model_persona if model_persona is not None else FunctionPersona(persona)
         self.model: ReplicaModel | None = None
         # what happened (read them after the run)
@@ -169,8 +179,10 @@ class FakeReplica:
         )
         model.on_leave = lambda reason: self.fake.replica_leaves()
         self.model = model
+        self._misbehaving.model = model
         t0 = self.join_after
-        self.fake.replica_joins(after=t0 / self.speed)
+        if not self.misbehave.replica_first:
+            self.fake.replica_joins(after=t0 / self.speed)
         model.start()
         for at, text in self.user:
             model.later(t0 + at, self._user_says, text)
@@ -183,7 +195,8 @@ class FakeReplica:
             )
             self.fake.other_says(message, after=(t0 + at) / self.speed)
         if self.shutdown_after is not None:
-            model.later(t0 + self.shutdown_after, model.end, END_ENDPOINT)
+            reason = self.misbehave.shutdown_reason or END_ENDPOINT
+            model.later(t0 + self.shutdown_after, model.end, reason)
         if self.leave_after is not None:
             self.fake.replica_leaves(after=(t0 + self.leave_after) / self.speed)
         if self.disconnect_after is not None:
@@ -192,6 +205,9 @@ class FakeReplica:
             )
 
     def _out(self, message: dict[str, Any]) -> None:
+        self._misbehaving.out(message)
+
+    def _deliver(self, message: dict[str, Any]) -> None:
         self.emitted.append(message)
         self.fake._deliver(message, self.fake.replica_id)
 
@@ -207,7 +223,7 @@ class FakeReplica:
         if interaction.kind == "echo_audio":
             inference_id = str(interaction.properties.get("inference_id") or "")
             self.audio.setdefault(inference_id, []).append(interaction.properties)
-        if self.model is not None:
+        if self.model is not None and self._misbehaving.hear(message):
             self.model.receive(message)
 
     def _mic_heard(self) -> None:
@@ -268,6 +284,11 @@ def fake_daily_from_env(spec: str) -> FakeDaily:
             kwargs[key] = [(float(at), str(text)) for at, text in value]
         elif key == "persona":
             kwargs[key] = None if value is None else _rules_persona(value)
+        elif key == "misbehave":
+            try:
+                kwargs[key] = Misbehaviour.from_spec(value, f"{FAKE_DAILY_ENV}: misbehave")
+            except ValueError as exc:
+                raise errors.UsageError(str(exc)) from None
         elif key == "fail_join":
             fake.fail_join(str(value))
         elif key == "hang_join":

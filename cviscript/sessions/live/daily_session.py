@@ -224,6 +224,7 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
         self.call_state: str | None = None
         self.last_error: str | None = None
         self.replica_id: str | None = None
+        self.arrived: set[str] = set()  # participants Daily announced as joining after us
         self.recognizer = ReplicaRecognizer(
             user_id=replica_user_id, name=replica_name, persona_names=persona_names
         )
@@ -265,6 +266,15 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
     @property
     def state(self) -> str:
         return self._state
+
+    @property
+    def replica_first(self) -> bool | None:
+        """Whether the replica was in the room before this client joined (None: not known yet):
+        Daily announces (``on_participant_joined``) only those who join after us. Read it a
+        moment after the replica was identified: its announcement may still be on its way."""
+        if self.replica_id is None:
+            return None
+        return self.replica_id not in self.arrived
 
     @property
     def join_pending(self) -> bool:
@@ -490,6 +500,9 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
         self.log.log(level, "Daily error: %s", message)
 
     def _on_participant_joined(self, participant: Any) -> None:
+        pid = participant.get("id") if isinstance(participant, dict) else None
+        if isinstance(pid, str) and len(self.arrived) < MAX_HELD_MESSAGES:
+            self.arrived.add(pid)
         self._consider_participant(participant)
 
     def _on_participant_left(self, participant: Any, reason: Any = None) -> None:

@@ -59,6 +59,7 @@ from .tavus_api import (
 API_URL_ENV = "TAVUS_API_URL"
 RELEASE_TIMEOUT = 5.0  # how long cleanup waits for the Daily client's release
 LOOKUP_TIMEOUT = 5.0  # seconds for each call looking up the persona's name
+JOIN_ORDER_DELAY = 0.2  # real seconds after the start before the join order is read
 PENDING_JOIN_WAIT = 0.2  # ... when a join is still pending (the release waits for it to fail)
 
 T = TypeVar("T")
@@ -128,12 +129,15 @@ class LiveRun:
         microphone: str | None = None,
         on_conversation: Callable[[Conversation], None] | None = None,
         max_duration: float | None = None,
+        fidelity: Any = None,
     ):
         """`time_scale` > 1 runs the scenario's clock that much faster than real time (only for
         the fake room, whose replica runs on the same scale); `microphone` joins with a virtual
         microphone of that name (`session.microphone`); `on_conversation` sees the conversation
         just before it starts; `max_duration` (seconds on the scenario's clock) stops the run as
-        ``failed`` once it has lasted that long, which bounds what a conversation costs."""
+        ``failed`` once it has lasted that long, which bounds what a conversation costs;
+        `fidelity` (a `cviscript.fidelity.Monitor`) checks the conversation against the replica
+        model as it goes: each finding becomes a ``fidelity`` trace record (nothing else changes)."""
         if (url is None) == (create is None):
             raise errors.UsageError("a live run needs either a conversation URL or a create body")
         self.scenario = scenario
@@ -162,6 +166,7 @@ class LiveRun:
         self.microphone = microphone
         self.on_conversation = on_conversation
         self.max_duration = max_duration
+        self.fidelity = fidelity
         self.hit_max_duration = False
         self.started_at: float | None = None  # monotonic time the conversation was created/joined
         self.ended_at: float | None = None  # ... and ended (or left)
@@ -367,6 +372,10 @@ class LiveRun:
         trace = Trace(clock, keep=self.keep_trace)
         for fn in self.subscribers:
             trace.subscribe(_Guarded(fn, self._subscriber_failed))
+        header = {"url": public_url(self.url or ""), "created": self.created is not None}
+        if self.fidelity is not None:  # after the outputs: a finding is written after its cause
+            self.fidelity.on_finding = lambda f: trace.emit("fidelity", **f.to_json())
+            trace.subscribe(self.fidelity)
         conv = Conversation(
             self.scenario,
             self.session,
@@ -375,8 +384,11 @@ class LiveRun:
             vars_override=self.vars_override,
             context_spelling=self.context_spelling,
             mode="live",
-            header={"url": public_url(self.url or ""), "created": self.created is not None},
+            header=header,
         )
+        # Which side of our join the replica came in on: read once Daily's announcement of a
+        # replica that joined with us has had time to arrive (it is queued behind the join).
+        self._loop.call_later(JOIN_ORDER_DELAY, self._join_order, trace)
         tune_audio(conv, self.audio_chunk_ms, self.audio_speed)
         self.conversation = conv
         finished = self._finished
@@ -392,6 +404,17 @@ class LiveRun:
         if not conv.done:  # only a fatal loop error gets here
             conv.abort("error", f"internal error: {self.fatal!r}")
         return conv
+
+    def _join_order(self, trace: Trace) -> None:
+        conv, session = self.conversation, self.session
+        if conv is None or conv.done or session is None or session.replica_first is None:
+            return
+        first = session.replica_first
+        where = "was already in the room when" if first else "came in after"
+        trace.emit("log", text=f"the replica {where} this client joined", level="info",
+                   replica_first=first)  # fmt: skip
+        if self.fidelity is not None:
+            self.fidelity.joined(first)
 
     def _out_of_time(self) -> None:
         conv = self.conversation
