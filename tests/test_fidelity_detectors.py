@@ -76,7 +76,10 @@ def test_one_utterance_is_enough_to_stay_quiet():
 
 
 def test_respond_echo_both_ways():
-    script = [(0.0, "sent", respond("What does it cost?")), (0.5, "received", user_says("what does it cost"))]
+    script = [
+        (0.0, "sent", respond("What does it cost?")),
+        (0.5, "received", user_says("what does it cost")),
+    ]
     script += turn(1.0, "Ten dollars.")
     m = feed(Monitor(), script)
     assert m.codes() == ["respond-echoed"]
@@ -106,7 +109,10 @@ def test_tool_filler_and_missing_filler():
 
 
 def test_an_early_filler_of_the_same_inference_counts():
-    script = [*turn(0.0, "Let me check.", "inf-9"), (0.5, "received", tool_call("c1", inference_id="inf-9"))]
+    script = [
+        *turn(0.0, "Let me check.", "inf-9"),
+        (0.5, "received", tool_call("c1", inference_id="inf-9")),
+    ]
     script += [(1.0, "sent", tool_result("c1")), *turn(1.5, "Found it.")]
     assert codes_of(script) == ["tool-filler"]
 
@@ -158,7 +164,10 @@ def pal_utterance(text: str, role: str, seq: int) -> dict:
 
 
 def test_copies_within_the_window_are_normal():
-    script = [(0.0, "received", pal_utterance("Hi", "pal", 1)), (0.0, "received", pal_utterance("Hi", "replica", 2))]
+    script = [
+        (0.0, "received", pal_utterance("Hi", "pal", 1)),
+        (0.0, "received", pal_utterance("Hi", "replica", 2)),
+    ]
     assert codes_of(script) == []
 
 

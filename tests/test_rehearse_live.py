@@ -118,6 +118,10 @@ def test_live_rehearsal_in_the_fake_room_gives_the_simulated_verdicts(tmp_path, 
     assert len(live.cases) == len(simulated.cases) >= 12
     assert verdicts(live) == verdicts(simulated)
     assert all(c.passed for c in live.cases)
+    # the live self-check stays quiet when the room's replica is the model (no false alarm)
+    checked = [r for c in live.cases for r in c.runs if r.fidelity is not None]
+    assert len(checked) == len(live.cases) - 1
+    assert [f for r in checked for f in r.fidelity] == []
     assert len(summary.transcripts) == len(live.cases) - 1  # the replay case needs no room
     assert summary.minutes > 0
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import KNOWN_EVENT_TYPES, Event
@@ -168,137 +168,188 @@ class _Call:
     call_id: str | None
     inference_id: str | None
     t: float
+    turns: list[list[Any]] = field(default_factory=list)  # [t, text] of replica turns since
+    echoes: int = 0  # echoes the client sent meanwhile (their turns are not the tool's)
     result_t: float | None = None
     status: str = "success"
-    filler: str | None = None  # the text of replica speech while it ran
-    spoken_after: bool = False
 
 
 class ToolSpeech(Detector):
     """Around a tool call: a filler the model would not speak (or the missing one it would), and
-    a result the model would speak that live never did (or the other way round)."""
+    a result the model would speak that live never did (or the other way round).
 
-    EARLY = 2.0  # seconds before the call a filler of the same inference may start
+    Timing cannot tell a filler from a spoken result (a scenario answers a tool call at once, so
+    both start after the result was sent), so this counts: the replica turns that start from the
+    tool call (or an early filler of its inference, `EARLY` seconds before) until the visitor
+    speaks, the client responds or calls again, or `result_wait` after the result, less the
+    client's own echoes, against the turns the model would speak (a filler if ``on_call``
+    speaks one, the result unless ``on_resolve`` is fire_and_forget or the result failed)."""
+
+    EARLY = 2.0
 
     def __init__(self, assumptions: Assumptions, report: Report):
         super().__init__(assumptions, report)
-        self.calls: deque[_Call] = deque(maxlen=_MAX_PENDING)
-        self.last_replica: tuple[float, str | None, str | None] | None = None  # t, inf, text
-        self._speaking_text: str | None = None
+        self.open: _Call | None = None
+        self.last_start: list[Any] | None = None  # [t, inference_id, text] of the last turn
 
     def event(self, ev: Event, t: float) -> None:
+        call = self.open
         if ev.type == "tool_call":
-            call = _Call(ev.name or "?", ev.tool_call_id, ev.inference_id, t)
-            last = self.last_replica
+            self._close(t)
+            call = self.open = _Call(ev.name or "?", ev.tool_call_id, ev.inference_id, t)
+            last = self.last_start
             if (
                 last is not None
                 and t - last[0] <= self.EARLY
                 and ev.inference_id is not None
                 and last[1] == ev.inference_id
             ):
-                call.filler = last[2] or ""
-            self.calls.append(call)
-        elif ev.type == "utterance" and ev.role == "replica":
-            # the text of a turn that has just started (an utterance arrives as speaking starts)
-            if self.last_replica is not None and t - self.last_replica[0] < 1.0:
-                self.last_replica = (self.last_replica[0], self.last_replica[1], ev.text)
-                for call in self.calls:
-                    if call.filler == "" and call.result_t is None:
-                        call.filler = ev.text or ""
+                call.turns.append([last[0], last[2]])
         elif is_replica_start(ev):
-            self.last_replica = (t, ev.inference_id, None)
-            for call in self.calls:
-                if call.result_t is None:
-                    if call.filler is None:
-                        call.filler = ""
-                elif not call.spoken_after:
-                    call.spoken_after = True
-                    self._spoken(call, t)
+            self.last_start = [t, ev.inference_id, None]
+            if call is not None:
+                call.turns.append([t, None])
+        elif ev.type == "utterance" and ev.role == "replica":
+            if self.last_start is not None and self.last_start[2] is None:
+                self.last_start[2] = ev.text
+                if call is not None and call.turns and call.turns[-1][1] is None:
+                    call.turns[-1][1] = ev.text
+        elif ev.type in ("user.started_speaking",) or (
+            ev.type == "utterance" and ev.role == "user"
+        ):
+            self._close(t)
         self.tick(t)
 
     def sent(self, message: dict[str, Any], t: float) -> None:
-        if message.get("event_type") != "conversation.tool_result":
+        call = self.open
+        if call is None:
             return
-        props = message.get("properties") or {}
-        if not isinstance(props, dict):
-            return
-        call_id = props.get("tool_call_id")
-        for call in self.calls:
-            if call.call_id == call_id and call.result_t is None:
+        event_type = message.get("event_type")
+        props = message.get("properties")
+        props = props if isinstance(props, dict) else {}
+        if event_type == "conversation.tool_result":
+            if props.get("tool_call_id") == call.call_id and call.result_t is None:
                 call.result_t = t
                 status = props.get("status")
                 call.status = status if status in ("success", "error") else "success"
-                self._resolved(call, t)
-                return
+        elif event_type == "conversation.echo":
+            if props.get("modality") != "audio" or props.get("done") is True:
+                call.echoes += 1
+        elif event_type == "conversation.respond":
+            self._close(t)
 
-    def _resolved(self, call: _Call, t: float) -> None:
-        rule = self.a.tool(call.name)
-        if call.filler is not None and not rule.filler:
-            self.report(
-                codes.TOOL_FILLER.code,
-                call.name,
-                t,
-                assumed=f"the replica stays silent while tool {call.name} runs "
-                f"(on_call: {rule.on_call})",
-                live=f'it spoke "{_clip(call.filler) or "…"}" between the tool call and its '
-                "result",
-                fix=f"persona tool {call.name}: on_call generate_filler (Tavus's default for "
-                "llm tools) or static_filler with its static_filler text, in the persona file",
-            )
-        elif call.filler is None and rule.filler:
-            self.report(
-                codes.TOOL_NO_FILLER.code,
-                call.name,
-                t,
-                assumed=f"the replica speaks a filler while tool {call.name} runs "
-                f"(on_call: {rule.on_call})",
-                live=f"it stayed silent for the {t - call.t:.1f}s until the result was sent",
-                fix=f"persona tool {call.name}: an on_call that speaks nothing (the persona "
-                "file's tool object, as /v2/tools returns it)",
-            )
-
-    def _spoken(self, call: _Call, t: float) -> None:
-        assert call.result_t is not None
-        rule = self.a.tool(call.name)
-        if call.status == "success" and not rule.speaks_result:
-            self.report(
-                codes.TOOL_RESULT_SPOKEN.code,
-                call.name,
-                t,
-                assumed=f"nothing is spoken after tool {call.name}'s result "
-                f"(on_resolve: {rule.on_resolve})",
-                live=f"the replica started speaking {t - call.result_t:.1f}s after the result",
-                fix=f"persona tool {call.name}: an on_resolve that speaks the result "
-                "(not fire_and_forget)",
-            )
-
-    def tick(self, t: float, *, final: bool = False) -> None:
-        for call in list(self.calls):
-            if call.result_t is None or call.spoken_after:
-                continue
-            waited = t - call.result_t
-            if waited < self.a.result_wait and not (final and waited >= self.a.reply_latency * 2):
-                continue
-            self.calls.remove(call)
-            rule = self.a.tool(call.name)
-            if rule.speaks_result or call.status == "error":
-                self.report(
-                    codes.TOOL_RESULT_UNSPOKEN.code,
-                    call.name,
-                    t,
-                    assumed=f"the replica speaks about tool {call.name}'s result within "
-                    f"{self.a.result_wait:g}s (on_resolve: {rule.on_resolve}"
-                    + (", status error is acknowledged" if call.status == "error" else "")
-                    + ")",
-                    live=f"nothing was spoken in the {waited:.1f}s after the "
-                    f"{call.status} result",
-                    fix=f"persona tool {call.name}: on_resolve fire_and_forget (Tavus's "
-                    "default: nothing spoken after the result), or send the result sooner",
-                    detail={"waited": round(waited, 3)},
-                )
+    def tick(self, t: float) -> None:
+        call = self.open
+        if (
+            call is not None
+            and call.result_t is not None
+            and t - call.result_t >= self.a.result_wait
+        ):
+            self._close(t)
 
     def finish(self, t: float) -> None:
-        self.tick(t, final=True)
+        self._close(t)
+
+    def _close(self, t: float) -> None:
+        call, self.open = self.open, None
+        if call is None:
+            return
+        rule = self.a.tool(call.name)
+        turns = call.turns[: max(0, len(call.turns) - call.echoes)]
+        want_filler = rule.filler
+        answered = call.result_t is not None
+        want_result = answered and (rule.speaks_result or call.status == "error")
+        if not answered:
+            if turns and not want_filler:
+                self._filler(call, rule, turns[0], t)
+            return
+        expected = int(want_filler) + int(want_result)
+        if len(turns) == expected:
+            return
+        assert call.result_t is not None
+        if len(turns) > expected:
+            extra = len(turns) - expected
+            if not want_filler and not want_result and extra == 1:
+                # one turn, neither expected: before the result it was a filler; after it,
+                # count it as the result spoken (a result sent at once blurs the two)
+                if turns[0][0] <= call.result_t:
+                    self._filler(call, rule, turns[0], t)
+                else:
+                    self._result_spoken(call, rule, turns[0], t)
+            elif not want_filler:
+                self._filler(call, rule, turns[0], t)
+                if not want_result and extra > 1:
+                    self._result_spoken(call, rule, turns[-1], t)
+            elif not want_result:
+                self._result_spoken(call, rule, turns[-1], t)
+            return
+        # fewer turns than the model speaks
+        if want_filler and want_result and turns:
+            if turns[0][0] <= call.result_t:  # spoke before the result: that was the filler
+                self._result_unspoken(call, rule, t)
+            else:
+                self._no_filler(call, rule, t)
+        elif want_result:
+            self._result_unspoken(call, rule, t)
+            if want_filler:
+                self._no_filler(call, rule, t)
+        elif want_filler:
+            self._no_filler(call, rule, t)
+
+    def _filler(self, call: _Call, rule: Any, turn: list[Any], t: float) -> None:
+        self.report(
+            codes.TOOL_FILLER.code,
+            call.name,
+            t,
+            assumed=f"the replica stays silent while tool {call.name} runs "
+            f"(on_call: {rule.on_call})",
+            live=f'it spoke "{_clip(turn[1]) or "…"}" {turn[0] - call.t:+.1f}s from the tool '
+            "call, besides anything it said about the result",
+            fix=f"persona tool {call.name}: on_call generate_filler (Tavus's default for llm "
+            "tools) or static_filler with its static_filler text, in the persona file",
+        )
+
+    def _no_filler(self, call: _Call, rule: Any, t: float) -> None:
+        self.report(
+            codes.TOOL_NO_FILLER.code,
+            call.name,
+            t,
+            assumed=f"the replica speaks a filler while tool {call.name} runs "
+            f"(on_call: {rule.on_call})",
+            live="it spoke no filler around the tool call",
+            fix=f"persona tool {call.name}: an on_call that speaks nothing (the persona "
+            "file's tool object, as /v2/tools returns it)",
+        )
+
+    def _result_spoken(self, call: _Call, rule: Any, turn: list[Any], t: float) -> None:
+        assert call.result_t is not None
+        self.report(
+            codes.TOOL_RESULT_SPOKEN.code,
+            call.name,
+            t,
+            assumed=f"nothing is spoken after tool {call.name}'s result "
+            f"(on_resolve: {rule.on_resolve})",
+            live=f'the replica said "{_clip(turn[1]) or "…"}" '
+            f"{turn[0] - call.result_t:.1f}s after the result",
+            fix=f"persona tool {call.name}: an on_resolve that speaks the result "
+            "(not fire_and_forget)",
+        )
+
+    def _result_unspoken(self, call: _Call, rule: Any, t: float) -> None:
+        assert call.result_t is not None
+        waited = t - call.result_t
+        error = ", and a failed result is acknowledged" if call.status == "error" else ""
+        self.report(
+            codes.TOOL_RESULT_UNSPOKEN.code,
+            call.name,
+            t,
+            assumed=f"the replica speaks about tool {call.name}'s result "
+            f"(on_resolve: {rule.on_resolve}{error})",
+            live=f"nothing was spoken about the {call.status} result in the {waited:.1f}s after it",
+            fix=f"persona tool {call.name}: on_resolve fire_and_forget (Tavus's default: "
+            "nothing spoken after the result); a scenario waiting to hear it never will",
+            detail={"waited": round(waited, 3)},
+        )
 
 
 class UnknownSpellings(Detector):
@@ -361,11 +412,15 @@ class LateCopies(Detector):
         self.arrivals += 1
 
     def event(self, ev: Event, t: float) -> None:
+        self.is_late_copy(ev, t)
+
+    def is_late_copy(self, ev: Event, t: float) -> bool:
+        """Report `ev` if it is a late copy (True: the other detectors have seen its fact)."""
         from ..protocol.normalize import COPY_SECONDS, COPY_WINDOW
 
         key = copy_key(ev)
         if key is None:
-            return
+            return False
         form = (ev.event_type, ev.properties.get("role") if ev.properties else None)
         before = self.seen.get(key)
         if before is not None and (
@@ -387,11 +442,12 @@ class LateCopies(Detector):
                 "until then, guard triggers that must fire once (once: / a state change)",
                 detail={"messages": self.widest[0], "seconds": round(self.widest[1], 3)},
             )
-            return
+            return True
         self.seen.pop(key, None)
         self.seen[key] = _Seen(form, self.arrivals, t, ev.seq)
         if len(self.seen) > self.memory:
             del self.seen[next(iter(self.seen))]
+        return False
 
 
 def copy_key(ev: Event) -> tuple[Any, ...] | None:
@@ -424,7 +480,9 @@ class JoinOrder(Detector):
             return
         if replica_first:
             live = "the replica was already in the room when the client joined (anything it sent before was lost, system.replica_joined included)"
-            assumed = "the replica joins after the client and announces itself with system.replica_joined"
+            assumed = (
+                "the replica joins after the client and announces itself with system.replica_joined"
+            )
             fix = "replica setting replica_first: true (join_delay 0, no system.replica_joined); Tavus's docs say the replica normally waits in the room"
         else:
             live = "the replica joined after the client"

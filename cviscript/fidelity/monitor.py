@@ -83,9 +83,10 @@ class Monitor:
                 det.raw(message, t)
             self.late.arrived()
             event, _reason = self._normalizer.feed(message)
-            if event is not None:
+            if event is not None and not self.late.is_late_copy(event, t):
                 for det in self.detectors:
-                    det.event(event, t)
+                    if det is not self.late:
+                        det.event(event, t)
         elif kind == "sent":
             message = data.get("message")
             if isinstance(message, dict):

@@ -34,7 +34,7 @@ from typing import Any
 from ..replica_model.settings import speaking_time
 from ..replica_model.speech import Speech
 
-COPY_FLUSH = 3.0  # room seconds a held copy waits at most when no further messages come
+COPY_FLUSH = 2.5  # room seconds a held copy waits at most when no further messages come
 
 
 @dataclass(slots=True)
@@ -153,6 +153,4 @@ class Misbehaving:
                     turn_idx=self.model.wire.turn + 1,
                     inference_id=self.model.next_id("echo"),
                 )
-        if event_type == "conversation.tool_result" and self.how.tool_result_silent:
-            return False
-        return True
+        return not (event_type == "conversation.tool_result" and self.how.tool_result_silent)

@@ -39,8 +39,8 @@ from ..live.tavus_api import conversation_id_from_url
 from ..replica_model import FunctionPersona, ModelSettings, ReplicaModel
 from ..replica_model.presence import END_ENDPOINT
 from . import FAKE_DAILY_ENV
-from .misbehave import Misbehaving, Misbehaviour
 from .daily_room import FakeDaily
+from .misbehave import Misbehaving, Misbehaviour
 
 Persona = Callable[[str], "str | None"]
 
