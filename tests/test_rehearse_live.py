@@ -93,6 +93,7 @@ def test_a_live_greeting_is_sent_only_once_the_replica_is_in_the_room():
 
 import json  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
@@ -286,3 +287,90 @@ def test_concurrency_never_exceeds_max_concurrent(monkeypatch, tmp_path):
     suite, _ = run_live_suite([str(tmp_path / "priced.yaml")], options, repeat=3)
     assert sum(len(c.runs) for c in suite.cases) == 6
     assert peak[0] == 2
+
+
+MIXED = CREATED.replace(
+    "  - name: waits too long\n    expect: {outcome: completed}\n",
+    "  - name: looks around\n"
+    "    user:\n"
+    "      - at: 1s\n"
+    "        perceive: a visitor holding a parcel\n"
+    "    expect: {outcome: completed}\n",
+)
+
+
+def _fake_cli(tmp_path, *args):
+    env = {k: v for k, v in os.environ.items() if k != "TAVUS_API_KEY"}
+    return subprocess.run(
+        [sys.executable, "-m", "cviscript", "rehearse", "--live", *args],
+        cwd=tmp_path,
+        env={**env, "CVISCRIPT_FAKE_DAILY": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_case_that_cannot_run_live_is_skipped_not_failed(tmp_path):
+    (tmp_path / "mixed.yaml").write_text(MIXED)
+    done = _fake_cli(
+        tmp_path, "mixed.yaml", "--junit", "out.xml", "--json", "out.json", "--html", "out.html"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SKIP mixed.yaml::looks around" in done.stdout
+    assert "a live participant cannot play perceive: (mixed.yaml:" in done.stdout
+    assert "1 passed, 0 failed, 1 skipped" in done.stdout
+    xml = (tmp_path / "out.xml").read_text()
+    assert 'skipped="1"' in xml and "<skipped" in xml
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["skipped"] == 1 and report["failed"] == 0
+    (skipped,) = [c for c in report["cases"] if c["skipped"]]
+    assert skipped["case"] == "looks around" and skipped["runs"] == []
+    html = (tmp_path / "out.html").read_text()
+    assert '<span class="badge skip">SKIP</span>' in html and "1 skipped" in html
+    assert "This case did not run: skipped live: a live participant cannot play" in html
+    # no conversation for the skipped case: one transcript, the other case's
+    assert len(list((tmp_path / "live-transcripts").glob("*.jsonl"))) == 1
+
+
+def test_live_coverage_and_fail_under_apply(tmp_path):
+    (tmp_path / "priced.yaml").write_text(MIXED)
+    done = _fake_cli(tmp_path, "priced.yaml", "-k", "asks", "--fail-under", "100")
+    out = done.stdout + done.stderr
+    assert "coverage:" in done.stdout and "transitions never taken:" in done.stdout
+    assert "is under --fail-under 100%" in done.stdout
+    assert done.returncode == 1, out
+    done = _fake_cli(tmp_path, "priced.yaml", "-k", "asks", "--coverage")
+    assert "coverage:" in done.stdout and done.returncode == 0, done.stdout + done.stderr
+
+
+def test_live_shards_split_the_cases(tmp_path):
+    (tmp_path / "priced.yaml").write_text(CREATED)
+    ran = []
+    for shard in ("1/2", "2/2"):
+        done = _fake_cli(tmp_path, "priced.yaml", "--shard", shard, "--max-duration", "10")
+        ran.append({m for m in re.findall(r"(?:PASS|FAIL) priced\.yaml::(.+?) \(", done.stdout)})
+    assert ran[0].isdisjoint(ran[1])
+    assert ran[0] | ran[1] == {"asks", "waits too long"}
+
+
+@pytest.mark.parametrize(
+    "option, says",
+    [
+        (["--seed-from", "7"], "--seed-from applies to simulated rehearsal only"),
+        (["--case-timeout", "5"], "--max-duration SECONDS stops a case"),
+    ],
+)
+def test_live_refuses_what_only_simulated_rehearsal_means(tmp_path, option, says):
+    (tmp_path / "priced.yaml").write_text(CREATED)
+    done = _fake_cli(tmp_path, "priced.yaml", *option)
+    assert done.returncode == 2 and says in done.stderr
+    assert not (tmp_path / "live-transcripts").exists()
+
+
+def test_live_says_where_its_transcripts_go(tmp_path):
+    (tmp_path / "priced.yaml").write_text(CREATED)
+    done = _fake_cli(tmp_path, "priced.yaml", "-k", "asks")
+    where = str(tmp_path / "live-transcripts")
+    assert f"live transcripts go to {where}/" in done.stderr
+    assert f"transcripts: {where}/" in done.stdout

@@ -291,10 +291,34 @@ def _run(args: _Args, printer: _Printer) -> tuple[Any, Any]:
     return suite, None
 
 
+def _refuse_simulated_only(args: _Args) -> None:
+    """Options of simulated rehearsal that mean nothing live: refused, not silently ignored."""
+    from click.core import ParameterSource
+
+    if args.seed_from is not None:
+        fail(
+            "--seed-from applies to simulated rehearsal only: a live run has no seeded randomness "
+            "(the real replica and network decide); --repeat N runs a case N times",
+            EXIT_INVALID,
+        )
+    source = click.get_current_context().get_parameter_source("case_timeout")
+    if source not in (None, ParameterSource.DEFAULT):
+        fail(
+            "--case-timeout applies to simulated rehearsal only; live, --max-duration SECONDS "
+            "stops a case (and bounds its cost on Tavus's side too)",
+            EXIT_INVALID,
+        )
+
+
 def _run_live(args: _Args, printer: _Printer) -> tuple[Any, Any]:
     from ..rehearsal.live import LiveOptions, run_live_suite
     from ..sessions.fake import FAKE_DAILY_ENV
     from .live_common import cli_logging, status_printer
+
+    _refuse_simulated_only(args)
+    if args.transcripts:
+        where = os.path.abspath(args.transcripts)
+        click.echo(f"live transcripts go to {where}/ (--transcripts DIR)", err=True)
 
     options = LiveOptions(
         url=args.live_url,
@@ -317,6 +341,8 @@ def _run_live(args: _Args, printer: _Printer) -> tuple[Any, Any]:
             repeat=args.repeat,
             on_case=printer.on_case,
             on_collected=printer.on_collected,
+            shard=args.shard,
+            coverage=args.coverage or args.fail_under is not None,
         )
 
 
@@ -358,7 +384,7 @@ def _print_live_summary(ls: Any, printer: _Printer) -> None:
         f" {ls.minutes:.1f} conversation-minute(s) used"
     )
     if ls.transcripts:
-        click.echo(f"  transcripts: {Path(ls.transcripts[0]).parent}")
+        click.echo(f"  transcripts: {os.path.abspath(Path(ls.transcripts[0]).parent)}/")
     if ls.not_ended:
         text = f"NOT ENDED (billed until ended): {', '.join(ls.not_ended)}"
         click.echo(_red(text, printer.color))

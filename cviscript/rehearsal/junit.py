@@ -84,6 +84,9 @@ def _testcase(parent: ET.Element, case: CaseResult) -> ET.Element:
     if case.replay:
         values["replay"] = case.replay
     _props(tc, values)
+    if case.skipped is not None:
+        ET.SubElement(tc, "skipped", message=case.skipped)
+        return tc
     failed = case.first_failed if not case.passed else None  # over --min-pass-rate: a pass
     if failed is not None:
         codes = sorted({f.code for f in failed.failures})
@@ -112,10 +115,11 @@ def to_xml(suite: SuiteResult, *, name: str = "cviscript rehearsals") -> ET.Elem
     by_file: dict[str, list[CaseResult]] = {}
     for case in suite.cases:
         by_file.setdefault(case.file, []).append(case)
-    totals = {"tests": 0, "failures": 0, "errors": 0}
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     total_time = 0.0
     for file, cases in by_file.items():
-        failures = sum(not c.passed for c in cases)
+        skipped = sum(c.skipped is not None for c in cases)
+        failures = sum(not c.passed for c in cases) - skipped
         t = sum(c.wall for c in cases)
         ts = ET.SubElement(
             root,
@@ -124,7 +128,7 @@ def to_xml(suite: SuiteResult, *, name: str = "cviscript rehearsals") -> ET.Elem
             tests=str(len(cases)),
             failures=str(failures),
             errors="0",
-            skipped="0",
+            skipped=str(skipped),
             time=f"{t:.6f}",
             timestamp=now,
             hostname=host,
@@ -134,6 +138,7 @@ def to_xml(suite: SuiteResult, *, name: str = "cviscript rehearsals") -> ET.Elem
             _testcase(ts, case)
         totals["tests"] += len(cases)
         totals["failures"] += failures
+        totals["skipped"] += skipped
         total_time += t
     for bad in suite.invalid:
         ts = ET.SubElement(

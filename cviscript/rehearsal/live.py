@@ -15,7 +15,10 @@ runs through `sessions.live.runner.LiveRun`, so the conversation is ended on eve
   as the conversation's ``max_call_duration`` (plus a minute) unless the file sets one: the cost
   of a case is bounded even if cviscript is killed; the conversation-minutes used are summed;
 * runs go ``-j N`` at a time, never more than ``--max-concurrent`` (Tavus limits concurrent
-  conversations per account); every transcript is saved, replayable by ``cviscript replay``.
+  conversations per account); every transcript is saved, replayable by ``cviscript replay``;
+* a case with a `user:` rule no live participant can play (`perceive:`, `tool_call:`) is
+  *skipped*, not failed: it says nothing about the scenario; ``--shard`` and ``--coverage``
+  apply as in simulated rehearsal (coverage counts the live runs' states and transitions).
 
 With ``CVISCRIPT_FAKE_DAILY`` set, every run gets a fake Daily room of its own (created through
 the Tavus API when a key is set, else joined at a made-up URL), running the one
@@ -38,7 +41,7 @@ from ..errors import CviscriptError, UsageError
 from ..language.model import Expect, Rehearsal, Scenario
 from .expectations import check
 from .results import CaseRun, Failure, SuiteResult
-from .suite import CaseRef, _case_result, collect, finished_run, run_case, seeds_for
+from .suite import CaseRef, _case_result, collect, finished_run, in_shard, run_case, seeds_for
 
 FAKE_SPEED = 20.0  # the fake room's clock against real time
 COST_MARGIN = 60.0  # seconds added to --max-duration for the server-side max_call_duration
@@ -82,13 +85,16 @@ def run_live_suite(
     repeat: int = 1,
     on_case: Any = None,
     on_collected: Any = None,
+    shard: tuple[int, int] | None = None,
+    coverage: bool = False,
 ) -> tuple[SuiteResult, LiveSummary]:
-    """Run every case under `paths` live; Ctrl-C/SIGTERM stop every run (each conversation is
-    ended) and return the finished cases with `interrupted` set."""
+    """Run every case under `paths` (those of `shard` I of N) live; Ctrl-C/SIGTERM stop every
+    run (each conversation is ended) and return the finished cases with `interrupted` set."""
     from ..sessions.live.loop import exit_now, run_with_signals
 
     started = time.perf_counter()
     col = collect(paths, patterns)
+    col.cases = [ref for ref in col.cases if in_shard(ref.id, shard)]
     if on_collected is not None:
         on_collected(col)
     if options.url is not None and len(col.cases) * repeat > 1:
@@ -119,16 +125,41 @@ def run_live_suite(
         ]
         for (ref, _), runs in zip(plans, tasks, strict=True):
             results = [await t for t in runs]
-            case = _case_result(ref, results)
+            case = _case_result(ref, [r for r in results if r is not None])
+            if not case.runs:  # every run was skipped: the case cannot run live
+                case.skipped = skips.get(ref.id, "cannot run live")
             suite.cases.append(case)
             if on_case is not None:
                 on_case(case)
 
+    skips: dict[str, str] = {}
+    for ref in col.cases:
+        reason = cannot_run_live(col.scenarios[ref.file], ref.case)
+        if reason is not None:
+            skips[ref.id] = reason
+    runner.skips = skips
     run_with_signals(main(), on_signal, on_again)
+    if coverage:
+        from .coverage import measure
+
+        suite.coverage = measure(col.scenarios, suite.cases)
     suite.interrupted = runner.interrupted is not None
     summary.interrupted = runner.interrupted
     suite.wall = time.perf_counter() - started
     return suite, summary
+
+
+def cannot_run_live(sc: Scenario, case: str) -> str | None:
+    """Why the case cannot run live (a `user:` rule no live participant can play), or None."""
+    from ..sessions.live.visitor import unplayable
+
+    reh = sc.rehearsal(case)
+    if reh is None or reh.replay:
+        return None
+    cant = unplayable(reh)
+    if not cant:
+        return None
+    return "skipped live: a live participant cannot play " + ", ".join(cant)
 
 
 class _Runner:
@@ -137,6 +168,7 @@ class _Runner:
         self.summary = summary
         self.active: set[Any] = set()
         self.interrupted: str | None = None
+        self.skips: dict[str, str] = {}  # case id -> why it cannot run live
 
     def stop(self, signame: str) -> None:
         self.interrupted = self.interrupted or signame
@@ -148,7 +180,9 @@ class _Runner:
 
     async def run(
         self, ref: CaseRef, sc: Scenario, seed: int | None, gate: asyncio.Semaphore
-    ) -> CaseRun:
+    ) -> CaseRun | None:
+        if ref.id in self.skips:
+            return None  # no conversation for a case that cannot run live
         async with gate:
             if self.interrupted is not None:
                 return _failed(
@@ -167,15 +201,9 @@ class _Runner:
 
     async def _live(self, ref: CaseRef, sc: Scenario, reh: Rehearsal, seed: int | None) -> CaseRun:
         from ..sessions.live.runner import LiveRun
-        from ..sessions.live.visitor import unplayable
 
         o = self.options
         started = time.perf_counter()
-        cant = unplayable(reh)
-        if cant:
-            return _failed(
-                seed or 0, "not-live", "a live participant cannot play " + ", ".join(cant)
-            )
         fake, settings = None, None
         if o.fake:
             fake, settings = _fake_room(sc, reh, seed, o.fake)

@@ -146,6 +146,7 @@ class CaseResult:
     # `--min-pass-rate`: the case passes when at least this fraction of its runs passed
     # (None: every run must pass)
     min_pass_rate: float | None = None
+    skipped: str | None = None  # why the case did not run (neither passed nor failed): no runs
 
     @property
     def id(self) -> str:
@@ -201,6 +202,7 @@ class CaseResult:
             "line": self.line,
             "replay": self.replay,
             "passed": self.passed,
+            "skipped": self.skipped,
             "pass_rate": round(self.pass_rate, 6),
             "pass_rate_interval": [round(v, 6) for v in self.pass_interval],
             "min_pass_rate": self.min_pass_rate,
@@ -237,7 +239,12 @@ class SuiteResult:
 
     @property
     def failed(self) -> list[CaseResult]:
-        return [c for c in self.cases if not c.passed]
+        return [c for c in self.cases if not c.passed and c.skipped is None]
+
+    @property
+    def skipped(self) -> list[CaseResult]:
+        """Cases that could not run here (`rehearse --live`: a rule a live visitor cannot play)."""
+        return [c for c in self.cases if c.skipped is not None]
 
     @property
     def ok(self) -> bool:
@@ -247,6 +254,7 @@ class SuiteResult:
         out: dict[str, Any] = {
             "passed": len(self.passed),
             "failed": len(self.failed),
+            "skipped": len(self.skipped),
             "invalid": [i.to_json() for i in self.invalid],
             "files": self.files,
             "without_cases": self.without_cases,

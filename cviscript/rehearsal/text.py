@@ -24,6 +24,9 @@ def _style(text: str, color: bool, **kw: Any) -> str:
 
 
 def case_line(case: CaseResult, *, color: bool = False) -> str:
+    if case.skipped is not None:
+        word = _style("SKIP", color, fg="yellow", bold=True)
+        return f"{word} {printable(case.id)} ({printable(case.skipped, keep_newlines=False)})"
     word = (
         _style("PASS", color, fg="green", bold=True)
         if case.passed
@@ -91,6 +94,8 @@ def summary(suite: SuiteResult, *, color: bool = False) -> str:
     parts = [f"{len(suite.passed)} passed", f"{len(suite.failed)} failed"]
     if suite.min_pass_rate is not None:
         parts[-1] += f" (under --min-pass-rate {100 * suite.min_pass_rate:g}%)"
+    if suite.skipped:
+        parts.append(f"{len(suite.skipped)} skipped")
     if suite.invalid:
         n = len(suite.invalid)
         parts.append(f"{n} invalid file{'s' if n != 1 else ''}")

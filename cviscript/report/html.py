@@ -54,9 +54,11 @@ def render_html(
     verdict = f"{n_pass} passed, {n_fail} failed" + (
         f", {n_bad} invalid file{'s' if n_bad != 1 else ''}" if n_bad else ""
     )
+    if suite.skipped:
+        verdict += f", {len(suite.skipped)} skipped"
     page_title = title or f"Rehearsal report: {verdict}"
     # failures first (in the index too), opened; passing cases closed below them
-    cases = sorted(suite.cases, key=lambda case: case.passed)
+    cases = sorted(suite.cases, key=lambda case: (case.passed, case.skipped is not None))
     body = [
         _header(suite, verdict, when),
         _invalid(suite),
@@ -100,6 +102,8 @@ def _header(suite: SuiteResult, verdict: str, when: str) -> str:
     n_pass, n_fail = len(suite.passed), len(suite.failed)
     pills = [f'<span class="pill pass">{n_pass} passed</span>']
     pills.append(f'<span class="pill {"fail" if n_fail else "zero"}">{n_fail} failed</span>')
+    if suite.skipped:
+        pills.append(f'<span class="pill zero">{len(suite.skipped)} skipped</span>')
     if suite.invalid:
         pills.append(f'<span class="pill fail">{len(suite.invalid)} invalid</span>')
     files = len(suite.files)
@@ -137,7 +141,7 @@ def _index(cases: list[CaseResult]) -> str:
         outcome = escape(run.outcome) if run else "—"
         dur = f"{run.duration:.1f}s" if run else "—"
         rows.append(
-            f'<tr class="{"pass" if case.passed else "fail"}">'
+            f'<tr class="{_status(case)}">'
             f"<td>{_badge(case)}</td>"
             f'<td><a href="#case-{i}">{escape(case.case)}</a></td>'
             f"<td>{escape(case.file)}</td><td>{outcome}</td><td class=num>{dur}</td></tr>"
@@ -171,12 +175,13 @@ def _coverage(suite: SuiteResult) -> str:
     )
 
 
+def _status(case: CaseResult) -> str:
+    return "skip" if case.skipped is not None else "pass" if case.passed else "fail"
+
+
 def _badge(case: CaseResult) -> str:
-    return (
-        '<span class="badge pass">PASS</span>'
-        if case.passed
-        else '<span class="badge fail">FAIL</span>'
-    )
+    status = _status(case)
+    return f'<span class="badge {status}">{status.upper()}</span>'
 
 
 def _shown_run(case: CaseResult) -> CaseRun | None:
@@ -186,7 +191,7 @@ def _shown_run(case: CaseResult) -> CaseRun | None:
 
 def _case(case: CaseResult, index: int) -> str:
     run = _shown_run(case)
-    status = "pass" if case.passed else "fail"
+    status = _status(case)
     where = case.file + (f":{case.line}" if case.line else "")
     head = (
         f'<summary>{_badge(case)} <span class="name">{escape(case.case)}</span> '
@@ -194,13 +199,14 @@ def _case(case: CaseResult, index: int) -> str:
     )
     parts = [
         f'<details class="case {status}" id="case-{index}" data-case="{escape(case.id)}"'
-        + ("" if case.passed else " open")
+        + ("" if status != "fail" else " open")
         + ">",
         head,
         '<div class="case-body">',
     ]
     if run is None:
-        parts.append("<p>This case did not run.</p></div></details>")
+        why = f": {escape(case.skipped)}" if case.skipped else ""
+        parts.append(f"<p>This case did not run{why}.</p></div></details>")
         return "".join(parts)
     parts.append(_facts(case, run))
     if run.failures:
@@ -439,6 +445,7 @@ nav.index tr.fail td{background:#fff8f7}
 .badge{display:inline-block;font-size:11px;font-weight:700;letter-spacing:.04em;
 border-radius:4px;padding:1px 6px;color:#fff;vertical-align:1px}
 .badge.pass{background:var(--pass)}.badge.fail{background:var(--fail)}
+.badge.skip{background:var(--muted)}
 details.case{border:1px solid var(--line);border-left:5px solid var(--pass);border-radius:8px;
 margin:18px 0;background:#fff}
 details.case.fail{border-left-color:var(--fail)}
