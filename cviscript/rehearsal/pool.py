@@ -6,8 +6,10 @@ stopped (a future cannot be cancelled once running), and a worker killed by the 
 the whole pool (`BrokenProcessPool`) and lost every finished result.
 
 Here each worker owns a pipe. It is handed a batch of cases of one file at a time (so it loads
-that scenario once, `load_cached`), says when it starts each case and sends each result back as
-soon as it has it. The parent watches every worker's current case: past `case_timeout` seconds
+that scenario once), says when it starts each case and sends each result back as soon as it has
+it. Workers outlive one batch list (`WorkerPool.run` may be called again): `rehearse` first has
+them load and list the files the scenario cache does not know, then gives each worker the cases
+of the files it loaded, so no file is loaded twice and no worker waits for another. The parent watches every worker's current case: past `case_timeout` seconds
 the worker is killed, the case fails with `case-timeout`, and a fresh worker takes the rest of
 the batch; a worker that dies (its pipe closes) costs only the case it was running
 (`worker-lost`). Workers ignore SIGINT: Ctrl-C reaches the parent, which kills them and returns
@@ -55,11 +57,13 @@ class _Worker:
         self.process.start()
         child.close()
         self.pending: deque[tuple[int, Task]] = deque()  # handed over, not finished
+        self.files: set[str] = set()  # of every task it was given: the scenarios it has loaded
         self.current: int | None = None
         self.started = 0.0
 
     def give(self, batch: list[tuple[int, Task]]) -> None:
         self.pending.extend(batch)
+        self.files.update(task[0] for _, task in batch)
         self.conn.send(batch)
 
     def kill(self) -> None:
@@ -81,26 +85,70 @@ def batches(tasks: Sequence[Task], workers: int) -> deque[list[tuple[int, Task]]
     return out
 
 
-def run_pool(
-    tasks: Sequence[Task],
-    workers: int,
-    runner: Runner,
-    lost: Lost,
-    on_result: Callable[[int, Any], None],
-    case_timeout: Callable[[Task], float | None],
-) -> bool:
-    """Run `tasks` on `workers` processes, calling `on_result(index, result)` as each finishes
-    (in completion order). Returns False when interrupted by Ctrl-C (finished results were
-    delivered; the rest were not run)."""
-    ctx = _context()
-    todo = batches(tasks, workers)
-    pool: list[_Worker] = []
-    remaining = len(tasks)
-    try:
-        for _ in range(min(workers, len(todo))):
-            w = _Worker(ctx, runner)
-            w.give(todo.popleft())
-            pool.append(w)
+def _next_batch(w: _Worker, pool: list[_Worker], todo: deque[list[tuple[int, Task]]]) -> Any:
+    """The batch `w` should take: one of a file it has already loaded, else one of a file no
+    other worker has, else the first (it then loads that file itself: no worker ever waits
+    for another's files)."""
+    others = set().union(*(o.files for o in pool if o is not w))
+    fallback = None
+    for i, batch in enumerate(todo):
+        file = batch[0][1][0]
+        if file in w.files:
+            break
+        if fallback is None and file not in others:
+            fallback = i
+    else:
+        i = 0 if fallback is None else fallback
+    batch = todo[i]
+    del todo[i]
+    return batch
+
+
+class WorkerPool:
+    """Worker processes that stay up between `run` calls (each keeps the scenarios it loaded):
+    `rehearse` lists the files the scenario cache does not know on them, then runs the cases,
+    each file's preferably on the worker that loaded it."""
+
+    def __init__(self, size: int, runner: Runner, lost: Lost):
+        self.ctx = _context()
+        self.size, self.runner, self.lost = max(1, size), runner, lost
+        self.workers: list[_Worker] = []
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.kill()
+        self.workers = []
+
+    def run(
+        self,
+        tasks: Sequence[Task],
+        on_result: Callable[[int, Any], None],
+        case_timeout: Callable[[Task], float | None],
+    ) -> bool:
+        """Run `tasks`, calling `on_result(index, result)` as each finishes (in completion
+        order). False when interrupted by Ctrl-C (finished results were delivered; the rest were
+        not run, and the workers are gone)."""
+        todo = batches(tasks, self.size)
+        try:
+            while len(self.workers) < min(self.size, len(todo)):
+                self.workers.append(_Worker(self.ctx, self.runner))
+            for w in self.workers:
+                if todo:
+                    w.give(_next_batch(w, self.workers, todo))
+            self._drive(tasks, todo, on_result, case_timeout)
+            return True
+        except KeyboardInterrupt:
+            self.close()
+            return False
+
+    def _drive(self, tasks, todo, on_result, case_timeout) -> None:
+        pool, remaining = self.workers, len(tasks)
         while remaining:
             now = time.monotonic()
             deadline = None
@@ -118,9 +166,7 @@ def run_pool(
                     try:
                         message = w.conn.recv()
                     except (EOFError, OSError):
-                        remaining -= _replace(
-                            w, pool, ctx, runner, lost, on_result, tasks, "worker-lost", todo
-                        )
+                        remaining -= self._replace(w, on_result, tasks, "worker-lost", todo)
                         continue
                     if message[0] == "start":
                         w.current, w.started = message[1], time.monotonic()
@@ -130,19 +176,29 @@ def run_pool(
                         on_result(message[1], message[2])
                         remaining -= 1
                         if not w.pending and todo:
-                            w.give(todo.popleft())
+                            w.give(_next_batch(w, pool, todo))
                 elif w.current is not None:
                     limit = case_timeout(tasks[w.current])
                     if limit is not None and time.monotonic() - w.started >= limit:
-                        remaining -= _replace(
-                            w, pool, ctx, runner, lost, on_result, tasks, "case-timeout", todo
-                        )
-        return True
-    except KeyboardInterrupt:
-        return False
-    finally:
-        for w in pool:
-            w.kill()
+                        remaining -= self._replace(w, on_result, tasks, "case-timeout", todo)
+
+    def _replace(self, w, on_result, tasks, code, todo) -> int:
+        return _replace(
+            w, self.workers, self.ctx, self.runner, self.lost, on_result, tasks, code, todo
+        )
+
+
+def run_pool(
+    tasks: Sequence[Task],
+    workers: int,
+    runner: Runner,
+    lost: Lost,
+    on_result: Callable[[int, Any], None],
+    case_timeout: Callable[[Task], float | None],
+) -> bool:
+    """`tasks` on a `WorkerPool` of `workers` processes, closed afterwards."""
+    with WorkerPool(workers, runner, lost) as pool:
+        return pool.run(tasks, on_result, case_timeout)
 
 
 def _replace(

@@ -153,6 +153,7 @@ class Collection:
     files: list[str] = field(default_factory=list)
     without_cases: list[str] = field(default_factory=list)
     scenarios: dict[str, Scenario] = field(default_factory=dict)
+    interrupted: bool = False  # Ctrl-C while the workers were listing the files
 
 
 def matches(case_id: str, patterns: Sequence[str]) -> bool:
@@ -195,19 +196,41 @@ def collect(
 
 def add_listing(out: Collection, file: str, patterns: Sequence[str], *, scenarios: bool) -> None:
     """`file`'s cases (those `patterns` select) into `out`, or `file` into `out.invalid`."""
-    try:
-        if scenarios:
+    if scenarios:
+        try:
             sc = out.scenarios[file] = load(file)
-            name, cases = scenario_cache.listing(sc)
-        else:
-            name, cases = listing(file)
-    except ScenarioError as err:
-        errors = [str(d) for d in err.diagnostics if d.severity == "error"]
-        out.invalid.append(InvalidFile(file, errors))
+        except (ScenarioError, OSError) as err:
+            out.invalid.append(_invalid(file, err))
+            return
+        _add_cases(out, file, scenario_cache.listing(sc), patterns)
+    else:
+        _add_cases(out, file, _listed(file), patterns)
+
+
+def _listed(file: str) -> tuple[str, list[scenario_cache.Case]] | InvalidFile:
+    """`listing`, or why the file cannot be listed (as it travels back from a worker)."""
+    try:
+        return listing(file)
+    except (ScenarioError, OSError) as err:
+        return _invalid(file, err)
+
+
+def _invalid(file: str, err: ScenarioError | OSError) -> InvalidFile:
+    if isinstance(err, ScenarioError):
+        return InvalidFile(file, [str(d) for d in err.diagnostics if d.severity == "error"])
+    return InvalidFile(file, [f"{file}: cannot read: {err.strerror}"])
+
+
+def _add_cases(
+    out: Collection,
+    file: str,
+    listed: tuple[str, list[scenario_cache.Case]] | InvalidFile,
+    patterns: Sequence[str],
+) -> None:
+    if isinstance(listed, InvalidFile):
+        out.invalid.append(listed)
         return
-    except OSError as err:
-        out.invalid.append(InvalidFile(file, [f"{file}: cannot read: {err.strerror}"]))
-        return
+    name, cases = listed
     if not cases:
         out.without_cases.append(file)
     for c in cases:
@@ -307,17 +330,31 @@ def _diverged(rr: Any, loc: Any) -> Failure:
 
 
 _LOADED: dict[str, Scenario] = {}  # in a worker: each scenario is loaded once
+_LIST = "list"  # a worker task (file, None, None, _LIST): load the file and list its cases
 
 
-def _task(args: tuple[str, str, int | None, KeepTraces]) -> CaseRun:
+def _task(args: tuple[str, str | None, int | None, Any]) -> Any:
     file, case, seed, keep = args
-    if file not in _LOADED:
-        _LOADED.clear()  # batches come file by file: keep one
-        _LOADED[file] = load(file)
-    return run_case(file, case, seed=seed, keep_trace=keep, scenario=_LOADED[file])
+    sc = _LOADED.get(file)
+    if sc is None:
+        if case is None:  # listing: the worker keeps the scenario for the cases it will run
+            try:
+                sc = load(file)
+            except (ScenarioError, OSError) as err:
+                return _invalid(file, err)
+        else:
+            sc = load(file)
+        if len(_LOADED) >= _CACHE_MAX:
+            del _LOADED[next(iter(_LOADED))]
+        _LOADED[file] = sc
+    if case is None:
+        return scenario_cache.listing(sc)
+    return run_case(file, case, seed=seed, keep_trace=keep, scenario=sc)
 
 
-def _lost(args: tuple[str, str, int | None, KeepTraces], code: str, reason: str, wall: float):
+def _lost(args: tuple[str, str | None, int | None, Any], code: str, reason: str, wall: float):
+    if args[1] is None:  # it died loading the file
+        return InvalidFile(args[0], [f"{args[0]}: {reason}"])
     failure = Failure(code=code, expectation="run", message=reason)
     run = _not_run(args[2] or 0, time.perf_counter() - wall, reason, failure)
     return run
@@ -364,36 +401,77 @@ def run_suite(
     and Ctrl-C returns what finished, with `interrupted` set. `min_pass_rate`: a case passes when
     at least this fraction of its runs passed (with `repeat`, a robustness sweep)."""
     started = time.perf_counter()
-    col = collect(paths, patterns)
-    col.cases = [ref for ref in col.cases if in_shard(ref.id, shard)]
-    if on_collected is not None:
-        on_collected(col)
-    suite = SuiteResult(invalid=col.invalid, files=col.files, without_cases=col.without_cases)
-    suite.min_pass_rate = min_pass_rate
-    plan = [(ref, seeds_for(ref, repeat, seed_from)) for ref in col.cases]
-    tasks = [(ref.file, ref.case, seed, keep_traces) for ref, seeds in plan for seed in seeds]
     workers = (os.cpu_count() or 1) if jobs <= 0 else jobs
-    workers = min(workers, len(tasks))
     # on worker processes, which can be killed, whenever a case has a wall-clock limit
-    if workers > 1 or (workers == 1 and case_timeout is not None):
-        suite.interrupted = not _run_parallel(plan, tasks, workers, case_timeout, suite, on_case)
-    else:
-        try:
-            for ref, seeds in plan:
-                sc = col.scenarios.get(ref.file)
-                runs = [
-                    run_case(ref.file, ref.case, seed=s, keep_trace=keep_traces, scenario=sc)
-                    for s in seeds
-                ]
-                _deliver(_case_result(ref, runs), suite, on_case)
-        except KeyboardInterrupt:
-            suite.interrupted = True
+    pool = None
+    if workers > 1 or case_timeout is not None:
+        from .pool import WorkerPool
+
+        pool = WorkerPool(workers, _task, _lost)
+    try:
+        col = collect(paths, patterns) if pool is None else _collect_on(pool, paths, patterns)
+        col.cases = [ref for ref in col.cases if in_shard(ref.id, shard)]
+        if on_collected is not None:
+            on_collected(col)
+        suite = SuiteResult(invalid=col.invalid, files=col.files, without_cases=col.without_cases)
+        suite.min_pass_rate = min_pass_rate
+        suite.interrupted = col.interrupted
+        plan = [(ref, seeds_for(ref, repeat, seed_from)) for ref in col.cases]
+        if pool is not None and not col.interrupted:
+            tasks = [(ref.file, ref.case, s, keep_traces) for ref, seeds in plan for s in seeds]
+            suite.interrupted = not _run_parallel(plan, tasks, pool, case_timeout, suite, on_case)
+        elif pool is None:
+            suite.interrupted = not _run_here(plan, col, keep_traces, suite, on_case)
+    finally:
+        if pool is not None:
+            pool.close()
     if coverage:
         from .coverage import measure
 
+        invalid = {bad.file for bad in col.invalid}
+        for file in col.files:
+            if file not in invalid and file not in col.scenarios:
+                col.scenarios[file] = load(file)
         suite.coverage = measure(col.scenarios, suite.cases)
     suite.wall = time.perf_counter() - started
     return suite
+
+
+def _run_here(plan, col: Collection, keep_traces: KeepTraces, suite, on_case) -> bool:
+    """Run the cases in this process, one after another. False when interrupted."""
+    try:
+        for ref, seeds in plan:
+            sc = col.scenarios.get(ref.file)
+            runs = [
+                run_case(ref.file, ref.case, seed=s, keep_trace=keep_traces, scenario=sc)
+                for s in seeds
+            ]
+            _deliver(_case_result(ref, runs), suite, on_case)
+    except KeyboardInterrupt:
+        return False
+    return True
+
+
+def _collect_on(pool: Any, paths: Iterable[str | os.PathLike[str]], patterns) -> Collection:
+    """`collect` where this process only lists: the files the scenario cache knows are listed
+    from it, the others are loaded and listed by the workers, which keep them for their cases."""
+    files = discover(paths)
+    unknown = [f for f in files if scenario_cache.lookup(f) is None]
+    listed: dict[str, Any] = {}
+    out = Collection()
+    if unknown:
+        tasks = [(f, None, None, _LIST) for f in unknown]
+        if not pool.run(tasks, lambda i, got: listed.__setitem__(unknown[i], got), _no_limit):
+            out.interrupted = True
+            return out
+    for file in files:
+        out.files.append(file)
+        _add_cases(out, file, listed[file] if file in listed else _listed(file), patterns)
+    return out
+
+
+def _no_limit(task: Any) -> None:
+    return None
 
 
 def _deliver(case: CaseResult, suite: SuiteResult, on_case: Callable | None) -> None:
@@ -403,11 +481,9 @@ def _deliver(case: CaseResult, suite: SuiteResult, on_case: Callable | None) -> 
         on_case(case)
 
 
-def _run_parallel(plan, tasks, workers, case_timeout, suite, on_case) -> bool:
-    """Run `tasks` on worker processes and deliver each case in file order as soon as it and every
-    case before it are done. False when interrupted."""
-    from .pool import run_pool
-
+def _run_parallel(plan, tasks, pool, case_timeout, suite, on_case) -> bool:
+    """Run `tasks` on the worker `pool` and deliver each case in file order as soon as it and
+    every case before it are done. False when interrupted."""
     results: dict[int, CaseRun] = {}
     first, at = [], 0  # index of each case's first task
     for _, seeds in plan:
@@ -433,7 +509,7 @@ def _run_parallel(plan, tasks, workers, case_timeout, suite, on_case) -> bool:
     def limit(task) -> float | None:
         return case_timeout
 
-    done = run_pool(tasks, workers, _task, _lost, on_result, limit)
+    done = pool.run(tasks, on_result, limit)
     if not done:  # deliver the cases that finished, whatever came before them
         for n in range(next_case, len(plan)):
             ref, seeds = plan[n]
