@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 from cviscript.language.validate import check_file, load_scenario
 
@@ -105,3 +106,119 @@ def test_a_file_without_include_is_unchanged(tmp_path):
     main += "  bye: {final: true}\n"
     sc = load_scenario(_write(tmp_path, {"main.yaml": main}))
     assert list(sc.states) == ["hello", "bye"] and len(sc.any) == 1
+
+
+# ---------------------------------------------------------------- confinement (hardening round 3)
+
+SECRET = "tvs_0123456789abcdef0123456789abcdef"
+
+
+def _all_messages(path, **kw) -> str:
+    return "\n".join(str(d) for d in check_file(path, **kw))
+
+
+def test_an_include_outside_the_scenario_folder_is_refused_unread(tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / ".env").write_text(f"TAVUS_API_KEY={SECRET}\n")
+    project = tmp_path / "project"
+    for entry in (str(outside / ".env"), "../elsewhere/.env"):
+        path = _write(project, {"main.yaml": MAIN.replace("common.yaml", entry)})
+        text = _all_messages(path)
+        assert "include-outside" in text or "outside the include root" in text
+        assert SECRET not in text and "TAVUS_API_KEY" not in text
+    # a symlink inside the folder that points out of it is outside too
+    (project / "link.yaml").symlink_to(outside / ".env")
+    path = _write(project, {"main.yaml": MAIN.replace("common.yaml", "link.yaml")})
+    assert "outside the include root" in _all_messages(path)
+    # an explicit root allows it — and then the file's text is still not echoed
+    text = _all_messages(path, include_root=tmp_path)
+    assert "outside the include root" not in text
+    assert "holds a text of" in text and SECRET not in text and "TAVUS_API_KEY" not in text
+
+
+def test_a_fragment_that_is_not_yaml_is_never_echoed(tmp_path):
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAA1234\n" * 5
+    for fragment in (key, f"API_KEY={SECRET}\n", f"vars: {{k: 1}}\nstates: 'x {SECRET}'\n"):
+        path = _write(tmp_path, {"main.yaml": MAIN, "common.yaml": fragment})
+        text = _all_messages(path)
+        assert "common.yaml" in text
+        assert SECRET not in text and "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAA1234" not in text
+
+
+def test_devices_fifos_and_huge_files_are_refused_before_reading(tmp_path):
+    import os
+    import threading
+
+    os.mkfifo(tmp_path / "fifo.yaml")
+    with open(tmp_path / "huge.yaml", "wb") as f:
+        f.truncate(3 << 30)  # sparse: 3 GB that would take seconds and gigabytes to read
+    for name, expected in (("fifo.yaml", "not a regular file"), ("huge.yaml", "larger than")):
+        path = _write(tmp_path, {"main.yaml": MAIN.replace("common.yaml", name)})
+        out: list[str] = []
+        worker = threading.Thread(
+            target=lambda p=path, o=out: o.append(_all_messages(p)), daemon=True
+        )
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive(), f"reading {name} blocked"
+        assert expected in out[0] and "main.yaml:3:11" in out[0]
+    path = _write(tmp_path, {"main.yaml": MAIN.replace("common.yaml", "/dev/zero")})
+    assert "outside the include root" in _all_messages(path)
+    assert "not a regular file" in _all_messages(path, include_root="/")
+
+
+def test_the_same_fragment_through_a_symlink_is_one_file(tmp_path):
+    main = MAIN.replace("[common.yaml]", "[common.yaml, shared/alias.yaml]")
+    path = _write(tmp_path, {"main.yaml": main, "common.yaml": COMMON})
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "alias.yaml").symlink_to(tmp_path / "common.yaml")
+    assert not [d for d in check_file(path) if d.severity == "error"]
+    assert load_scenario(path).vars == {"product": "Hub", "company": "Acme"}
+
+
+def test_the_loader_limits_count_every_fragment_together(tmp_path):
+    from cviscript.language import loader
+
+    # three fragments of 40,000 nodes each: each under the limit alone, not together
+    def fragment(i: int) -> str:
+        return f"vars:\n  v{i}: [" + ", ".join(["1"] * 40_000) + "]\n"
+
+    files = {f"f{i}.yaml": fragment(i) for i in range(3)}
+    files["main.yaml"] = MAIN.replace("[common.yaml]", "[common.yaml, f0.yaml, f1.yaml, f2.yaml]")
+    files["common.yaml"] = COMMON
+    path = _write(tmp_path, files)
+    for i in range(3):
+        assert not [d for d in check_file(tmp_path / f"f{i}.yaml") if d.code == "too-large"]
+    (problem,) = [d for d in check_file(path) if d.code == "too-large"]
+    assert str(loader.MAX_NODES) in problem.message and "together" in problem.message
+    # bytes: two fragments of 1.2 MB each are each under the 2 MiB limit, not together
+    pad = "# " + "x" * 1000 + "\n"
+    big = {f"b{i}.yaml": "vars: {" + f"b{i}: 1" + "}\n" + pad * 1200 for i in range(2)}
+    main = MAIN.replace("[common.yaml]", "[common.yaml, b0.yaml, b1.yaml]")
+    path = _write(tmp_path, {"main.yaml": main, **big})
+    (problem,) = [d for d in check_file(path) if d.code == "too-large"]
+    assert "together" in problem.message and problem.loc.line == 3
+
+
+def test_reports_and_the_include_root_option_carry_no_file_contents(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from cviscript.cli.main import cli
+
+    # the option sets the variable for the process (and rehearse -j's workers): undone after
+    monkeypatch.setenv("CVISCRIPT_INCLUDE_ROOT", "")
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "key.yaml").write_text(f"TAVUS_API_KEY={SECRET}\n")
+    path = _write(
+        tmp_path / "demo", {"main.yaml": MAIN.replace("common.yaml", "../secrets/key.yaml")}
+    )
+    out = {x: str(tmp_path / f"r.{x}") for x in ("xml", "json", "html")}
+    args = ["rehearse", str(path), "--junit", out["xml"], "--json", out["json"]]
+    args += ["--html", out["html"]]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "outside the include root" in result.output
+    result = CliRunner().invoke(cli, [*args[:1], "--include-root", str(tmp_path), *args[1:]])
+    assert result.exit_code == 2 and "holds a text of" in result.output, result.output
+    for report in [result.output, *(Path(p).read_text() for p in out.values())]:
+        assert "key.yaml" in report and SECRET not in report and "TAVUS_API_KEY" not in report

@@ -51,6 +51,30 @@ def load_or_exit(path: str, *, show_warnings: bool = False) -> Any:
         fail(f"{path}: {n} error{'s' if n != 1 else ''}, not run", EXIT_INVALID)
 
 
+def _set_include_root(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        import os
+
+        from ..language.include import ROOT_ENV
+
+        os.environ[ROOT_ENV] = os.path.realpath(value)  # also for rehearse -j's worker processes
+
+
+def include_root_option(f: Any) -> Any:
+    """``--include-root DIR``: the folder `include:` fragments must resolve inside (default: the
+    scenario's own folder)."""
+    return click.option(
+        "--include-root",
+        type=click.Path(exists=True, file_okay=False),
+        envvar="CVISCRIPT_INCLUDE_ROOT",
+        expose_value=False,
+        is_eager=True,
+        callback=_set_include_root,
+        help="Folder every include: fragment must be inside (symlinks resolved); default: the "
+        "scenario's own folder. Env: CVISCRIPT_INCLUDE_ROOT.",
+    )(f)
+
+
 def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
     from ..language.templates import parse_scalar
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import EXIT_INVALID, fail, load_or_exit
+from .common import EXIT_INVALID, fail, include_root_option, load_or_exit
 
 
 @click.command(
@@ -46,6 +46,7 @@ svg and png also need Graphviz itself: apt-get install graphviz (or brew install
     help="Mark the states a run entered and the transitions it took (a JSONL transcript from "
     "`cviscript run --transcript`).",
 )
+@include_root_option
 def command(file, fmt, output, highlight):
     """Draw the state machine of scenario FILE.
 

@@ -13,7 +13,7 @@ import click
 
 from ..errors import UsageError
 from ..rehearsal.text import case_line, failure_report, summary
-from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, no_cache_option
+from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, include_root_option, no_cache_option
 
 EXIT_NOT_ENDED = 3  # --live: a conversation the run created could not be ended (still billed)
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
@@ -173,6 +173,7 @@ no case selected), 3 a live conversation could not be ended, 130 interrupted."""
     help="--live: where each run's transcript is saved (cviscript replay reads them).",
 )
 @no_cache_option
+@include_root_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only failures and the summary.")
 @click.option("--watch", is_flag=True, help="Rehearse again every time a file is saved.")
 @click.option("--watch-iterations", type=int, hidden=True, help="Stop watching after N runs.")

@@ -8,7 +8,15 @@ import click
 
 from ..errors import CviscriptError, ScenarioError
 from ..printable import printable
-from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, parse_vars, print_diagnostics
+from .common import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    fail,
+    include_root_option,
+    parse_vars,
+    print_diagnostics,
+)
 
 
 @click.command(
@@ -42,6 +50,7 @@ Exit codes: 0 the same interactions were sent and the run ended as recorded,
     help="Write the replay's own transcript.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verdict (and the diff).")
+@include_root_option
 def command(trace, scenario, variables, transcript, quiet):
     """Feed the received events of the transcript TRACE (recorded live or simulated) to SCENARIO
     (default: the file its header names) at their recorded times on a virtual clock, and check it

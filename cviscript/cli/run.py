@@ -25,6 +25,7 @@ from .common import (
     EXIT_OK,
     exit_code_for,
     fail,
+    include_root_option,
     load_or_exit,
     parse_vars,
 )
@@ -173,6 +174,7 @@ created could not be ended (--json then says "conversation_left_running": true).
     help="Serve a local control page and API (loopback only, with a token printed at start) to "
     "fire manual: transitions from a browser or `cviscript fire`; port 0 picks a free one.",
 )
+@include_root_option
 def command(
     file,
     rehearsal,

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ..printable import printable
-from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, no_cache_option
+from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, include_root_option, no_cache_option
 
 JSON_FORMAT_VERSION = 1
 
@@ -49,6 +49,7 @@ with --strict, 2 errors in some file.""",
 )
 @click.option("--watch-iterations", type=int, hidden=True, help="Stop watching after N checks.")
 @no_cache_option
+@include_root_option
 def command(files, quiet, fmt, strict, watch, watch_iterations):
     """Check each scenario FILE: YAML, keys, types, states, regexes, templates, durations, and
     the graph (unreachable states, dead ends, transitions and timers that can never fire,

@@ -36,6 +36,7 @@ import contextvars
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -49,6 +50,7 @@ FORMAT = 1
 ENV_DIR = "CVISCRIPT_CACHE_DIR"
 ENV_OFF = "CVISCRIPT_NO_CACHE"
 MAX_ENTRY_BYTES = 4 * 1024 * 1024
+MAX_HASHED_BYTES = 512 * 1024 * 1024  # larger files (refused anyway) are known by size and time
 _SEVERITIES = ("error", "warning")
 
 
@@ -112,6 +114,11 @@ def _sha(data: bytes) -> str:
 
 def _file_sha(path: str) -> str | None:
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block, /dev/zero never end
+            return f"special {stat.S_IFMT(info.st_mode)}"
+        if info.st_size > MAX_HASHED_BYTES:  # refused by its size: the size is what counts
+            return f"size {info.st_size} {info.st_mtime_ns}"
         with open(path, "rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
     except OSError:  # missing, a folder, unreadable: "nothing usable there"
@@ -262,6 +269,8 @@ def _slot(shown: str) -> str:
         f"python {sys.implementation.name} {sys.version}",
         f"file {os.path.realpath(shown)}",
         f"shown {shown}",
+        # where include: fragments may come from decides what a load concludes
+        f"include-root {os.environ.get('CVISCRIPT_INCLUDE_ROOT', '')}",
     ]
     return _sha("\n".join(key).encode("utf-8", "surrogatepass"))
 

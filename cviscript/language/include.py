@@ -18,7 +18,21 @@ Rules (each problem is an error located in the file that has it):
 * a missing or unreadable fragment is an error at its entry in the `include:` list; a fragment
   that includes, directly or not, a file already being included is a cycle, also an error there;
 * a file reached twice by different routes (a diamond) is merged once;
-* a fragment takes only `description`, `include`, `vars`, `any` and `states`.
+* a fragment takes only `description`, `include`, `vars`, `any` and `states`;
+* files are compared by their resolved paths, so one fragment reached through a symlink and
+  through its own name is one file (merged once, no false "defined twice").
+
+Confinement (an include names a file to read, and its text would end up in errors and reports):
+
+* every fragment must resolve (symlinks followed) inside the *include root*: the folder of the
+  scenario being loaded, or the folder given with ``--include-root`` / ``CVISCRIPT_INCLUDE_ROOT``
+  / ``load_scenario(include_root=...)``. An absolute path or ``../`` that leaves it is refused
+  (`include-outside`) without the file being opened;
+* a device, FIFO or socket is refused before it is read, and a file's size before its bytes are;
+* a fragment that is not a YAML mapping is described by its size only, and any error quoting a
+  fragment's text shows a short, redacted excerpt (`printable.excerpt`), never the file;
+* the loader's limits (`loader.MAX_BYTES`, `loader.MAX_NODES`) count the scenario and all its
+  fragments together, so 64 fragments cannot make 64 times the largest scenario.
 """
 
 from __future__ import annotations
@@ -26,25 +40,55 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from ..errors import Diagnostic
+from ..printable import excerpt
 from . import spec as S
 from .cache import note_read
-from .loader import Node, compose, read_source
+from .loader import MAX_BYTES, MAX_NODES, Node, compose, read_source
 
 if TYPE_CHECKING:
     from .validate_base import Checks
 
 MAX_FILES = 64  # fragments in one scenario, all levels together
 MERGED = ("vars", "any", "states")
+ROOT_ENV = "CVISCRIPT_INCLUDE_ROOT"
 
 
-def expand_includes(v: Checks, root: Node) -> Node:
+def include_root(scenario_file: str, given: str | os.PathLike[str] | None = None) -> str:
+    """The resolved folder every fragment of `scenario_file` must be inside: `given`, else the
+    ``CVISCRIPT_INCLUDE_ROOT`` environment variable, else the scenario's own folder."""
+    chosen = given or os.environ.get(ROOT_ENV) or os.path.dirname(os.path.abspath(scenario_file))
+    return os.path.realpath(chosen)
+
+
+def count_nodes(node: Node) -> int:
+    """How many nodes a tree holds (what `loader.MAX_NODES` counts)."""
+    count, todo = 0, [node]
+    while todo:
+        n = todo.pop()
+        count += 1
+        if n.kind == "map":
+            todo.extend(n.value.values())
+        elif n.kind == "seq":
+            todo.extend(n.value)
+    return count
+
+
+def expand_includes(
+    v: Checks, root: Node, *, root_dir: str | None = None, used: tuple[int, int] = (0, 0)
+) -> Node:
     """`root` with the `vars`, `any` and `states` of its fragments merged in (`root` itself when
-    it includes nothing). Problems are reported through `v`."""
+    it includes nothing). Problems are reported through `v`. `root_dir` is the include root
+    (`include_root`); `used` is (bytes, nodes) the scenario file itself took of the limits."""
     if root.get("include") is None:
         return root
-    merger = _Merger(v)
-    merger.seen.add(os.path.abspath(v.file))
-    parts = merger.collect(root, v.file, [os.path.abspath(v.file)])
+    merger = _Merger(v, root_dir or include_root(v.file))
+    merger.bytes_used, merger.nodes_used = used
+    if not merger.nodes_used:
+        merger.nodes_used = count_nodes(root)
+    own = os.path.realpath(v.file)
+    merger.seen.add(own)
+    parts = merger.collect(root, v.file, [own])
     value = dict(root.value)
     keys = dict(root.keys)
     for key in MERGED:
@@ -56,10 +100,13 @@ def expand_includes(v: Checks, root: Node) -> Node:
 
 
 class _Merger:
-    def __init__(self, v: Checks):
+    def __init__(self, v: Checks, root_dir: str):
         self.v = v
-        self.seen: set[str] = set()  # absolute paths already merged (diamonds merge once)
+        self.root_dir = root_dir
+        self.seen: set[str] = set()  # resolved paths already merged (diamonds merge once)
         self.count = 0
+        self.bytes_used = 0
+        self.nodes_used = 0
 
     def collect(self, node: Node, filename: str, stack: list[str]) -> list[Node]:
         """`node` and the roots of every fragment it includes, depth first, in order."""
@@ -67,7 +114,16 @@ class _Merger:
         entries = self._entries(node.get("include"), filename)
         base = os.path.dirname(os.path.abspath(filename))
         for entry, rel in entries:
-            path = os.path.normpath(os.path.join(base, rel))
+            path = os.path.realpath(os.path.join(base, rel))
+            if os.path.commonpath([path, self.root_dir]) != self.root_dir:
+                self.v.error(
+                    entry.loc,
+                    "include-outside",
+                    f"include: '{excerpt(rel)}' is outside the include root {self.root_dir} "
+                    "(fragments must be in the scenario's folder or below it; give "
+                    "--include-root to allow a wider folder)",
+                )
+                continue
             if path in stack:
                 chain = " -> ".join(os.path.basename(p) for p in [*stack, path])
                 self.v.error(entry.loc, "include-cycle", f"include: cycle: {chain}")
@@ -104,27 +160,31 @@ class _Merger:
         return out
 
     def _read(self, path: str, shown: str, entry: Node) -> Node | None:
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             note_read(path, None)
             self.v.error(
                 entry.loc,
                 "include-missing",
-                f"include: no such file '{entry.value}' (looked for {shown})",
+                f"include: no such file '{excerpt(entry.value)}' (looked for {shown})",
             )
             return None
-        text, problems = read_source(path)
+        text, problems = read_source(path, max_bytes=MAX_BYTES - self.bytes_used)
         if text is None:
-            self.v.diagnostics += problems
+            self.v.diagnostics += [_at_entry(d, entry, shown) for d in problems]
             return None
-        root, problems = compose(text, shown)
+        self.bytes_used += len(text.encode("utf-8", "surrogatepass"))
+        root, problems = compose(text, shown, max_nodes=MAX_NODES - self.nodes_used)
         self.v.diagnostics += problems
         if root is None:
             return None
+        self.nodes_used += count_nodes(root)
         if not root.is_map:
+            what = "a list" if root.is_seq else f"a text of {len(text):,} characters"
             self.v.error(
                 root.loc,
                 "wrong-type",
-                f"a fragment must be a mapping of vars, any and states, got {root.describe()}",
+                f"a fragment must be a mapping of vars, any and states; {shown} holds {what} "
+                "(its content is not shown)",
             )
             return None
         self.v.shape(root, f"fragment {shown}", S.FRAGMENT)
@@ -161,3 +221,8 @@ class _Merger:
                 value[name] = child
                 keys[name] = n.key_loc(name)
         return Node("map", value, nodes[0].loc if nodes else parts[0].loc, keys)
+
+
+def _at_entry(d: Diagnostic, entry: Node, shown: str) -> Diagnostic:
+    """A fragment that could not be read, reported at its `include:` entry."""
+    return Diagnostic(f"include: {shown}: {d.message}", entry.loc, d.severity, d.code)

@@ -29,7 +29,9 @@ The validator walks `Node`s and calls `Node.plain()` where it wants ordinary Pyt
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -45,7 +47,8 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
     CParser = None
 
 from ..errors import Diagnostic, Location
-from .cache import note_read
+from ..printable import excerpt
+from .cache import note_path, note_read
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 100
@@ -170,7 +173,7 @@ class Node:
             return f"the boolean {self.text}"
         if isinstance(v, int | float):
             return f"the number {self.text}"
-        return f"the string {v!r}"
+        return f"the string '{excerpt(v)}'"
 
 
 class _Limit(Exception):
@@ -266,20 +269,42 @@ def _has_empty_value(root: Any) -> bool:
 _FALLBACK = object()
 
 
-def read_source(path: str) -> tuple[str | None, list[Diagnostic]]:
-    """The file's text, or a diagnostic (missing, unreadable, too large, not UTF-8)."""
+def read_source(path: str, *, max_bytes: int = MAX_BYTES) -> tuple[str | None, list[Diagnostic]]:
+    """The file's text, or a diagnostic (missing, unreadable, not a regular file, too large, not
+    UTF-8). A device, FIFO or socket is refused before it is opened for reading (reading one
+    could block forever or never end), and a file's size is checked before its bytes are read."""
     where = Location(str(path), 1, 1)
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
         note_read(path, None)
         return None, [
             Diagnostic(f"cannot read scenario file: {e.strerror or e}", where, code="io-error")
         ]
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            note_path(path)
+            return None, [
+                Diagnostic(
+                    "not a regular file (a device, FIFO, socket or folder): not read",
+                    where,
+                    code="io-error",
+                )
+            ]
+        if info.st_size > max_bytes:
+            note_path(path)
+            return None, [_too_large(where, max_bytes)]
+        try:
+            data = f.read(max_bytes + 1)
+        except OSError as e:
+            note_read(path, None)
+            return None, [
+                Diagnostic(f"cannot read scenario file: {e.strerror or e}", where, code="io-error")
+            ]
     note_read(path, data)
-    if len(data) > MAX_BYTES:
-        return None, [_too_large(where)]
+    if len(data) > max_bytes:
+        return None, [_too_large(where, max_bytes)]
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as e:
@@ -288,15 +313,25 @@ def read_source(path: str) -> tuple[str | None, list[Diagnostic]]:
         return None, [Diagnostic(msg, Location(str(path), line, 1), code="encoding")]
 
 
-def _too_large(where: Location) -> Diagnostic:
+def _too_large(where: Location, max_bytes: int = MAX_BYTES) -> Diagnostic:
+    if max_bytes < MAX_BYTES:
+        return Diagnostic(
+            f"the scenario and its fragments are larger than {MAX_BYTES // (1024 * 1024)} MiB "
+            "together (the limit counts every included file)",
+            where,
+            code="too-large",
+        )
     return Diagnostic(
         f"scenario file is larger than {MAX_BYTES // (1024 * 1024)} MiB", where, code="too-large"
     )
 
 
-def compose(text: str, filename: str) -> tuple[Node | None, list[Diagnostic]]:
+def compose(
+    text: str, filename: str, *, max_nodes: int = MAX_NODES
+) -> tuple[Node | None, list[Diagnostic]]:
     """Parse `text` (shown as `filename`) into a `Node` tree. Problems come back as diagnostics;
-    the node is None when nothing usable could be built."""
+    the node is None when nothing usable could be built. `max_nodes` is what is left of the
+    scenario's node budget (a fragment gets what the files before it left)."""
     start = Location(filename, 1, 1)
     if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         return None, [_too_large(start)]
@@ -323,7 +358,7 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[Diagnostic]]:
         loader.dispose()
     if root is None or (isinstance(root, ScalarNode) and root.tag == _TAG + "null"):
         return None, [Diagnostic("the scenario file is empty", start, code="empty")]
-    converter = _Converter(filename, text)
+    converter = _Converter(filename, text, max_nodes)
     try:
         node = converter.convert(root, 0)
     except _Limit as e:
@@ -386,7 +421,7 @@ def _in_plain_words(e: yaml.MarkedYAMLError, lines: list[str]) -> str | None:
         )
     if problem == "mapping values are not allowed here":
         before = line[: mark.column].split()
-        key = before[-1] if before else ""
+        key = excerpt(before[-1], 30) if before else ""
         return (
             f"unexpected ':' after '{key}': if '{key}:' is a key, it is indented deeper than "
             f"the keys it belongs with (line it up with them); if it is part of a text, put the "
@@ -426,8 +461,9 @@ def _syntax_diagnostic(e: yaml.MarkedYAMLError, filename: str, text: str = "") -
 class _Converter:
     """Composed yaml nodes -> `Node`s; expands aliases within the node budget."""
 
-    def __init__(self, filename: str, text: str):
+    def __init__(self, filename: str, text: str, max_nodes: int = MAX_NODES):
         self.filename = filename
+        self.max_nodes = max_nodes
         self.lines = text.splitlines()
         self.count = 0
         self.diagnostics: list[Diagnostic] = []
@@ -437,10 +473,15 @@ class _Converter:
 
     def convert(self, node: Any, depth: int) -> Node:
         self.count += 1
-        if self.count > MAX_NODES:
+        if self.count > self.max_nodes:
+            together = (
+                " together with the files it is included with (the limit counts every fragment)"
+                if self.max_nodes < MAX_NODES
+                else ""
+            )
             raise _Limit(
-                f"the document has more than {MAX_NODES} nodes once its aliases are expanded "
-                f"(too many aliases, or simply too big)",
+                f"the document has more than {MAX_NODES} nodes once its aliases are expanded"
+                f"{together} (too many aliases, or simply too big)",
                 node.start_mark,
                 "too-large",
             )
@@ -459,7 +500,9 @@ class _Converter:
     def check_tag(self, node: Any, expected: str) -> None:
         if node.tag != expected:
             self.diagnostics.append(
-                Diagnostic(f"unsupported YAML tag {node.tag!r}", self.loc(node), code="yaml-tag")
+                Diagnostic(
+                    f"unsupported YAML tag '{excerpt(node.tag)}'", self.loc(node), code="yaml-tag"
+                )
             )
 
     def scalar(self, node: ScalarNode) -> Node:
@@ -468,7 +511,7 @@ class _Converter:
             loc = self.block_content_loc(node) or loc
         if node.tag not in _SCALAR_TAGS:
             self.diagnostics.append(
-                Diagnostic(f"unsupported YAML tag {node.tag!r}", loc, code="yaml-tag")
+                Diagnostic(f"unsupported YAML tag '{excerpt(node.tag)}'", loc, code="yaml-tag")
             )
             value: Any = node.value
         elif node.tag in (_TAG + "str", _TAG + "timestamp"):
@@ -477,7 +520,7 @@ class _Converter:
             try:
                 value = core_value(node.tag, node.value)
             except ValueError:
-                msg = f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}"
+                msg = f"'{excerpt(node.value)}' is not a valid {node.tag.rsplit(':', 1)[-1]}"
                 self.diagnostics.append(Diagnostic(msg, loc, code="wrong-type"))
                 value = node.value
         # libyaml reports a plain scalar's style as "", PyYAML's Python parser as None
@@ -513,7 +556,7 @@ class _Converter:
                 first = keys[key]
                 self.diagnostics.append(
                     Diagnostic(
-                        f"duplicate key {key!r} (first defined at line {first.line}, column "
+                        f"duplicate key '{excerpt(key)}' (first defined at line {first.line}, column "
                         f"{first.column}; YAML would silently keep only the last one)",
                         key_loc,
                         code="duplicate-key",

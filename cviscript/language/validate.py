@@ -52,7 +52,7 @@ from ..errors import Diagnostic, ScenarioError
 from . import cache as scenario_cache
 from . import model as m
 from . import spec as S
-from .include import expand_includes
+from .include import expand_includes, include_root
 from .lint import lint
 from .loader import Node, compose, read_source
 from .overrides import template_timers, timer_problems, timer_seconds
@@ -69,13 +69,15 @@ def load_scenario(
     source: str | None = None,
     warnings: list[Diagnostic] | None = None,
     cache: bool = True,
+    include_root: str | os.PathLike[str] | None = None,
 ) -> m.Scenario:
     """The validated scenario. Raises `ScenarioError` carrying every diagnostic (errors and
     warnings) when there is at least one error. With `source`, `path` is only the displayed name
     and the folder relative paths are resolved against. Warnings of a valid file are appended to
     `warnings` when a list is given. `cache`: use the scenario cache (`cviscript.language.cache`;
-    a file read from disk only)."""
-    scenario, diagnostics = _load(path, source, cache)
+    a file read from disk only). `include_root` is the folder `include:` fragments must be in
+    (default: ``CVISCRIPT_INCLUDE_ROOT``, else the scenario's folder)."""
+    scenario, diagnostics = _load(path, source, cache, include_root)
     if scenario is None or any(d.severity == "error" for d in diagnostics):
         raise ScenarioError(diagnostics)
     if warnings is not None:
@@ -84,13 +86,18 @@ def load_scenario(
 
 
 def check_file(
-    path: str | os.PathLike[str], *, source: str | None = None, cache: bool = True
+    path: str | os.PathLike[str],
+    *,
+    source: str | None = None,
+    cache: bool = True,
+    include_root: str | os.PathLike[str] | None = None,
 ) -> list[Diagnostic]:
     """Every problem (errors and warnings) in one file; never raises for a scenario problem.
     With the cache on, an unchanged file's problems come from it without loading anything."""
+    cache = cache and include_root is None  # an explicit root: the cache keys on the env's
     if cache and source is None and (entry := scenario_cache.lookup(path)) is not None:
         return entry.diagnostics
-    return _load(path, source, cache)[1]
+    return _load(path, source, cache, include_root)[1]
 
 
 @contextmanager
@@ -109,11 +116,19 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 
 def _load(
-    path: str | os.PathLike[str], source: str | None, use_cache: bool = True
+    path: str | os.PathLike[str],
+    source: str | None,
+    use_cache: bool = True,
+    include_root: str | os.PathLike[str] | None = None,
 ) -> tuple[m.Scenario | None, list[Diagnostic]]:
     with _no_cyclic_gc():
-        if source is not None or not use_cache or scenario_cache.cache_dir() is None:
-            return _load_unguarded(path, source)
+        if (
+            source is not None
+            or not use_cache
+            or include_root is not None
+            or scenario_cache.cache_dir() is None
+        ):
+            return _load_unguarded(path, source, include_root=include_root)
         return _load_through_cache(os.fspath(path))
 
 
@@ -148,7 +163,11 @@ def _load_through_cache(filename: str) -> tuple[m.Scenario | None, list[Diagnost
 
 
 def _load_unguarded(
-    path: str | os.PathLike[str], source: str | None, *, lint_it: bool = True
+    path: str | os.PathLike[str],
+    source: str | None,
+    *,
+    lint_it: bool = True,
+    include_root: str | os.PathLike[str] | None = None,
 ) -> tuple[m.Scenario | None, list[Diagnostic]]:
     filename = os.fspath(path)
     if source is None:
@@ -159,6 +178,8 @@ def _load_unguarded(
     scenario = None
     if root is not None:
         v = _Validator(filename)
+        v.include_root = include_root
+        v.own_bytes = len(source.encode("utf-8", "surrogatepass"))
         scenario = v.scenario(root)
         diagnostics += v.diagnostics
     if lint_it and scenario is not None and not _has_errors(diagnostics):
@@ -171,6 +192,9 @@ def _load_unguarded(
 class _Validator(StateChecks, ActionChecks, RehearsalChecks):
     """The whole file: the top level here, each part by its own mixin."""
 
+    include_root: str | os.PathLike[str] | None = None
+    own_bytes = 0
+
     # --------------------------------------------------------------------------------- top level
 
     def scenario(self, root: Node) -> m.Scenario | None:
@@ -181,7 +205,13 @@ class _Validator(StateChecks, ActionChecks, RehearsalChecks):
                 f"the top level of a scenario must be a mapping (cviscript: 1, name:, states: ...), got {root.describe()}",
             )
             return None
-        root = expand_includes(self, root)
+        if root.get("include") is not None:
+            root = expand_includes(
+                self,
+                root,
+                root_dir=include_root(self.file, self.include_root),
+                used=(self.own_bytes, 0),
+            )
         self.shape(root, "the scenario", S.SCENARIO)
         get = root.get
         self.version(get("cviscript"))

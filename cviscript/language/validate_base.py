@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import Diagnostic, did_you_mean
+from ..printable import excerpt
 from ..protocol import EVENT_NAMES
 from . import model as m
 from . import spec as S
@@ -102,7 +103,9 @@ class Checks:
     def unknown_key(self, node: Node, key: str, what: str, allowed: Iterable[str]) -> None:
         allowed = tuple(allowed)
         hint = did_you_mean(key, allowed) or f"; expected one of: {', '.join(allowed)}"
-        self.error(node.key_loc(key), "unknown-key", f"unknown key '{key}' in {what}{hint}")
+        self.error(
+            node.key_loc(key), "unknown-key", f"unknown key '{excerpt(key)}' in {what}{hint}"
+        )
 
     def string(self, node: Node, what: str, *, empty_ok: bool = False) -> str | None:
         """A scalar as a string: strings as is, numbers and booleans as written."""
