@@ -34,6 +34,7 @@ import urllib.request
 from typing import Any
 
 from ... import __version__, errors
+from .fd_reserve import RESERVE
 
 DEFAULT_BASE_URL = "https://tavusapi.com"
 API_KEY_ENV = "TAVUS_API_KEY"
@@ -163,6 +164,7 @@ class TavusClient:
         self.retries = max(0, retries)
         self.backoff = backoff
         self.log = logger or _log
+        RESERVE.take()  # descriptors kept for the end call (fd_reserve)
 
     def __repr__(self) -> str:
         return f"TavusClient(base_url={self.base_url!r}, api_key=***)"
@@ -190,16 +192,18 @@ class TavusClient:
         return data
 
     def end_conversation(self, conversation_id: str) -> None:
-        """POST /v2/conversations/{id}/end (retried: ending twice is harmless)."""
+        """POST /v2/conversations/{id}/end (retried: ending twice is harmless). Runs on the
+        descriptors held back for it (`fd_reserve`), so a full descriptor table cannot stop it."""
         cid = _path_id(conversation_id)
-        self._request(
-            "POST",
-            f"/v2/conversations/{cid}/end",
-            None,
-            idempotent=True,
-            what=f"ending conversation {conversation_id}",
-            want_json=False,
-        )
+        with RESERVE.released():
+            self._request(
+                "POST",
+                f"/v2/conversations/{cid}/end",
+                None,
+                idempotent=True,
+                what=f"ending conversation {conversation_id}",
+                want_json=False,
+            )
 
     def get_conversation(self, conversation_id: str, verbose: bool = False) -> dict[str, Any]:
         """GET /v2/conversations/{id} (with verbose: transcript and shutdown reason)."""
