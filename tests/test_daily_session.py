@@ -64,6 +64,7 @@ class Sink:
 def session(fake: FakeDaily, **kw: Any) -> DailySession:
     kw.setdefault("join_timeout", 1.0)
     kw.setdefault("replica_timeout", 1.0)
+    kw.setdefault("name_grace", 0.2)
     return DailySession(URL, conversation_id=CID, daily=fake, **kw)
 
 
@@ -180,25 +181,49 @@ def test_the_persona_name_recognises_the_replica_even_when_learnt_late():
 
 def test_a_name_alone_gives_way_to_a_tavus_user_id():
     fake = FakeDaily(replica_name="Anna")  # the real replica: tavus-replica-fake
-    impostor = fake.other_joins("Anna")  # a visitor who took the persona's name
-    fake.replica_joins(after=0.05)
-    fake.other_says(utterance("from the impostor"), sender=impostor, after=0.1)
-    fake.replica_says(utterance("from the replica"), after=0.12)
+    impostor = fake.other_joins("Anna")  # a visitor who took the persona's name, joins first
+    fake.other_says(JOINED, sender=impostor, after=0.02)
+    fake.other_says(utterance("from the impostor, before"), sender=impostor, after=0.03)
+    fake.replica_joins(after=0.1)
+    fake.other_says(utterance("from the impostor, after"), sender=impostor, after=0.15)
+    fake.replica_says(utterance("from the replica"), after=0.17)
     ignored: list[Any] = []
     sink = Sink()
 
     async def main():
-        s = await connected(fake, persona_names=("Anna",), on_ignored=lambda *a: ignored.append(a))
-        assert s.replica_id == impostor  # the name was all there was
+        s = await connected(
+            fake, persona_names=("Anna",), on_ignored=lambda *a: ignored.append(a), name_grace=2
+        )
+        # the name match was provisional: connect waited for the Tavus user id
+        assert s.replica_id == fake.replica_id
         s.start(sink)
-        await until(lambda: sink.messages and ignored)
+        await until(lambda: sink.messages and len(ignored) == 3)
         await s.aclose()
         return s
 
-    s = asyncio.run(main())
-    assert s.replica_id == fake.replica_id
+    asyncio.run(main())
     assert sink.messages == [(utterance("from the replica"), fake.replica_id)]
-    assert ignored[0][1] == impostor
+    assert [who for _m, who, _why in ignored] == [impostor] * 3
+
+
+def test_a_name_match_is_taken_when_no_tavus_user_id_comes():
+    fake = FakeDaily(replica_user_id="pal-unknown-form", replica_name="Anna")
+    fake.replica_joins()
+    fake.replica_says(utterance("hello"), after=0.05)
+    sink = Sink()
+
+    async def main():
+        started = time.monotonic()
+        s = await connected(fake, persona_names=("Anna",), name_grace=0.3)
+        waited = time.monotonic() - started
+        s.start(sink)
+        await until(lambda: sink.messages)
+        await s.aclose()
+        return s, waited
+
+    s, waited = asyncio.run(main())
+    assert s.replica_id == fake.replica_id and waited >= 0.3
+    assert sink.messages == [(utterance("hello"), fake.replica_id)]  # held, then delivered
 
 
 def test_a_spoofed_announcement_before_the_replica_never_locks_it_out():

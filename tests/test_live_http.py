@@ -29,6 +29,7 @@ from cviscript.cli.main import cli
 from cviscript.language.validate import load_scenario
 from cviscript.sessions.fake.daily_room import FakeDaily
 from cviscript.sessions.fake.replica import FakeReplica
+from cviscript.sessions.live import daily_replica
 from cviscript.sessions.live.runner import Interrupted, LiveRun
 from cviscript.sessions.live.tavus_api import TavusClient
 
@@ -231,7 +232,8 @@ def test_created_conversation_is_ended_when_the_room_cannot_be_joined(tavus):
     assert tavus.ended == ["c1"]
 
 
-def test_the_persona_name_recognises_a_replica_without_a_known_user_id(tavus):
+def test_the_persona_name_recognises_a_replica_without_a_known_user_id(tavus, monkeypatch):
+    monkeypatch.setattr(daily_replica, "NAME_GRACE", 0.2)  # no Tavus user id will come
     fake = FakeDaily(replica_user_id="pal-form-nobody-documented", replica_name="Anna")
     FakeReplica(fake)
     live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake)
@@ -243,6 +245,7 @@ def test_the_persona_name_recognises_a_replica_without_a_known_user_id(tavus):
 
 
 def test_a_url_run_looks_the_persona_up_through_the_conversation(tavus, monkeypatch):
+    monkeypatch.setattr(daily_replica, "NAME_GRACE", 0.2)
     monkeypatch.setenv("TAVUS_API_KEY", KEY)
     fake = FakeDaily(replica_user_id="pal-form-nobody-documented", replica_name="Anna")
     FakeReplica(fake)

@@ -4,6 +4,12 @@ Only Tavus steers, so only the replica's app-messages count — and the replica 
 Daily's participant data alone (`replica_id.ReplicaRecognizer`: user id marks, the persona's name,
 or what the command line names), never from what a message says. A participant recognised more
 strongly (its user id) replaces one recognised by its name only; a second replica is ignored.
+
+A name is the weakest signal — anyone joining picks their own — so it never outranks a Tavus user
+id, and a name match is *provisional*: its messages are held (not acted on) for `name_grace`
+seconds (`NAME_GRACE`), waiting for a participant with a Tavus user id. If one appears, it is the
+replica and the name-alike's held messages are reported as ignored; if none does, the name match
+is taken, with a warning (a replica whose user id has a form we do not know still works, later).
 Once identified, the messages held back from it are delivered and those from anyone else are
 reported as ignored; the sink then hears that the replica is present (``present``), which is when
 the scenario starts. Runs on the loop thread only.
@@ -15,7 +21,9 @@ import asyncio
 from collections import deque
 from typing import Any
 
-from .replica_id import STRONG, ReplicaRecognizer, Roster, participant_fields
+from .replica_id import STRONG, WEAK, ReplicaRecognizer, Roster, participant_fields
+
+NAME_GRACE = 5.0  # seconds a name-only match waits for a participant with a Tavus user id
 
 
 class ReplicaTrackingMixin:
@@ -32,6 +40,10 @@ class ReplicaTrackingMixin:
     _held: deque[tuple[Any, Any]]
     log: Any
     _emit: Any  # DailySession._emit
+    _loop: Any
+    name_grace: float | None = None  # None: NAME_GRACE
+    _provisional: str | None = None  # matched by the persona's name only, not acted on yet
+    _provisional_timer: Any = None
 
     def _scan_participants(self, participants: Any) -> None:
         if isinstance(participants, dict):
@@ -61,7 +73,10 @@ class ReplicaTrackingMixin:
                 self._not_replica.add(pid)
             return
         self._not_replica.discard(pid)
-        if self.replica_id is None:
+        if self.replica_id is None and match.strength == WEAK:
+            self._hold_provisionally(pid, match.why)
+        elif self.replica_id is None:
+            self._cancel_provisional()
             self._identify(pid, match.why, match.strength)
             self._replica_ready_now()
         elif pid != self.replica_id:
@@ -76,6 +91,57 @@ class ReplicaTrackingMixin:
                 self._identify(pid, match.why, match.strength)
             else:
                 self.log.warning("a second replica participant %s joined; ignoring it", pid)
+
+    def _hold_provisionally(self, pid: str, why: str) -> None:
+        """A name-only match: hold its messages and wait for a Tavus user id before taking it."""
+        if self._provisional is not None:
+            return  # the first name-alike is the candidate; a second changes nothing
+        grace = NAME_GRACE if self.name_grace is None else self.name_grace
+        self._provisional = pid
+        self.log.info(
+            "participant %s matches %s; waiting %g s for a participant with a Tavus user id "
+            "before taking it for the replica (its messages are held)",
+            pid,
+            why,
+            grace,
+        )
+        loop = self._loop
+        if loop is None or grace <= 0:
+            self._confirm_provisional(pid, why)
+        else:
+            self._provisional_timer = loop.call_later(grace, self._confirm_provisional, pid, why)
+
+    def _confirm_provisional(self, pid: str, why: str) -> None:
+        self._provisional_timer = None
+        if self._provisional != pid or self.replica_id is not None or self._state == "closed":
+            return
+        self._provisional = None
+        if pid in self.roster.left:
+            return
+        self.log.warning(
+            "taking participant %s for the replica by its name only (%s): no participant with "
+            "a Tavus user id joined; name it with --replica-user-id to be sure",
+            pid,
+            why,
+        )
+        self._identify(pid, why, WEAK)
+        self._replica_ready_now()
+
+    def _cancel_provisional(self) -> None:
+        if self._provisional_timer is not None:
+            self._provisional_timer.cancel()
+            self._provisional_timer = None
+        if self._provisional is not None:
+            self._not_replica.add(self._provisional)
+            self._provisional = None
+
+    def provisional_left(self, pid: str) -> None:
+        """A provisional name match left the room: wait for someone else."""
+        if pid == self._provisional:
+            if self._provisional_timer is not None:
+                self._provisional_timer.cancel()
+            self._provisional_timer = None
+            self._provisional = None
 
     def _identify(self, pid: str, how: str, strength: int = STRONG) -> None:
         self.replica_id = pid

@@ -202,6 +202,7 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
         replica_name: str | None = None,
         persona_names: tuple[str, ...] = (),
         microphone: str | None = None,
+        name_grace: float | None = None,
     ):
         self.url = url  # joined as given: it may carry a meeting token as ?t=
         self.public_url = public_url(url)  # what logs, errors and reprs show
@@ -229,6 +230,7 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
             user_id=replica_user_id, name=replica_name, persona_names=persona_names
         )
         self.roster = Roster()
+        self.name_grace = name_grace  # a name-only match waits this long (None: NAME_GRACE)
         self._replica_strength = 0
         self.spoofed_announcements = 0  # replica announcements from other participants
         self._not_replica: set[str] = set()  # participants seen that are not the replica
@@ -346,7 +348,10 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
         except Exception as exc:  # never fatal: on_participant_joined still identifies it
             self.log.warning("could not list participants: %s", exc)
 
-        if not await self._wait(self._replica_done, self.replica_timeout):
+        found = await self._wait(self._replica_done, self.replica_timeout)
+        if not found and self._provisional is not None:  # a name match beats nothing by now
+            self._confirm_provisional(self._provisional, "the persona's name")
+        if not self._replica_done.is_set():
             spoofed = (
                 f"; {self.spoofed_announcements} replica announcement(s) from participants not"
                 " recognised as the replica were ignored"
@@ -399,6 +404,7 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
             if self._outbox or self._drain_handle is not None:
                 self._flush_outbox_now()
             self._state = "closed"
+            self._on_loop(self.provisional_left, self._provisional or "")
             self._on_loop(self._abort_connect, "the session was closed while connecting")
             client, self._client = self._client, None
             if client is None:
@@ -509,6 +515,7 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
         pid = participant.get("id") if isinstance(participant, dict) else None
         if pid is not None:
             self.roster.gone(str(pid))
+            self.provisional_left(str(pid))
         if pid is not None and pid == self.replica_id:
             self._remote_closed(f"the replica left the call ({reason})")
 

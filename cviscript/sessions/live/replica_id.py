@@ -13,8 +13,10 @@ as easily as the replica can. The signals, strongest first:
   is set by the meeting token the room's owner (Tavus) issued; a visitor cannot choose it.
 * **the user name** equals the persona's name (``GET /v2/personas/{id}`` → ``persona_name``;
   pipecat's Tavus transport recognises the replica this way). Weaker: anyone joining picks their
-  own user name. A name match is taken when nothing better is in the room, and a participant with a
-  Tavus user id that arrives later replaces it.
+  own user name. So a name never outranks a Tavus user id, and a name match is provisional: its
+  messages are held, not acted on, while a participant with a Tavus user id may still come
+  (`daily_replica.NAME_GRACE`, 5 s); only then is the name match taken. A participant with a Tavus
+  user id that arrives later still replaces it.
 
 When nothing matches in time, the error lists who was in the room (names cleaned of control
 characters and cut short: they come from strangers) and what was looked for.
