@@ -16,12 +16,23 @@ as audible aliasing: a 48 kHz sweep converted to 24 kHz keeps about -100 dB of i
 interpolation (what this module did by hand before) kept all of it. It costs well under 0.2% of
 the audio's duration at the common rates (`bench/audio_echo.py`). numpy and soxr are imported
 only when a file needs converting.
+
+A WAV header is not trusted: it says the rate, the channels, the sample width and how many frames
+follow, and a file can lie about each (a 40 KB file whose header says 1 Hz plays for hours and
+took 3.8 GB once resampled). So before any frame is read, `inspect_wav` checks the header
+against bounds that real speech and music files meet — 4,000 to 192,000 Hz, 1 to 512 channels,
+16-bit, at most `MAX_SECONDS` long — and the frames the header announces against the file's size
+(a header announcing more data than the file holds is refused; one announcing less is read as
+announced). A file that is not a regular file (a FIFO, a device) or over `MAX_FILE_BYTES` is
+refused before it is opened, so converting any accepted file is bounded (at most
+`MAX_SECONDS` of audio at the target rate).
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import stat
 import uuid
 import wave
 from dataclasses import dataclass
@@ -30,6 +41,10 @@ from . import errors
 from .protocol import MAX_MESSAGE_CHARS, Interactions, ProtocolError, message_size
 
 DEFAULT_SAMPLE_RATE = 24000  # what Tavus recommends for audio echo
+MIN_RATE, MAX_RATE = 4000, 192_000  # Hz: below telephone speech to studio recordings
+MAX_CHANNELS = 512  # the file size bounds the work; this only refuses nonsense
+MAX_SECONDS = 600.0  # one echo or one spoken visitor turn: ten minutes is far beyond either
+MAX_FILE_BYTES = 256 * 1024 * 1024  # 10 min of 16-bit audio is 230 MB even at 192 kHz stereo
 DEFAULT_CHUNK_MS = 40
 FINAL_SILENCE_MS = 10  # the short `done` chunk sent when the audio divides evenly into chunks
 
@@ -66,13 +81,26 @@ def inspect_wav(path: str | os.PathLike[str], *, target_rate: int = DEFAULT_SAMP
 
 def _read_wav(name: str, target_rate: int, *, frames: bool) -> tuple[int, int, bytes]:
     try:
+        info = os.stat(name)
+    except FileNotFoundError:
+        raise errors.CviscriptError(f"audio file not found: {name}") from None
+    except OSError as e:
+        raise errors.CviscriptError(f"cannot read audio file {name}: {e.strerror or e}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise errors.CviscriptError(f"audio file {name} is not a regular file (a FIFO or device)")
+    if info.st_size > MAX_FILE_BYTES:
+        raise errors.CviscriptError(
+            f"audio file {name} is {info.st_size / 2**20:,.0f} MiB, over the "
+            f"{MAX_FILE_BYTES // 2**20} MiB limit"
+        )
+    try:
         with wave.open(name, "rb") as wav:
             channels = wav.getnchannels()
             width = wav.getsampwidth()
             rate = wav.getframerate()
-            data = wav.readframes(wav.getnframes()) if frames else b""
-    except FileNotFoundError:
-        raise errors.CviscriptError(f"audio file not found: {name}") from None
+            nframes = wav.getnframes()
+            _check_header(name, channels, width, rate, nframes, info.st_size, target_rate)
+            data = wav.readframes(nframes) if frames else b""
     except (wave.Error, EOFError) as e:
         # 3.11's `wave` only reads integer PCM: float and compressed files end here ("unknown format").
         raise errors.CviscriptError(
@@ -81,17 +109,37 @@ def _read_wav(name: str, target_rate: int, *, frames: bool) -> tuple[int, int, b
         ) from None
     except OSError as e:
         raise errors.CviscriptError(f"cannot read audio file {name}: {e}") from None
+    return channels, rate, data
 
+
+def _check_header(
+    name: str, channels: int, width: int, rate: int, nframes: int, size: int, target_rate: int
+) -> None:
+    """Refuse a header that lies or asks for too much, before a frame is read."""
     if width != 2:
         raise errors.CviscriptError(
             f"audio file {name} is {width * 8}-bit PCM; cviscript needs 16-bit PCM, "
             f"{_convert_hint(name, target_rate)}"
         )
-    if channels < 1 or rate <= 0:
+    if not 1 <= channels <= MAX_CHANNELS or rate <= 0:
         raise errors.CviscriptError(
             f"audio file {name} has no usable audio ({channels} channels, {rate} Hz)"
         )
-    return channels, rate, data
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise errors.CviscriptError(
+            f"audio file {name} says its sample rate is {rate:,} Hz; cviscript reads "
+            f"{MIN_RATE:,} to {MAX_RATE:,} Hz, {_convert_hint(name, target_rate)}"
+        )
+    if nframes * channels * width > size:
+        raise errors.CviscriptError(
+            f"audio file {name} is damaged: its header announces {nframes * channels * width:,} "
+            f"bytes of audio but the file is {size:,} bytes"
+        )
+    if nframes / rate > MAX_SECONDS:
+        raise errors.CviscriptError(
+            f"audio file {name} is {nframes / rate:,.0f} s long; at most {MAX_SECONDS:g} s is "
+            "played as one utterance"
+        )
 
 
 def load_wav(path: str | os.PathLike[str], *, target_rate: int = DEFAULT_SAMPLE_RATE) -> PcmAudio:

@@ -306,3 +306,61 @@ def test_mixing_down_alone_is_exact(tmp_path, channels):
     got = convert(tmp_path, samples, rate=24000, channels=channels)
     frames = zip(*(samples[c::channels] for c in range(channels)), strict=True)
     assert got == [round(Fraction(sum(frame), channels)) for frame in frames]  # ties to even
+
+
+# ------------------------------------------------ a header that lies (hardening round three)
+
+
+def test_a_header_that_lies_about_its_rate_is_refused_before_reading(tmp_path):
+    import tracemalloc
+
+    from cviscript.audio import inspect_wav
+
+    path = write_wav(tmp_path / "slow.wav", [0] * 20_000, rate=1)  # 40 KB said to last 5.5 h
+    tracemalloc.start()
+    for check in (inspect_wav, load_wav):
+        with pytest.raises(errors.CviscriptError, match="1 Hz"):
+            check(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5_000_000  # it took 3.8 GB to resample
+
+
+def test_a_header_announcing_more_audio_than_the_file_holds_is_refused(tmp_path):
+    from cviscript.audio import inspect_wav
+
+    path = tmp_path / "short.wav"
+    write_wav(path, [0] * 1000, rate=24000)
+    data = bytearray(path.read_bytes())
+    data[40:44] = (10_000_000).to_bytes(4, "little")  # the data chunk's size
+    path.write_bytes(bytes(data))
+    with pytest.raises(errors.CviscriptError, match="header announces"):
+        inspect_wav(path)
+
+
+def test_too_long_too_wide_or_not_a_file_is_refused(tmp_path):
+    import os
+
+    from cviscript.audio import MAX_SECONDS, inspect_wav
+
+    long = write_wav(tmp_path / "long.wav", [0] * int(4000 * (MAX_SECONDS + 1)), rate=4000)
+    with pytest.raises(errors.CviscriptError, match="s long"):
+        inspect_wav(long)
+    wide = write_wav(tmp_path / "wide.wav", [0] * 1000, rate=24000, channels=1000)
+    with pytest.raises(errors.CviscriptError, match="1000 channels"):
+        inspect_wav(wide)
+    os.mkfifo(tmp_path / "fifo.wav")
+    with pytest.raises(errors.CviscriptError, match="not a regular file"):
+        inspect_wav(tmp_path / "fifo.wav")  # would block forever if opened
+
+
+def test_a_lying_echo_wav_is_an_error_at_load(tmp_path):
+    from cviscript.language.validate import check_file
+
+    write_wav(tmp_path / "slow.wav", [0] * 20_000, rate=1)
+    (tmp_path / "s.yaml").write_text(
+        "cviscript: 1\nname: s\ninitial: a\nstates:\n"
+        "  a:\n    enter: [{echo: {audio: slow.wav}}]\n    final: true\n"
+    )
+    (problem,) = [d for d in check_file(tmp_path / "s.yaml") if d.severity == "error"]
+    assert "1 Hz" in problem.message and problem.loc.line == 6

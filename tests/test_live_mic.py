@@ -135,7 +135,10 @@ def test_a_missing_wav_or_synthesiser_is_a_clear_error_before_anything_runs(tmp_
     monkeypatch.delenv("TAVUS_API_KEY", raising=False)
     (tmp_path / "spoken.yaml").write_text(SPOKEN)
     suite, _ = run_live_suite([str(tmp_path / "spoken.yaml")], LiveOptions(fake="1"))
-    assert "no such WAV file" in suite.cases[0].runs[0].reason
+    # refused at load (before any conversation could be created), with the rule's line
+    assert not suite.cases
+    (invalid,) = suite.invalid
+    assert any("voice: file not found" in d and "spoken.yaml:" in d for d in invalid.diagnostics)
     monkeypatch.setenv(tts.TTS_ENV, "no-such-synthesiser-here")
     with pytest.raises(errors.UsageError, match="install espeak-ng"):
         tts.synthesise("hello")
@@ -147,3 +150,29 @@ def test_espeak_ng_synthesises_16khz_speech():
     audio = tts.synthesise("What is the price of the premium plan?")
     assert audio.sample_rate == 16000 and 1.0 < audio.duration < 6.0
     assert max(audio.pcm[1::2]) > 10  # not silence
+
+
+def test_a_lying_voice_wav_or_a_nul_to_speak_is_refused_at_load(tmp_path):
+    from cviscript.language.validate import check_file
+
+    (tmp_path / "spoken.yaml").write_text(SPOKEN)
+    with wave.open(str(tmp_path / "ask.wav"), "wb") as w:  # a 1 Hz header over 40 KB of audio
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(1)
+        w.writeframes(bytes(40_000))
+    (problem,) = [d for d in check_file(tmp_path / "spoken.yaml") if d.severity == "error"]
+    assert "voice:" in problem.message and "1 Hz" in problem.message
+    assert problem.loc.line == 19
+    nul = SPOKEN.replace('say: "What is the price?"', 'say: "What is\\0 the price?"')
+    nul = nul.replace("        voice: ask.wav\n", "        voice: true\n")
+    (tmp_path / "nul.yaml").write_text(nul)
+    (problem,) = [d for d in check_file(tmp_path / "nul.yaml") if d.severity == "error"]
+    assert "NUL" in problem.message and problem.loc.line == 18
+
+
+def test_a_nul_a_template_renders_is_spoken_as_a_space():
+    if tts.program() is None:
+        pytest.skip("espeak-ng is not installed")
+    audio = tts.synthesise("What is\x00 the price?")  # raised a raw ValueError before
+    assert 0.5 < audio.duration < 6.0

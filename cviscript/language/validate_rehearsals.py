@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import did_you_mean
+from ..errors import CviscriptError, did_you_mean
 from . import model as m
 from . import spec as S
 from .loader import Node
@@ -167,6 +167,10 @@ class RehearsalChecks(Checks):
         ok = trigger is not None
         if (n := node.get("say")) is not None:
             rule.say = self.text(n, f"{what} say", names=SIMULATED_NAMES)
+            if rule.say is not None and "\x00" in rule.say.source:
+                # a NUL cannot be spoken (a synthesiser's command line cannot even carry it)
+                self.error(n.loc, "bad-value", f"{what} say: contains a NUL character (\\0)")
+                ok = False
             ok &= rule.say is not None
         if (n := node.get("perceive")) is not None:
             rule.perceive = self.text(n, f"{what} perceive", names=SIMULATED_NAMES)
@@ -184,6 +188,7 @@ class RehearsalChecks(Checks):
                 ok = False
             elif isinstance(n.value, str):
                 rule.voice = n.value
+                ok &= self.voice_file(n, what)
             else:
                 rule.voice = bool(self.boolean(n, f"{what} voice (true or a WAV file)"))
         if (n := node.get("times")) is not None:
@@ -192,6 +197,22 @@ class RehearsalChecks(Checks):
         if (n := node.get("delay")) is not None:
             rule.delay = self.duration(n, f"{what} delay") or 0.0
         return rule if ok else None
+
+    def voice_file(self, node: Node, what: str) -> bool:
+        """``voice: FILE``: the WAV must exist and be playable (`audio.inspect_wav`: the header
+        checked against the file's size and sane bounds) — now, not after a conversation was
+        created."""
+        from ..audio import inspect_wav
+
+        path = self.path(node, f"{what} voice")
+        if path is None:
+            return False
+        try:
+            inspect_wav(path, target_rate=16000)  # the microphone's rate (for the hint)
+        except CviscriptError as e:
+            self.error(node.loc, "bad-value", f"{what} voice: {e}")
+            return False
+        return True
 
     def persona_rule(self, node: Node, what: str) -> m.PersonaRule | None:
         if not self.shape(node, what, S.PERSONA_RULE):

@@ -18,7 +18,7 @@ import subprocess
 import wave
 
 from ... import errors
-from ...audio import PcmAudio, _to_mono
+from ...audio import MAX_SECONDS, PcmAudio, _check_header, _to_mono
 
 PROGRAM = "espeak-ng"
 TTS_ENV = "CVISCRIPT_TTS"  # another program with espeak-ng's options (-v VOICE --stdout TEXT)
@@ -47,6 +47,9 @@ def synthesise(text: str, *, voice: str = "en-us", sample_rate: int = 16000) -> 
     exe = require()
     if len(text) > MAX_CHARS:
         raise errors.UsageError(f"text to speak is over {MAX_CHARS} characters")
+    # a NUL cannot be passed on a command line (it raised a raw ValueError); it is silent anyway.
+    # A literal one is refused at load; one a template rendered from a variable is a space.
+    text = text.replace("\x00", " ")
     try:
         done = subprocess.run(
             [exe, "-v", voice, "--stdout", "--", text],
@@ -62,7 +65,13 @@ def synthesise(text: str, *, voice: str = "en-us", sample_rate: int = 16000) -> 
     try:
         with wave.open(io.BytesIO(done.stdout)) as w:
             channels, rate, width = w.getnchannels(), w.getframerate(), w.getsampwidth()
-            frames = w.readframes(w.getnframes())
+            # writing to a pipe, espeak-ng cannot fill in the length (its header says ~2**30
+            # frames): what follows the header is the audio, its rate and channels are checked
+            whole = len(done.stdout) // max(1, channels * width)
+            _check_header(PROGRAM, channels, width, rate, 0, 0, sample_rate)
+            if whole / max(rate, 1) > MAX_SECONDS:
+                raise errors.CviscriptError(f"{PROGRAM} wrote over {MAX_SECONDS:g} s of audio")
+            frames = w.readframes(whole)
     except (wave.Error, EOFError) as exc:
         raise errors.CviscriptError(f"{PROGRAM} wrote no readable WAV: {exc}") from None
     if width != 2:
