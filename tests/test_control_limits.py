@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from typing import Any
 
@@ -171,3 +172,31 @@ def test_the_end_call_works_with_every_other_descriptor_taken(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ended ['/v2/conversations/c1/end']" in result.stdout
+
+
+def test_fire_gives_up_on_a_server_that_trickles_within_its_deadline(monkeypatch):
+    from cviscript.control import client
+    from cviscript.errors import ConnectError
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:  # a whole answer, one byte every 0.2 s (about 9 s)
+        conn, _ = listener.accept()
+        with conn:
+            for byte in b"HTTP/1.0 200 OK\r\nX-Slow: " + b"a" * 20 + b"\r\n\r\n{}":
+                if stop.wait(0.2):
+                    return
+                conn.send(bytes([byte]))
+
+    threading.Thread(target=trickle, daemon=True).start()
+    monkeypatch.setattr(client, "TIMEOUT", 1.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ConnectError, match="did not answer within 1.5 s"):
+            client.fire(f"http://127.0.0.1:{port}/?token=t", "skip")
+        assert time.monotonic() - started < 4
+    finally:
+        stop.set()
+        listener.close()

@@ -1,15 +1,19 @@
 """The other end of the control interface (`cviscript fire NAME --control URL`).
 
 Only loopback URLs are accepted (the server listens nowhere else), the answer is read with a
-size bound and a timeout, and what it says is returned as plain values for the caller to print.
+size bound and one overall deadline (`TIMEOUT`, from connecting to the last byte: a per-read
+timeout never fires on a server that trickles a byte every few seconds), and what it says is
+returned as plain values for the caller to print.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import ipaddress
 import json
-import urllib.error
-import urllib.request
+import socket
+import threading
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -40,17 +44,35 @@ def split_control_url(url: str, token: str | None) -> tuple[str, str]:
 
 
 def call(base: str, token: str, method: str, path: str) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        base + path, method=method, headers={TOKEN_HEADER: token}, data=None
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - loopback only
-            code, raw = response.status, response.read(MAX_ANSWER + 1)
-    except urllib.error.HTTPError as err:
-        code, raw = err.code, err.read(MAX_ANSWER + 1)
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=TIMEOUT)
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:  # in a thread, so the whole exchange has one deadline
+        try:
+            conn.request(method, path, headers={TOKEN_HEADER: token})
+            response = conn.getresponse()
+            outcome["answer"] = response.status, response.read(MAX_ANSWER + 1)
+        except (OSError, http.client.HTTPException) as err:
+            outcome["error"] = err
+
+    worker = threading.Thread(target=ask, name="cviscript-fire", daemon=True)
+    worker.start()
+    worker.join(TIMEOUT)
+    if worker.is_alive():
+        if conn.sock is not None:
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)  # the worker's read ends
+        conn.close()
+        raise ConnectError(
+            f"the control interface at {base} did not answer within {TIMEOUT:g} s"
+        ) from None
+    conn.close()
+    if "error" in outcome:
+        err = outcome["error"]
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
         raise ConnectError(f"cannot reach the control interface at {base}: {reason}") from None
+    code, raw = outcome["answer"]
     if len(raw) > MAX_ANSWER:
         raise ConnectError("the control interface answered with too much data")
     try:
