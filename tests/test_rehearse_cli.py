@@ -383,3 +383,27 @@ def test_ctrl_c_during_parallel_rehearsal_ends_promptly_and_writes_reports(tmp_p
     assert "Traceback" not in done.stderr
     report = json.loads(js.read_text())
     assert junit.exists() and 0 < len(report["cases"]) < 14
+
+
+def test_an_empty_shard_succeeds_with_a_note(tmp_path):
+    from cviscript.rehearsal.suite import collect, in_shard
+
+    (tmp_path / "greeter.yaml").write_text(GOOD)
+    ids = [c.id for c in collect([tmp_path]).cases]
+    count = len(ids) + 3
+    empty = next(i for i in range(1, count + 1) if not any(in_shard(x, (i, count)) for x in ids))
+    junit = tmp_path / "j.xml"
+    result = invoke(str(tmp_path), "--shard", f"{empty}/{count}", "--junit", str(junit))
+    assert result.exit_code == 0, result.output
+    assert f"shard {empty}/{count} has no cases" in result.output
+    assert junit.exists()
+    result = invoke(
+        str(tmp_path), "--shard", f"{empty}/{count}", "--coverage", "--fail-under", "90"
+    )
+    assert result.exit_code == 0, result.output
+    # no cases at all is still a mistake, sharded or not
+    (tmp_path / "greeter.yaml").unlink()
+    (tmp_path / "bare.yaml").write_text(
+        "cviscript: 1\nname: b\ninitial: a\nstates: {a: {final: true}}\n"
+    )
+    assert invoke(str(tmp_path), "--shard", f"1/{count}").exit_code == 2

@@ -374,3 +374,23 @@ def test_live_says_where_its_transcripts_go(tmp_path):
     where = str(tmp_path / "live-transcripts")
     assert f"live transcripts go to {where}/" in done.stderr
     assert f"transcripts: {where}/" in done.stdout
+
+
+def test_cases_whose_names_slug_alike_get_their_own_transcripts(tmp_path, monkeypatch):
+    from cviscript.rehearsal.live import LiveOptions, run_live_suite, transcript_name
+
+    monkeypatch.delenv("TAVUS_API_KEY", raising=False)
+    twins = GREETING + (
+        "rehearsals:\n"
+        "  - name: price?\n    expect: {outcome: completed}\n"
+        "  - name: price!\n    expect: {outcome: completed}\n"
+    )
+    (tmp_path / "greets.yaml").write_text(twins)
+    folder = tmp_path / "t"
+    suite, summary = run_live_suite(
+        [str(tmp_path / "greets.yaml")], LiveOptions(fake="1", transcripts=str(folder))
+    )
+    assert [c.passed for c in suite.cases] == [True, True]
+    assert len(set(summary.transcripts)) == 2 and len(list(folder.glob("*.jsonl"))) == 2
+    # the scenario's folder counts too: a/demo.yaml and b/demo.yaml
+    assert transcript_name("a/demo.yaml", "x") != transcript_name("b/demo.yaml", "x")

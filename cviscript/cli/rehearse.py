@@ -201,11 +201,21 @@ def command(paths: tuple[str, ...], **opts: Any) -> None:
         fail(str(err), EXIT_INVALID)
     if suite.interrupted:
         click.echo("interrupted: reporting the cases that finished", err=True)
-    if not suite.cases and not suite.invalid and not suite.interrupted:
+    empty_shard = not suite.cases and suite.outside_shard > 0
+    if empty_shard and not suite.invalid and not suite.interrupted:
+        # more shards than cases: a CI job with nothing to do has succeeded
+        index, count = args.shard
+        click.echo(
+            f"note: shard {index}/{count} has no cases ({suite.outside_shard} in the other "
+            "shards): nothing to run",
+            err=True,
+        )
+    elif not suite.cases and not suite.invalid and not suite.interrupted:
         what = "matched -k " + " ".join(map(repr, args.patterns)) if args.patterns else "were found"
         fail(f"no rehearsal cases {what} in {', '.join(paths)}", EXIT_INVALID)
     _write_reports(suite, args)
-    under = _print_coverage(suite, args.fail_under, printer)
+    # an empty shard has no coverage of its own to judge
+    under = _print_coverage(suite, args.fail_under, printer) and not empty_shard
     click.echo(summary(suite, color=printer.color))
     if live_summary is not None:
         _print_live_summary(live_summary, printer)

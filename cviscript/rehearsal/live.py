@@ -30,6 +30,7 @@ than real time. The verdicts equal simulated rehearsal's (tested on every shippe
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import time
@@ -94,12 +95,14 @@ def run_live_suite(
 
     started = time.perf_counter()
     col = collect(paths, patterns)
+    found = len(col.cases)
     col.cases = [ref for ref in col.cases if in_shard(ref.id, shard)]
     if on_collected is not None:
         on_collected(col)
     if options.url is not None and len(col.cases) * repeat > 1:
         raise UsageError("--url joins one conversation: select a single case (-k) without --repeat")
     suite = SuiteResult(invalid=col.invalid, files=col.files, without_cases=col.without_cases)
+    suite.outside_shard = found - len(col.cases)
     summary = LiveSummary()
     runner = _Runner(options, summary)
 
@@ -285,8 +288,7 @@ class _Runner:
             return None
         from ..transcript import TranscriptWriter
 
-        name = _slug(f"{Path(ref.file).stem}--{ref.case}")
-        path = Path(folder) / f"{name}{'' if seed is None else f'--seed{seed}'}.jsonl"
+        path = Path(folder) / transcript_name(ref.file, ref.case, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = TranscriptWriter(str(path))
         try:
@@ -296,6 +298,15 @@ class _Runner:
             writer.close()
         self.summary.transcripts.append(str(path))
         return str(path)
+
+
+def transcript_name(file: str, case: str, seed: int | None = None) -> str:
+    """The file name of one case's live transcript: readable (scenario stem, case name, seed)
+    and unique — the slug loses characters (``price?`` and ``price!`` are both ``price``), so a
+    short hash of the scenario's path and the exact case name follows it."""
+    digest = hashlib.sha256(f"{os.path.abspath(file)}\0{case}".encode()).hexdigest()[:8]
+    name = _slug(f"{Path(file).stem}--{case}")
+    return f"{name}--{digest}{'' if seed is None else f'--seed{seed}'}.jsonl"
 
 
 def _slug(text: str) -> str:

@@ -232,6 +232,7 @@ class SuiteResult:
     coverage: Any = None  # coverage.Coverage, when asked for
     interrupted: bool = False  # Ctrl-C: `cases` holds those that finished
     min_pass_rate: float | None = None  # `--min-pass-rate`, applied to every case
+    outside_shard: int = 0  # cases found that belong to the other shards (--shard I/N)
 
     @property
     def passed(self) -> list[CaseResult]:
@@ -261,6 +262,8 @@ class SuiteResult:
             "wall": round(self.wall, 6),
             "cases": [c.to_json(traces=traces) for c in self.cases],
         }
+        if self.outside_shard:
+            out["outside_shard"] = self.outside_shard
         if self.coverage is not None:
             out["coverage"] = self.coverage.to_json()
         return out

@@ -410,11 +410,13 @@ def run_suite(
         pool = WorkerPool(workers, _task, _lost)
     try:
         col = collect(paths, patterns) if pool is None else _collect_on(pool, paths, patterns)
+        found = len(col.cases)
         col.cases = [ref for ref in col.cases if in_shard(ref.id, shard)]
         if on_collected is not None:
             on_collected(col)
         suite = SuiteResult(invalid=col.invalid, files=col.files, without_cases=col.without_cases)
         suite.min_pass_rate = min_pass_rate
+        suite.outside_shard = found - len(col.cases)
         suite.interrupted = col.interrupted
         plan = [(ref, seeds_for(ref, repeat, seed_from)) for ref in col.cases]
         if pool is not None and not col.interrupted:
