@@ -131,11 +131,30 @@ def test_tool_result_unspoken_and_spoken():
     assert codes_of(spoken, forget) == ["tool-result-spoken"]
 
 
-def test_an_error_result_is_acknowledged_even_when_fire_and_forget():
-    forget = Assumptions(default_tool=ToolRule(on_resolve="fire_and_forget"))
+def test_an_error_result_is_acknowledged_when_results_are_spoken():
     quiet = [(0.0, "received", tool_call("c1")), (0.5, "sent", tool_result("c1", "error"))]
     quiet += [(9.0, "received", user_says("hello?"))]
-    assert codes_of(quiet, forget) == ["tool-result-unspoken"]
+    m = feed(Monitor(), quiet)
+    assert m.codes() == ["tool-result-unspoken"]
+    assert "a failed result is acknowledged" in m.findings[0].assumed
+
+
+def test_a_result_later_than_the_follow_up_window_is_not_expected_spoken():
+    late = [(0.0, "received", tool_call("c1")), (20.0, "sent", tool_result("c1"))]
+    late += [(29.0, "received", user_says("hello?"))]
+    assert codes_of(late) == ["tool-result-unspoken"]
+    assert codes_of(late, Assumptions(follow_up_window=15.0)) == []
+
+
+def test_a_persona_file_model_has_tavus_defaults_and_the_files_tools():
+    from types import SimpleNamespace
+
+    tool = SimpleNamespace(on_call="none", on_resolve="generate_response", static_filler=None)
+    settings = SimpleNamespace(persona_file=SimpleNamespace(tools={"lookup": tool}))
+    a = Assumptions.from_settings(settings)
+    assert a.tool("other").filler and not a.tool("other").speaks_result
+    assert not a.tool("lookup").filler and a.tool("lookup").speaks_result
+    assert not ToolRule("static_filler", "fire_and_forget").filler  # no text: nothing to say
 
 
 def test_unknown_event_types_and_roles_once_each():

@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 
 from cviscript.rehearsal.live import LiveOptions, run_live_suite
+from cviscript.sessions.replica_model import ModelSettings
 from cviscript.transcript import read_transcript
 
 PROBE = str(Path(__file__).parent / "data" / "fidelity" / "probe.yaml")
+# the fake replica does the opposite of what the model does with a respond
+MODEL_ECHOES = bool(getattr(ModelSettings(), "respond_echo", False))
+ECHO_CODE = "respond-not-echoed" if MODEL_ECHOES else "respond-echoed"
 
 
 def live_findings(tmp_path, misbehave: dict) -> tuple[list[dict], list[dict]]:
@@ -33,7 +37,7 @@ def live_findings(tmp_path, misbehave: dict) -> tuple[list[dict], list[dict]]:
     "misbehave, code",
     [
         ({"utterances": False}, "no-utterances"),
-        ({"respond_echo": True}, "respond-echoed"),
+        ({"respond_echo": not MODEL_ECHOES}, ECHO_CODE),
         ({"tool_filler": "One moment please."}, "tool-filler"),
         ({"tool_result_silent": True}, "tool-result-unspoken"),
         (
@@ -61,8 +65,8 @@ def test_the_faithful_room_reports_nothing(tmp_path):
 
 
 def test_the_messages_name_what_to_change(tmp_path):
-    (f,) = live_findings(tmp_path, {"respond_echo": True})[0]
-    assert '"Hello!"' in f["live"] and "respond_echo: true" in f["fix"]
+    (f,) = live_findings(tmp_path, {"respond_echo": not MODEL_ECHOES})[0]
+    assert '"Hello!"' in f["live"] and f"respond_echo: {str(not MODEL_ECHOES).lower()}" in f["fix"]
     (f,) = live_findings(tmp_path, {"tool_filler": "Hold on."})[0]
     assert '"Hold on."' in f["live"] and "lookup_meeting" in f["fix"] and "on_call" in f["fix"]
     (f,) = live_findings(tmp_path, {"tool_result_silent": True})[0]

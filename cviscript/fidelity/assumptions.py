@@ -14,22 +14,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# What a tool does in the model when nothing says otherwise (the model as shipped before the
-# persona settings: silent while the tool runs, then speaks the persona's reply to the result).
-SILENT = "silent"  # on_call: nothing spoken while the tool runs
-FILLER_ON_CALL = frozenset({"generate_filler", "static_filler"})
-SPOKEN_ON_RESOLVE = "speak"  # on_resolve: the result is spoken
+# What a tool does in a model that has no persona settings (silent while the tool runs, then it
+# speaks the persona's reply to the result); with a persona file, the persona's tools decide,
+# and a tool it lacks has Tavus's documented defaults (generate_filler, fire_and_forget).
+SILENT = "none"  # on_call: nothing spoken while the tool runs
+SPOKEN_ON_RESOLVE = "generate_response"  # on_resolve: the result is spoken
 FIRE_AND_FORGET = "fire_and_forget"  # on_resolve: nothing spoken after the result
+TAVUS_DEFAULT_ON_CALL = "generate_filler"
 
 
 @dataclass(frozen=True, slots=True)
 class ToolRule:
     on_call: str = SILENT
     on_resolve: str = SPOKEN_ON_RESOLVE
+    static_filler: str | None = None
 
     @property
     def filler(self) -> bool:
-        return self.on_call in FILLER_ON_CALL
+        return self.on_call == "generate_filler" or (
+            self.on_call == "static_filler" and bool(self.static_filler)
+        )
 
     @property
     def speaks_result(self) -> bool:
@@ -46,6 +50,7 @@ class Assumptions:
     default_tool: ToolRule = ToolRule()
     shutdown_reasons: frozenset[str] = frozenset()
     result_wait: float = 5.0  # seconds after a tool_result within which the model speaks it
+    follow_up_window: float = float("inf")  # a result later than this after its call: unspoken
     reply_latency: float = 0.9
     no_utterance_turns: int = 2  # replica turns without any utterance before saying so
 
@@ -76,13 +81,21 @@ class Assumptions:
             latency = getattr(settings, "reply_latency", None)
             if isinstance(latency, int | float) and latency >= 0:
                 out.reply_latency = float(latency)
-            window = getattr(settings, "tool_result_window", None)
+            out.result_wait = max(out.result_wait, 3 * out.reply_latency)
+            window = getattr(settings, "follow_up_window", None)
             if isinstance(window, int | float) and window > 0:
-                out.result_wait = float(window)
-            else:
-                out.result_wait = max(out.result_wait, 3 * out.reply_latency)
+                out.follow_up_window = float(window)
+            if hasattr(settings, "persona_file"):  # a model that reads the persona's tools
+                out.default_tool = ToolRule(TAVUS_DEFAULT_ON_CALL, FIRE_AND_FORGET)
+                persona = settings.persona_file
+                for name, tool in (getattr(persona, "tools", None) or {}).items():
+                    out.tools[name] = ToolRule(
+                        str(getattr(tool, "on_call", None) or SILENT),
+                        str(getattr(tool, "on_resolve", FIRE_AND_FORGET)),
+                        getattr(tool, "static_filler", None),
+                    )
         if tools:
-            out.tools = dict(tools)
+            out.tools.update(tools)
         if default_tool is not None:
             out.default_tool = default_tool
         return out

@@ -258,7 +258,12 @@ class ToolSpeech(Detector):
         turns = call.turns[: max(0, len(call.turns) - call.echoes)]
         want_filler = rule.filler
         answered = call.result_t is not None
-        want_result = answered and (rule.speaks_result or call.status == "error")
+        want_result = (
+            answered
+            and rule.speaks_result
+            and call.result_t is not None
+            and call.result_t - call.t <= self.a.follow_up_window
+        )
         if not answered:
             if turns and not want_filler:
                 self._filler(call, rule, turns[0], t)
@@ -338,7 +343,7 @@ class ToolSpeech(Detector):
     def _result_unspoken(self, call: _Call, rule: Any, t: float) -> None:
         assert call.result_t is not None
         waited = t - call.result_t
-        error = ", and a failed result is acknowledged" if call.status == "error" else ""
+        error = ", a failed result is acknowledged" if call.status == "error" else ""
         self.report(
             codes.TOOL_RESULT_UNSPOKEN.code,
             call.name,

@@ -11,7 +11,8 @@ trace, transcript) — and, with none set, the room is the model and the self-ch
 key                  the fake replica then ...
 ===================  ================================================================================
 utterances: false    sends no ``conversation.utterance`` at all (closed captions off)
-respond_echo: true   sends a client's ``conversation.respond`` back as a user utterance
+respond_echo: B      sends a client's ``conversation.respond`` back as a user utterance (true) or
+                     never (false), whatever the model's ``respond_echo`` says
 tool_filler: TEXT    speaks TEXT as soon as it calls a tool (before the result)
 tool_result_silent   never speaks after a ``tool_result`` (``on_resolve: fire_and_forget``)
 rename: {OLD: NEW}   sends event type OLD spelt NEW (a spelling the normaliser does not know)
@@ -40,7 +41,7 @@ COPY_FLUSH = 2.5  # room seconds a held copy waits at most when no further messa
 @dataclass(slots=True)
 class Misbehaviour:
     utterances: bool = True
-    respond_echo: bool = False
+    respond_echo: bool | None = None  # None: as the model does
     tool_filler: str | None = None
     tool_result_silent: bool = False
     rename: dict[str, str] = field(default_factory=dict)
@@ -91,6 +92,8 @@ class Misbehaving:
         self.how = how
         self._deliver = deliver
         self.model: Any = None
+        # the model cannot echo a respond itself (a model without the respond_echo setting)
+        self.emulate_echo = False
         self._held: deque[list[Any]] = deque()  # [messages still to pass, message, held at]
 
     # the model's output
@@ -144,7 +147,7 @@ class Misbehaving:
             return True
         event_type = message.get("event_type")
         props = message.get("properties") if isinstance(message.get("properties"), dict) else {}
-        if event_type == "conversation.respond" and self.how.respond_echo:
+        if event_type == "conversation.respond" and self.emulate_echo:
             text = props.get("text")
             if isinstance(text, str) and self.model.joined and self.model.ended is None:
                 self.model.wire.send(

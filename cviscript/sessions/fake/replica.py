@@ -152,6 +152,11 @@ class FakeReplica:
             self.join_after = 0.0
             fake._replica_in_room = True
         self._misbehaving = Misbehaving(self.misbehave, self._deliver)
+        echo = self.misbehave.respond_echo
+        if echo is not None and hasattr(self.settings, "respond_echo"):
+            self.settings = dataclasses.replace(self.settings, respond_echo=echo)
+        else:
+            self._misbehaving.emulate_echo = bool(echo)
         self._persona = model_persona if model_persona is not None else FunctionPersona(persona)
         self.model: ReplicaModel | None = None
         # what happened (read them after the run)
