@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("cviscript.cli.validate", "Check scenario files and report every problem."),
     "rehearse": ("cviscript.cli.rehearse", "Run every rehearsal case (for CI): JUnit, coverage."),
     "replay": ("cviscript.cli.replay", "Replay a recorded transcript and diff what is sent."),
+    "calibrate": ("cviscript.cli.calibrate", "Measure replica settings from live transcripts."),
     "listen": ("cviscript.cli.listen", "Join a live conversation and print its events."),
     "send": ("cviscript.cli.send", "Send one interaction to a live conversation."),
     "schema": ("cviscript.cli.schema", "Print the JSON Schema of scenario files (for editors)."),
