@@ -40,6 +40,7 @@ MIN_FACTS = 2  # cases a yes/no fact (respond echo, greeting streaming, filler) 
 _COPY_MEMORY = 2048  # facts remembered for pairing copies
 _FILLER_EARLY = 2.0  # seconds before a tool call a filler of its inference may start
 _WORDS_MIN = 3  # a turn needs this many words to measure a speaking rate
+_GREETING_BEFORE = 0.25  # s: a first turn begun this soon after the client first spoke is no reply
 
 
 class CalibrationError(ValueError):
@@ -142,7 +143,7 @@ class _Reader:
         self.normalizer = Normalizer(cid if isinstance(cid, str) and cid else None)
         self.turns: list[_Turn] = []
         self.current: _Turn | None = None
-        self.client_spoke = False  # an echo or respond was sent (no greeting after that)
+        self.client_spoke: float | None = None  # when the first echo or respond was sent
         self.user_stopped: float | None = None  # a visitor turn ended; the reply not yet begun
         self.echo_sent: float | None = None
         self.responds: list[list[Any]] = []  # [t, words, answered, echoed]
@@ -181,9 +182,9 @@ class _Reader:
             ev.modern_signs += 1
         if event_type == "conversation.replica_interrupted":
             ev.legacy_signs += 1
-        if isinstance(event_type, str) and event_type not in KNOWN_EVENT_TYPES:
-            if len(ev.unknown_types) < 32:
-                ev.unknown_types.add(event_type[:80])
+        known = not isinstance(event_type, str) or event_type in KNOWN_EVENT_TYPES
+        if not known and len(ev.unknown_types) < 32:
+            ev.unknown_types.add(event_type[:80])
         self._copies(message, t)
         event, _ = self.normalizer.feed(message)
         if event is not None:
@@ -223,7 +224,11 @@ class _Reader:
         ev = self.ev
         if e.type == "replica.started_speaking":
             ev.replica_turns += 1
-            turn = _Turn(t, e.inference_id, greeting=not self.turns and not self.client_spoke)
+            # the greeting: the first turn, begun before anything the client said could be
+            # answered (Tavus speaks it as the replica joins)
+            spoke = self.client_spoke
+            greeting = not self.turns and (spoke is None or t - spoke < _GREETING_BEFORE)
+            turn = _Turn(t, e.inference_id, greeting=greeting)
             self.turns.append(turn)
             self.current = turn
             if self.user_stopped is not None:
@@ -281,11 +286,11 @@ class _Reader:
         props = message.get("properties") if isinstance(message.get("properties"), dict) else {}
         if event_type in ("conversation.respond", "conversation.echo"):
             self.user_stopped = None  # the next turn may answer the client, not the visitor
+        if event_type in ("conversation.respond", "conversation.echo") and self.client_spoke is None:
+            self.client_spoke = t
         if event_type == "conversation.respond":
-            self.client_spoke = True
             self.responds.append([t, _words(props.get("text")), False, False])
         elif event_type == "conversation.echo":
-            self.client_spoke = True
             audio = props.get("modality") == "audio"
             if (not audio or props.get("done") is True) and self.current is None:
                 self.echo_sent = t if self.echo_sent is None else self.echo_sent
