@@ -286,7 +286,10 @@ class _Reader:
         props = message.get("properties") if isinstance(message.get("properties"), dict) else {}
         if event_type in ("conversation.respond", "conversation.echo"):
             self.user_stopped = None  # the next turn may answer the client, not the visitor
-        if event_type in ("conversation.respond", "conversation.echo") and self.client_spoke is None:
+        if (
+            event_type in ("conversation.respond", "conversation.echo")
+            and self.client_spoke is None
+        ):
             self.client_spoke = t
         if event_type == "conversation.respond":
             self.responds.append([t, _words(props.get("text")), False, False])
