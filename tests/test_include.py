@@ -222,3 +222,111 @@ def test_reports_and_the_include_root_option_carry_no_file_contents(tmp_path, mo
     assert result.exit_code == 2 and "holds a text of" in result.output, result.output
     for report in [result.output, *(Path(p).read_text() for p in out.values())]:
         assert "key.yaml" in report and SECRET not in report and "TAVUS_API_KEY" not in report
+
+
+# ------------------------------------------------------------------ issue 20.8: fragments as such
+
+LOOSE = """\
+vars:
+  company: Acme
+any:
+  - utterance: "stop"
+    goto: bye
+states:
+  bye:
+    enter: [{echo: "Bye from {{ vars.company }} and {{ vars.nowhere }}"}]
+    final: true
+  aside:
+    on:
+      - after: 1s
+        goto: hello
+"""
+
+
+def _cli(*args: str, cwd=None):
+    from click.testing import CliRunner
+
+    from cviscript.cli.main import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_validate_checks_a_fragment_as_a_fragment(tmp_path, monkeypatch):
+    _write(tmp_path, {"main.yaml": MAIN, "common.yaml": COMMON})
+    monkeypatch.chdir(tmp_path)
+    result = _cli("validate", "common.yaml")
+    assert result.exit_code == 0, result.output
+    assert "missing-key" not in result.output and "common.yaml: ok" in result.output
+    # its own mistakes, at its own lines; a goto to a state only the includer has is fine
+    broken = COMMON.replace("    final: true", "    fnal: true").replace("goto: bye", "goto: hello")
+    _write(tmp_path, {"common.yaml": broken})
+    problems = _problems("common.yaml")
+    assert any(p.startswith("common.yaml:10:5: unknown-key") for p in problems), problems
+    assert not any("missing-key" in p or "unknown-state" in p for p in problems), problems
+
+
+def test_a_fragment_is_checked_in_each_scenario_that_includes_it(tmp_path, monkeypatch):
+    main = MAIN.replace("[common.yaml]", "[common/loose.yaml]")
+    other = main.replace("name: main", "name: other")
+    other = other.replace("  hello:", "  start:").replace("initial: hello", "initial: start")
+    other = other.replace("    goto: hello\n", "    goto: start\n")
+    _write(tmp_path, {"main.yaml": main, "other.yaml": other, "common/loose.yaml": LOOSE})
+    monkeypatch.chdir(tmp_path)
+    problems = _problems("common/loose.yaml")
+    # `hello` exists in main.yaml but not in other.yaml: wrong for one includer only
+    (unknown,) = [p for p in problems if "unknown-state" in p]
+    assert unknown.startswith("common/loose.yaml:13:15:"), unknown
+    assert unknown.endswith("(included by other.yaml)"), unknown
+    (undefined,) = [p for p in problems if "undefined-var" in p]
+    assert undefined.startswith("common/loose.yaml:8:") and "(included by " in undefined
+
+
+def test_a_fragment_nobody_includes_is_said_so(tmp_path, monkeypatch):
+    _write(tmp_path, {"alone/common.yaml": COMMON})
+    monkeypatch.chdir(tmp_path)
+    (d,) = check_file("alone/common.yaml")
+    assert d.code == "fragment-not-included" and d.severity == "warning"
+
+
+def test_warnings_from_a_fragment_name_the_scenario_that_included_it(tmp_path, monkeypatch):
+    _write(tmp_path, {"main.yaml": MAIN.replace("goto: hello", "goto: bye"), "common.yaml": LOOSE})
+    monkeypatch.chdir(tmp_path)
+    problems = [p for p in _problems("main.yaml") if p.startswith("common.yaml")]
+    assert problems and all(p.endswith("(included by main.yaml)") for p in problems), problems
+
+
+def test_validate_takes_folders_and_finds_fragments_in_them(tmp_path, monkeypatch):
+    _write(tmp_path, {"main.yaml": MAIN, "common.yaml": COMMON, "notes/other.yaml": "a: 1\n"})
+    monkeypatch.chdir(tmp_path)
+    result = _cli("validate", ".")
+    assert result.exit_code == 0, result.output
+    assert "main.yaml: ok" in result.output and "common.yaml: ok" in result.output
+    assert "other.yaml" not in result.output  # neither a scenario nor a fragment
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _cli("validate", "empty")
+    assert result.exit_code == 2 and "no scenario files or fragments" in result.output
+
+
+def test_a_fragment_cannot_be_run_and_says_why(tmp_path, monkeypatch):
+    _write(tmp_path, {"main.yaml": MAIN, "common.yaml": COMMON})
+    monkeypatch.chdir(tmp_path)
+    result = _cli("run", "common.yaml")
+    assert result.exit_code == 2 and "include: fragment" in result.output
+
+
+def test_coverage_names_the_fragment_and_the_scenario_that_included_it(tmp_path, monkeypatch):
+    from cviscript.rehearsal.coverage import format_coverage
+    from cviscript.rehearsal.suite import run_suite
+
+    main = MAIN.replace("goto: hello", "goto: bye") + (
+        "rehearsals:\n  - name: r\n    expect: {final: bye}\n"
+    )
+    _write(
+        tmp_path, {"main.yaml": main, "common.yaml": LOOSE.replace(" and {{ vars.nowhere }}", "")}
+    )
+    monkeypatch.chdir(tmp_path)
+    suite = run_suite(["main.yaml"], coverage=True, case_timeout=None)
+    text = "\n".join(format_coverage(suite.coverage))
+    assert "aside (from common.yaml)" in text
+    assert "any[1]: user says" in text and "(common.yaml:4, included by main.yaml)" in text

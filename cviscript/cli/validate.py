@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ..printable import printable
-from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, include_root_option, no_cache_option
+from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, include_root_option, no_cache_option
 
 JSON_FORMAT_VERSION = 1
 
@@ -33,7 +33,7 @@ Examples:
 Exit codes: 0 no errors (and, with --strict, no warnings), 1 warnings only
 with --strict, 2 errors in some file.""",
 )
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--quiet", "-q", is_flag=True, help="Print problems only, not the ok lines.")
 @click.option(
     "--format",
@@ -56,8 +56,11 @@ def command(files, quiet, fmt, strict, watch, watch_iterations):
     variables never defined, unknown event types).
 
     Every problem is printed as FILE:LINE:COL: severity: message [code]; errors first, then
-    warnings.
+    warnings. A FILE may be a folder: every scenario and include: fragment under it. A fragment
+    (vars, any and states only) is checked as one: on its own, and in each scenario near it
+    that includes it; a problem in a fragment names the scenario that included it.
     """
+    files = _expand(files)
     if watch:
         from .watch import watch as watch_files
 
@@ -66,11 +69,35 @@ def command(files, quiet, fmt, strict, watch, watch_iterations):
     sys.exit(_check(files, quiet, fmt, strict))
 
 
+def _expand(paths: tuple[str, ...]) -> list[str]:
+    """Folders become the scenario files and fragments under them (hidden folders skipped)."""
+    import os
+
+    out: list[str] = []
+    for raw in paths:
+        if not os.path.isdir(raw):
+            out.append(raw)
+            continue
+        from ..language.fragments import fragments_under
+        from ..rehearsal.suite import discover
+
+        found = sorted(set(discover([raw])) | {os.path.normpath(p) for p in fragments_under(raw)})
+        if not found:
+            fail(f"{raw}: no scenario files or fragments under this folder", EXIT_INVALID)
+        out += [p for p in found if p not in out]
+    return out
+
+
 def _diagnostics(path: str) -> list[Any]:
     """From the scenario cache when the file and what it includes are unchanged (without even
     importing the validator), else a fresh check (which fills the cache)."""
     from ..language.cache import lookup
+    from ..language.fragments import looks_like_fragment
 
+    if looks_like_fragment(path):
+        from ..language.fragments import check_fragment
+
+        return check_fragment(path)
     if (entry := lookup(path)) is not None:
         return entry.diagnostics
     from ..language.validate import check_file

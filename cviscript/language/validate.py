@@ -52,6 +52,7 @@ from ..errors import Diagnostic, ScenarioError
 from . import cache as scenario_cache
 from . import model as m
 from . import spec as S
+from .fragments import check_fragment, looks_like_fragment
 from .include import expand_includes, include_root
 from .lint import lint
 from .loader import Node, compose, read_source
@@ -77,6 +78,19 @@ def load_scenario(
     `warnings` when a list is given. `cache`: use the scenario cache (`cviscript.language.cache`;
     a file read from disk only). `include_root` is the folder `include:` fragments must be in
     (default: ``CVISCRIPT_INCLUDE_ROOT``, else the scenario's folder)."""
+    if source is None and looks_like_fragment(path):
+        raise ScenarioError(
+            [
+                Diagnostic(
+                    "this file is an include: fragment (vars, any and states only), not a "
+                    "scenario: include it from one (`include: [file]`); `cviscript validate` "
+                    "checks it as a fragment",
+                    m.Location(os.fspath(path), 1, 1),
+                    "error",
+                    "fragment-not-scenario",
+                )
+            ]
+        )
     scenario, diagnostics = _load(path, source, cache, include_root)
     if scenario is None or any(d.severity == "error" for d in diagnostics):
         raise ScenarioError(diagnostics)
@@ -94,6 +108,8 @@ def check_file(
 ) -> list[Diagnostic]:
     """Every problem (errors and warnings) in one file; never raises for a scenario problem.
     With the cache on, an unchanged file's problems come from it without loading anything."""
+    if source is None and looks_like_fragment(path):
+        return check_fragment(path, include_root=include_root)  # checked as a fragment
     cache = cache and include_root is None  # an explicit root: the cache keys on the env's
     if cache and source is None and (entry := scenario_cache.lookup(path)) is not None:
         return entry.diagnostics
@@ -186,7 +202,18 @@ def _load_unguarded(
         # graph and template rules need a whole, valid model: on a broken one they only add noise
         diagnostics += lint(scenario)
     diagnostics.sort(key=lambda d: (d.loc.line, d.loc.column) if d.loc else (0, 0))
-    return scenario, diagnostics
+    return scenario, [_name_includer(d, filename) for d in diagnostics]
+
+
+def _name_includer(d: Diagnostic, filename: str) -> Diagnostic:
+    """A problem found in an included fragment names the scenario that included it too (the
+    fragment may be shared by ten scenarios, and the problem exist in one of them only)."""
+    if d.loc is None or not d.loc.file or d.loc.file == filename:
+        return d
+    note = f" (included by {filename})"
+    if d.message.endswith(note):
+        return d
+    return Diagnostic(d.message + note, d.loc, d.severity, d.code)
 
 
 class _Validator(StateChecks, ActionChecks, RehearsalChecks):

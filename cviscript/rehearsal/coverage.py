@@ -29,6 +29,7 @@ class TransitionInfo:
     target: str | None
     trigger: str  # short description
     line: int | None
+    fragment: str | None = None  # the included fragment it is written in (None: the scenario)
 
 
 @dataclass(slots=True)
@@ -40,6 +41,7 @@ class ScenarioCoverage:
     entered: set[str] = field(default_factory=set)
     taken: set[str] = field(default_factory=set)
     cases: int = 0
+    fragments: dict[str, str] = field(default_factory=dict)  # state -> included fragment file
 
     @property
     def states_missed(self) -> list[str]:
@@ -82,6 +84,7 @@ class ScenarioCoverage:
                 "taken": [t.id for t in self.transitions if t.id in self.taken],
                 "missed": [
                     {"id": t.id, "to": t.target, "trigger": t.trigger, "line": t.line}
+                    | ({"fragment": t.fragment} if t.fragment else {})  # the line is in it
                     for t in self.transitions_missed
                 ],
             },
@@ -108,17 +111,26 @@ def for_scenario(file: str, scenario: Scenario) -> ScenarioCoverage:
     """An empty coverage record listing everything `scenario` declares."""
     transitions = []
     for t in scenario.any:
-        transitions.append(_info(t, "any"))
+        transitions.append(_info(t, "any", scenario.path))
     for state in scenario.states.values():
         for t in state.on:
-            transitions.append(_info(t, state.name))
+            transitions.append(_info(t, state.name, scenario.path))
     # the states a run can be in: a compound state is covered through the states inside it
-    return ScenarioCoverage(file, scenario.name, scenario.leaves(), transitions)
+    fragments = {
+        name: st.loc.file
+        for name, st in scenario.states.items()
+        if st.loc and st.loc.file and st.loc.file != scenario.path
+    }
+    return ScenarioCoverage(
+        file, scenario.name, scenario.leaves(), transitions, fragments=fragments
+    )
 
 
-def _info(t: Any, source: str) -> TransitionInfo:
+def _info(t: Any, source: str, path: str) -> TransitionInfo:
     target = t.goto if t.resume is None else t.resume
-    return TransitionInfo(t.id, source, target, describe_trigger(t), t.loc.line if t.loc else None)
+    line = t.loc.line if t.loc else None
+    fragment = t.loc.file if t.loc and t.loc.file and t.loc.file != path else None
+    return TransitionInfo(t.id, source, target, describe_trigger(t), line, fragment)
 
 
 def measure(scenarios: dict[str, Scenario], cases: Iterable[CaseResult]) -> Coverage:
@@ -146,11 +158,17 @@ def format_coverage(coverage: Coverage) -> list[str]:
             f"transitions {n_trans}/{len(s.transitions)}, {s.percent:.0f}%"
         )
         if s.states_missed:
-            lines.append("    states never entered: " + ", ".join(s.states_missed))
+            missed = [
+                f"{name} (from {s.fragments[name]})" if name in s.fragments else name
+                for name in s.states_missed
+            ]
+            lines.append("    states never entered: " + ", ".join(missed))
         if s.transitions_missed:
             lines.append("    transitions never taken:")
             for t in s.transitions_missed:
                 where = f" (line {t.line})" if t.line else ""
+                if t.fragment:  # written in an included fragment: name it, and the scenario
+                    where = f" ({t.fragment}:{t.line}, included by {s.file})"
                 target = f" → {t.target}" if t.target else " (stays)"
                 lines.append(f"      {t.id}: {t.trigger}{target}{where}")
     lines.append(f"  total: {coverage.percent:.1f}%")
