@@ -27,10 +27,10 @@ from common import Row, machine  # noqa: E402
 
 BENCHMARKS = (
     "live_latency",
-    "event_delay",
     "throughput",
     "rehearsal_speed",
     "suite",
+    "loading",
     "memory",
     "startup",
     "audio_echo",

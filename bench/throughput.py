@@ -51,20 +51,24 @@ def wire_stream(cycles: int) -> list[dict[str, Any]]:
     return out
 
 
-def sismic_stream(cycles: int) -> list[Any]:
-    from sismic.model import Event
+_SISMIC_NAMES = {
+    "conversation.replica.started_speaking": ("started_speaking", "replica"),
+    "conversation.replica.stopped_speaking": ("stopped_speaking", "replica"),
+    "conversation.user.started_speaking": ("user_started_speaking", "user"),
+    "conversation.user.stopped_speaking": ("user_stopped_speaking", "user"),
+    "conversation.utterance": ("utterance", None),
+}
 
-    out = []
-    for i in range(cycles):
-        out += [
-            Event("started_speaking", role="replica"),
-            Event("utterance", role="replica", text=f"Question {i}, how was it?"),
-            Event("stopped_speaking", role="replica", duration=2.5, interrupted=False),
-            Event("user_started_speaking", role="user"),
-            Event("user_stopped_speaking", role="user"),
-            Event("utterance", role="user", text="Hmm, I'd say 4 out of 5."),
-        ]
-    return out
+
+def to_sismic(message: dict[str, Any], event_class: Any) -> Any:
+    """A wire dict as the sismic `Event` its statechart expects (its share of normalising)."""
+    name, role = _SISMIC_NAMES[message["event_type"]]
+    props = message["properties"]
+    if role is None:
+        return event_class(name, role=props["role"], text=props["speech"])
+    if name == "stopped_speaking":
+        return event_class(name, role=role, interrupted=props.get("interrupted", False))
+    return event_class(name, role=role)
 
 
 class _Session:
@@ -103,8 +107,9 @@ def cviscript_round(sc: Any, stream: list[dict[str, Any]]) -> float:
     return len(stream) / dt
 
 
-def sismic_round(chart: Any, stream: list[Any]) -> float:
+def sismic_round(chart: Any, stream: list[dict[str, Any]]) -> float:
     from sismic.interpreter import Interpreter
+    from sismic.model import Event
 
     sent: list[dict[str, Any]] = []
 
@@ -127,9 +132,10 @@ def sismic_round(chart: Any, stream: list[Any]) -> float:
     interpreter = Interpreter(chart, initial_context=context)
     interpreter.execute()
     queue, execute = interpreter.queue, interpreter.execute
+    messages = [dict(m) for m in stream]
     t0 = time.perf_counter()
-    for event in stream:
-        queue(event)
+    for m in messages:
+        queue(to_sismic(m, Event))
         execute()
     dt = time.perf_counter() - t0
     assert len(sent) == len(stream) // 6 + 1, len(sent)
@@ -150,10 +156,10 @@ def run(quick: bool = False) -> list[Row]:
                 ok=None,
             )
         ]
-    sc = scenario("latency.yaml")
-    chart = import_from_yaml(filepath=str(BENCH / "sismic" / "latency.yaml"))
+    sc = scenario("throughput.yaml")
+    chart = import_from_yaml(filepath=str(BENCH / "sismic" / "throughput.yaml"))
     cycles, rounds = (150, 2) if quick else (600, 5)
-    ours_stream, theirs_stream = wire_stream(cycles), sismic_stream(cycles)
+    ours_stream = theirs_stream = wire_stream(cycles)
     cviscript_round(sc, ours_stream[:60])  # warm up
     sismic_round(chart, theirs_stream[:60])
     ours: list[float] = []
@@ -171,7 +177,8 @@ def run(quick: bool = False) -> list[Row]:
             ratio=f"{ratio:.1f}×",
             target="≥ 2× sismic",
             ok=ratio >= 2.0,
-            note=f"{len(ours_stream)} events per round, best of {rounds}",
+            note=f"{len(ours_stream)} events per round, best of {rounds}; same statechart, no "
+            "timers, both from wire dicts; cviscript also de-duplicates and traces each event",
         )
     ]
 

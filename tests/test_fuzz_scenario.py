@@ -350,3 +350,45 @@ def test_libyaml_events_compose_exactly_what_the_reference_loader_does(source):
         return  # the reference path decides
     assert expected != "error", "libyaml accepted a file the reference loader refuses"
     assert _tree(got) == expected
+
+
+def _nodes(node):
+    """A `loader.Node` tree as plain tuples: kinds, values and their types, texts, styles,
+    locations, and where each key is."""
+    if node.kind == "map":
+        items = tuple((k, node.keys[k], _nodes(v)) for k, v in node.value.items())
+        return ("m", node.loc, items)
+    if node.kind == "seq":
+        return ("q", node.loc, tuple(_nodes(v) for v in node.value))
+    return ("s", node.loc, repr(node.value), type(node.value).__name__, node.text, node.style)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    mutated() | st.text(alphabet=st.sampled_from("ab:- \n[]{}&*!|>'\"#,?%\t01~.<"), max_size=200)
+)
+def test_nodes_built_from_libyaml_events_are_those_of_the_reference_path(source):
+    """`loader._Builder` (events straight into `Node`s) gives exactly the reference loader's
+    nodes, or leaves the text to the composers."""
+    from cviscript.language.loader import _FALLBACK, _build_fast, _Converter, _Limit, _Loader
+
+    built = _build_fast(source, "f.yaml")
+    if built is _FALLBACK:
+        return
+    loader = _Loader(source)
+    try:
+        root = loader.get_single_node()
+    except (yaml.YAMLError, _Limit):
+        raise AssertionError("the builder accepted a file the reference loader refuses") from None
+    finally:
+        loader.dispose()
+    converter = _Converter("f.yaml", source)
+    assert _nodes(built) == _nodes(converter.convert(root, 0))
+    assert converter.diagnostics == []
+
+
+def test_the_builder_takes_the_shipped_scenarios():
+    from cviscript.language.loader import _FALLBACK, _build_fast
+
+    for path in sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml")):
+        assert _build_fast(path.read_text(encoding="utf-8"), str(path)) is not _FALLBACK
