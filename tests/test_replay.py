@@ -327,3 +327,68 @@ def test_a_transcript_with_odd_wire_numbers_replays_without_a_traceback(
     assert res.exception is None or isinstance(res.exception, SystemExit), res.output
     assert "Traceback" not in res.output
     assert res.exit_code == 0, res.output
+
+
+# ------------------------------------------------ hostile transcripts (hardening round three)
+
+
+def _hostile(kiosk_copy: Path, tmp_path: Path, line: str) -> Path:
+    trace = record(kiosk_copy, "courier", tmp_path / "courier.jsonl")
+    lines = trace.read_text().splitlines()
+    lines.insert(2, line)
+    trace.write_text("\n".join(lines) + "\n")
+    return trace
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"kind": "received", "t": "soon", "message": {}}', "t must be a number of seconds"),
+        ('{"kind": "received", "t": [1, 2], "message": {}}', "t must be a number of seconds"),
+        ('{"kind": "received", "t": -3, "message": {}}', "t must be a number of seconds"),
+        ('{"kind": "received", "t": 1, "message": ' + "[" * 100_000 + "]" * 100_000 + "}",
+         "nested deeper than 64"),
+        ('{"kind": "received", "t": 1, "message": {"a": ' + "[" * 80 + "]" * 80 + "}}",
+         "nested deeper than 64"),
+    ],
+)  # fmt: skip
+def test_a_hostile_line_is_a_clear_error_naming_it(kiosk_copy, tmp_path, line, message):
+    trace = _hostile(kiosk_copy, tmp_path, line)
+    result = CliRunner().invoke(cli, ["replay", str(trace), str(kiosk_copy)])
+    assert result.exit_code == 2, result.output
+    assert "courier.jsonl:3: " in result.output and message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_deeply_nested_header_vars_are_refused(kiosk_copy, tmp_path):
+    trace = record(kiosk_copy, "courier", tmp_path / "courier.jsonl")
+    lines = trace.read_text().splitlines()
+    header = json.loads(lines[0])
+    deep: dict = {}
+    for _ in range(500):
+        deep = {"x": deep}
+    header["vars"] = {"deep": deep}
+    lines[0] = json.dumps(header)
+    trace.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(cli, ["replay", str(trace), str(kiosk_copy)])
+    assert result.exit_code == 2 and "courier.jsonl:1: JSON nested deeper" in result.output
+
+
+def test_huge_files_devices_and_long_lines_are_refused_before_reading(tmp_path, monkeypatch):
+    import os
+
+    from cviscript import transcript
+
+    big = tmp_path / "big.jsonl"
+    with open(big, "wb") as f:
+        f.truncate(transcript.MAX_BYTES + 1)  # sparse: nothing to read, only its size
+    for path, message in ((big, "MiB, over the"), (Path("/dev/zero"), "not a regular file")):
+        result = CliRunner().invoke(cli, ["replay", str(path), str(KIOSK)])
+        assert result.exit_code == 2 and message in result.output, result.output
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    result = CliRunner().invoke(cli, ["replay", str(tmp_path / "fifo.jsonl"), str(KIOSK)])
+    assert result.exit_code == 2 and "not a regular file" in result.output
+    monkeypatch.setattr(transcript, "MAX_LINE", 1000)
+    (tmp_path / "long.jsonl").write_text('{"kind": "header", "x": "' + "a" * 5000 + '"}\n')
+    result = CliRunner().invoke(cli, ["replay", str(tmp_path / "long.jsonl"), str(KIOSK)])
+    assert result.exit_code == 2 and "long.jsonl:1: a line over" in result.output
