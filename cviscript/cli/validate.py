@@ -62,9 +62,10 @@ def command(files, quiet, fmt, strict, watch, watch_iterations):
     """
     files = _expand(files)
     if watch:
-        from .watch import watch as watch_files
+        from .watch import watch_until_stopped
 
-        watch_files(files, lambda: _check(files, quiet, fmt, strict), iterations=watch_iterations)
+        check = lambda: _check(files, quiet, fmt, strict)  # noqa: E731
+        watch_until_stopped(files, check, iterations=watch_iterations)
         return
     sys.exit(_check(files, quiet, fmt, strict))
 
