@@ -240,10 +240,19 @@ def release(client: Any) -> None:
 
 
 async def measure(sc: Any, n: int) -> dict[str, list[int]]:
+    from cviscript.sessions.live.options import Connection, Limits, LiveOptions
     from cviscript.sessions.live.runner import LiveRun
+    from cviscript.sessions.live.target import LiveTarget
 
     rooms = {"cviscript": timed_fake(), "hop": timed_fake(), "direct": timed_fake()}
-    live = LiveRun(sc, url=URL, daily=rooms["cviscript"], max_rate=1e9, on_status=lambda _t: None)
+    live = LiveRun(
+        sc,
+        LiveOptions(
+            Connection(LiveTarget(url=URL), daily=rooms["cviscript"]),
+            limits=Limits(max_rate=1e9),
+            on_status=lambda _t: None,
+        ),
+    )
     task = asyncio.ensure_future(live.run())
     while live.conversation is None or not rooms["cviscript"].sent:
         if task.done():

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from cviscript.sessions.live.daily_session import (
     DailySession,
     ensure_daily_init,
 )
+from cviscript.sessions.live.options import Connection, Identity, LiveOptions
+from cviscript.sessions.live.target import LiveTarget
 
 URL = "https://tavus.daily.co/c123"
 CID = "c123"
@@ -61,11 +64,22 @@ class Sink:
             self._on_closed(reason)
 
 
-def session(fake: FakeDaily, **kw: Any) -> DailySession:
-    kw.setdefault("join_timeout", 1.0)
-    kw.setdefault("replica_timeout", 1.0)
-    kw.setdefault("name_grace", 0.2)
-    return DailySession(URL, conversation_id=CID, daily=fake, **kw)
+def session(
+    fake: FakeDaily,
+    *,
+    join_timeout: float = 1.0,
+    replica_timeout: float = 1.0,
+    identity: Identity | None = None,
+    name_grace: float = 0.2,
+    token: str | None = None,
+    **kw: Any,
+) -> DailySession:
+    target = LiveTarget(url=URL, conversation_id=CID, token=token)
+    connection = Connection(
+        target, daily=fake, join_timeout=join_timeout, replica_timeout=replica_timeout
+    )
+    identity = replace(identity or Identity(), name_grace=name_grace)
+    return DailySession(LiveOptions(connection, identity), **kw)
 
 
 async def until(cond: Callable[[], bool], timeout: float = 1.0) -> None:
@@ -155,7 +169,7 @@ def test_the_replica_can_be_named_explicitly(option):
     fake.replica_joins(after=0.03)
 
     async def main():
-        s = await connected(fake, **option)
+        s = await connected(fake, identity=Identity(**option))
         await s.aclose()
         return s
 
@@ -192,7 +206,10 @@ def test_a_name_alone_gives_way_to_a_tavus_user_id():
 
     async def main():
         s = await connected(
-            fake, persona_names=("Anna",), on_ignored=lambda *a: ignored.append(a), name_grace=2
+            fake,
+            identity=Identity(persona_names=("Anna",)),
+            on_ignored=lambda *a: ignored.append(a),
+            name_grace=2,
         )
         # the name match was provisional: connect waited for the Tavus user id
         assert s.replica_id == fake.replica_id
@@ -214,7 +231,7 @@ def test_a_name_match_is_taken_when_no_tavus_user_id_comes():
 
     async def main():
         started = time.monotonic()
-        s = await connected(fake, persona_names=("Anna",), name_grace=0.3)
+        s = await connected(fake, identity=Identity(persona_names=("Anna",)), name_grace=0.3)
         waited = time.monotonic() - started
         s.start(sink)
         await until(lambda: sink.messages)
@@ -281,7 +298,13 @@ def test_bad_url_fails_at_once():
     fake = FakeDaily()
 
     async def main():
-        s = DailySession("not a url", conversation_id=CID, daily=fake, join_timeout=5)
+        s = DailySession(
+            LiveOptions(
+                Connection(
+                    LiveTarget(url="not a url", conversation_id=CID), daily=fake, join_timeout=5
+                )
+            )
+        )
         with pytest.raises(errors.ConnectError, match="Failed to parse url"):
             await s.connect()
         await s.aclose()
@@ -681,7 +704,11 @@ def test_real_daily_bad_url_fails_fast():
     tools.module("daily", install="daily-python")
 
     async def main():
-        s = DailySession("not a url", conversation_id=CID, join_timeout=5)
+        s = DailySession(
+            LiveOptions(
+                Connection(LiveTarget(url="not a url", conversation_id=CID), join_timeout=5)
+            )
+        )
         with pytest.raises(errors.ConnectError, match="Failed to parse url"):
             await s.connect()
         assert await s.aclose(timeout=5)
@@ -699,7 +726,14 @@ def test_real_daily_unreachable_room():
 
     async def main():
         s = DailySession(
-            "https://cviscript-offline-test.daily.co/room", conversation_id=CID, join_timeout=1
+            LiveOptions(
+                Connection(
+                    LiveTarget(
+                        url="https://cviscript-offline-test.daily.co/room", conversation_id=CID
+                    ),
+                    join_timeout=1,
+                )
+            )
         )
         with pytest.raises(errors.ConnectError, match="no answer joining"):
             await s.connect()
@@ -708,7 +742,14 @@ def test_real_daily_unreachable_room():
         assert await s.aclose(timeout=90) is True
 
         s2 = DailySession(
-            "https://cviscript-offline-test.daily.co/room", conversation_id=CID, join_timeout=90
+            LiveOptions(
+                Connection(
+                    LiveTarget(
+                        url="https://cviscript-offline-test.daily.co/room", conversation_id=CID
+                    ),
+                    join_timeout=90,
+                )
+            )
         )
         with pytest.raises(errors.ConnectError, match="could not reach Daily"):
             await s2.connect()
@@ -723,7 +764,11 @@ def test_a_meeting_token_in_the_url_never_reaches_logs_errors_or_repr(caplog):
     url = "https://tavus.daily.co/c123?t=SECRET-MEETING-TOKEN"
 
     async def main():
-        s = DailySession(url, conversation_id=CID, daily=fake, join_timeout=0.05)
+        s = DailySession(
+            LiveOptions(
+                Connection(LiveTarget(url=url, conversation_id=CID), daily=fake, join_timeout=0.05)
+            )
+        )
         assert "SECRET" not in repr(s)
         with pytest.raises(errors.ConnectError) as info:
             await s.connect()

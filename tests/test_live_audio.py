@@ -13,7 +13,9 @@ from cviscript.language.validate import load_scenario
 from cviscript.protocol import MAX_MESSAGE_CHARS
 from cviscript.sessions.fake.daily_room import FakeDaily
 from cviscript.sessions.fake.replica import FakeReplica
+from cviscript.sessions.live.options import Audio, Connection, LiveOptions
 from cviscript.sessions.live.runner import LiveRun
+from cviscript.sessions.live.target import LiveTarget
 
 URL = "https://tavus.daily.co/c-audio"
 
@@ -82,7 +84,7 @@ def audio_chunks(fake: FakeDaily) -> list[dict]:
     ]
 
 
-def run(scn, **kw):
+def run(scn, audio: Audio | None = None):
     fake = FakeDaily()
     replica = FakeReplica(fake)
     times: list[float] = []
@@ -95,7 +97,9 @@ def run(scn, **kw):
         fake_send(message)
 
     fake.on_send = note
-    conv = LiveRun(scn, url=URL, daily=fake, **kw).run_sync()
+    conv = LiveRun(
+        scn, LiveOptions(Connection(LiveTarget(url=URL), daily=fake), audio=audio or Audio())
+    ).run_sync()
     return conv, fake, replica, times
 
 
@@ -120,7 +124,7 @@ def test_a_wav_is_streamed_in_small_chunks_with_one_id_faster_than_real_time(tmp
 
 def test_chunk_length_and_speed_are_tunable(tmp_path):
     write_wav(tmp_path / "clip.wav", 0.5)
-    conv, fake, _, times = run(scenario(tmp_path, PLAY), audio_chunk_ms=20, audio_speed=4.0)
+    conv, fake, _, times = run(scenario(tmp_path, PLAY), Audio(chunk_ms=20, speed=4.0))
     assert conv.result.ok
     chunks = audio_chunks(fake)
     assert len(base64.b64decode(chunks[0]["audio"])) == 960  # 20 ms at 24 kHz, 16-bit

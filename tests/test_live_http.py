@@ -30,7 +30,9 @@ from cviscript.language.validate import load_scenario
 from cviscript.sessions.fake.daily_room import FakeDaily
 from cviscript.sessions.fake.replica import FakeReplica
 from cviscript.sessions.live import daily_replica
+from cviscript.sessions.live.options import Connection, LiveOptions
 from cviscript.sessions.live.runner import Interrupted, LiveRun
+from cviscript.sessions.live.target import LiveTarget
 from cviscript.sessions.live.tavus_api import TavusClient
 
 KEY = "tvs-SECRET-key-4f1d2c9e"
@@ -170,6 +172,13 @@ def fake_room(**kw: Any) -> FakeDaily:
     return fake
 
 
+def creating(tavus: Any, daily: Any) -> LiveOptions:
+    """Options for a run that creates its conversation through the stand-in API."""
+    return LiveOptions(
+        Connection(LiveTarget(create=create_body()), client=client(tavus), daily=daily)
+    )
+
+
 def create_body() -> dict[str, Any]:
     return {"persona_id": "p123", "replica_id": "r456", "conversation_name": "run with Ava"}
 
@@ -179,7 +188,7 @@ def create_body() -> dict[str, Any]:
 
 def test_created_conversation_is_ended_after_a_completed_run(tavus):
     fake = fake_room()
-    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake)
+    live = LiveRun(scenario(), creating(tavus, fake))
     conv = live.run_sync()
     assert conv.result.outcome == "completed"
     assert tavus.created == ["c1"] and tavus.ended == ["c1"] and live.ended
@@ -191,18 +200,14 @@ def test_created_conversation_is_ended_after_a_completed_run(tavus):
 
 def test_created_conversation_is_ended_when_the_scenario_fails(tavus):
     failing = SCENARIO.replace('      - echo: "Bye"', '      - fail: "no luck"')
-    conv = LiveRun(
-        scenario(failing), create=create_body(), client=client(tavus), daily=fake_room()
-    ).run_sync()
+    conv = LiveRun(scenario(failing), creating(tavus, fake_room())).run_sync()
     assert conv.result.outcome == "failed" and conv.result.reason == "no luck"
     assert tavus.ended == ["c1"]
 
 
 def test_created_conversation_is_ended_when_a_template_fails(tavus):
     broken = SCENARIO.replace('echo: "Bye"', 'echo: "Bye {{ event.name }}"')
-    conv = LiveRun(
-        scenario(broken), create=create_body(), client=client(tavus), daily=fake_room()
-    ).run_sync()
+    conv = LiveRun(scenario(broken), creating(tavus, fake_room())).run_sync()
     assert conv.result.outcome == "error" and "undefined" in conv.result.reason
     assert tavus.ended == ["c1"]
 
@@ -212,13 +217,7 @@ def test_created_conversation_is_ended_when_the_sink_raises(tavus):
         if record.kind == "received":
             raise ValueError("broken subscriber")
 
-    conv = LiveRun(
-        scenario(WAITING),
-        create=create_body(),
-        client=client(tavus),
-        daily=fake_room(),
-        subscribers=[boom],
-    ).run_sync()
+    conv = LiveRun(scenario(WAITING), creating(tavus, fake_room()), subscribers=[boom]).run_sync()
     assert conv.result.outcome == "error" and "broken subscriber" in conv.result.reason
     assert tavus.ended == ["c1"]
 
@@ -226,7 +225,7 @@ def test_created_conversation_is_ended_when_the_sink_raises(tavus):
 def test_created_conversation_is_ended_when_the_room_cannot_be_joined(tavus):
     fake = fake_room()
     fake.fail_join("RoomInfoFetchFailed")
-    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake)
+    live = LiveRun(scenario(), creating(tavus, fake))
     with pytest.raises(errors.ConnectError, match="could not reach Daily"):
         live.run_sync()
     assert tavus.ended == ["c1"]
@@ -236,7 +235,7 @@ def test_the_persona_name_recognises_a_replica_without_a_known_user_id(tavus, mo
     monkeypatch.setattr(daily_replica, "NAME_GRACE", 0.2)  # no Tavus user id will come
     fake = FakeDaily(replica_user_id="pal-form-nobody-documented", replica_name="Anna")
     FakeReplica(fake)
-    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake)
+    live = LiveRun(scenario(), creating(tavus, fake))
     conv = live.run_sync()
     assert conv.result.outcome == "completed"
     assert live.session.replica_id == fake.replica_id
@@ -249,14 +248,19 @@ def test_a_url_run_looks_the_persona_up_through_the_conversation(tavus, monkeypa
     monkeypatch.setenv("TAVUS_API_KEY", KEY)
     fake = FakeDaily(replica_user_id="pal-form-nobody-documented", replica_name="Anna")
     FakeReplica(fake)
-    live = LiveRun(scenario(), url="https://tavus.daily.co/c42", api_url=tavus.url, daily=fake)
+    live = LiveRun(
+        scenario(),
+        LiveOptions(
+            Connection(LiveTarget(url="https://tavus.daily.co/c42"), api_url=tavus.url, daily=fake)
+        ),
+    )
     assert live.run_sync().result.outcome == "completed"
     assert [r["path"] for r in tavus.requests] == ["/v2/conversations/c42", "/v2/personas/p9"]
 
 
 def test_a_refused_create_is_a_connect_error_and_nothing_is_ended(tavus):
     tavus.create_status = 500
-    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake_room())
+    live = LiveRun(scenario(), creating(tavus, fake_room()))
     with pytest.raises(errors.ConnectError, match="server error") as info:
         live.run_sync()
     assert "not retried" in str(info.value) and "check the Tavus dashboard" in str(info.value)
@@ -265,7 +269,7 @@ def test_a_refused_create_is_a_connect_error_and_nothing_is_ended(tavus):
 
 def test_a_failed_end_is_reported_without_the_key(tavus):
     tavus.end_status = 500
-    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake_room())
+    live = LiveRun(scenario(), creating(tavus, fake_room()))
     conv = live.run_sync()
     assert conv.result.ok and not live.ended
     assert "could not end conversation c1" in live.end_error
@@ -276,7 +280,7 @@ def test_stopping_during_a_slow_create_still_ends_what_it_created(tavus):
     import asyncio
 
     tavus.create_delay = 0.4
-    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake_room())
+    live = LiveRun(scenario(), creating(tavus, fake_room()))
 
     async def main():
         task = asyncio.ensure_future(live.run())
@@ -297,7 +301,7 @@ def test_the_end_call_does_not_depend_on_closing_the_conversation(tavus, monkeyp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Conversation, "close", broken_close)
-    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake_room())
+    live = LiveRun(scenario(), creating(tavus, fake_room()))
     with pytest.raises(OSError):
         live.run_sync()
     assert tavus.ended == ["c1"] and live.ended
@@ -310,7 +314,7 @@ def test_the_end_call_does_not_depend_on_leaving_the_room(tavus, monkeypatch):
         raise RuntimeError("release exploded")
 
     monkeypatch.setattr(DailySession, "aclose", broken_aclose)
-    live = LiveRun(scenario(), create=create_body(), client=client(tavus), daily=fake_room())
+    live = LiveRun(scenario(), creating(tavus, fake_room()))
     with pytest.raises(RuntimeError, match="release exploded"):
         live.run_sync()
     assert tavus.ended == ["c1"]
@@ -323,13 +327,7 @@ def test_a_failing_transcript_ends_the_run_as_error_and_still_ends_the_conversat
         def __call__(self, record):
             raise OSError(28, "No space left on device")
 
-    live = LiveRun(
-        scenario(WAITING),
-        create=create_body(),
-        client=client(tavus),
-        daily=fake_room(),
-        subscribers=[FullDisk()],
-    )
+    live = LiveRun(scenario(WAITING), creating(tavus, fake_room()), subscribers=[FullDisk()])
     conv = live.run_sync()
     assert conv.result.outcome == "error"
     assert "cannot write the transcript /mnt/full/run.jsonl: No space left" in conv.result.reason

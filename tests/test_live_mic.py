@@ -14,7 +14,7 @@ import tools
 
 from cviscript import errors
 from cviscript.rehearsal import live
-from cviscript.rehearsal.live import LiveOptions, run_live_suite
+from cviscript.rehearsal.live import LiveSuiteOptions, run_live_suite
 from cviscript.sessions.fake.daily_room import FakeDaily, FakeVirtualMicrophoneDevice
 from cviscript.sessions.live import tts
 from cviscript.sessions.live.daily_session import CLIENT_SETTINGS
@@ -115,7 +115,7 @@ def test_a_wav_is_spoken_through_the_microphone_and_heard_as_the_visitor(tmp_pat
     monkeypatch.setattr(live, "FAKE_SPEED", 5.0)
     (tmp_path / "spoken.yaml").write_text(SPOKEN)
     _wav(tmp_path / "ask.wav", 1.5)
-    options = LiveOptions(fake="1", transcripts=str(tmp_path / "t"))
+    options = LiveSuiteOptions(fake="1", transcripts=str(tmp_path / "t"))
     suite, summary = run_live_suite([str(tmp_path / "spoken.yaml")], options)
     (case,) = suite.cases
     run = case.runs[0]
@@ -134,7 +134,7 @@ def test_a_wav_is_spoken_through_the_microphone_and_heard_as_the_visitor(tmp_pat
 def test_a_missing_wav_or_synthesiser_is_a_clear_error_before_anything_runs(tmp_path, monkeypatch):
     monkeypatch.delenv("TAVUS_API_KEY", raising=False)
     (tmp_path / "spoken.yaml").write_text(SPOKEN)
-    suite, _ = run_live_suite([str(tmp_path / "spoken.yaml")], LiveOptions(fake="1"))
+    suite, _ = run_live_suite([str(tmp_path / "spoken.yaml")], LiveSuiteOptions(fake="1"))
     # refused at load (before any conversation could be created), with the rule's line
     assert not suite.cases
     (invalid,) = suite.invalid

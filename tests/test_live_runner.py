@@ -16,10 +16,18 @@ from cviscript.language.validate import load_scenario
 from cviscript.sessions.fake.daily_room import FakeDaily
 from cviscript.sessions.fake.replica import FakeReplica, fake_daily_from_env
 from cviscript.sessions.live.daily_session import DailySession
+from cviscript.sessions.live.options import Connection, Limits, LiveOptions
 from cviscript.sessions.live.runner import Interrupted, LiveRun, resolve_target
+from cviscript.sessions.live.target import LiveTarget
 from cviscript.transcript import TranscriptWriter, read_transcript
 
 URL = "https://tavus.daily.co/c777"
+
+
+def joining(fake: FakeDaily, **connection: Any) -> LiveOptions:
+    """Options for a run that joins the fake room at URL (`connection`: timeouts and the like)."""
+    return LiveOptions(Connection(LiveTarget(url=URL), daily=fake, **connection))
+
 
 GREET = """
 cviscript: 1
@@ -88,10 +96,12 @@ def test_live_run_end_to_end(tmp_path):
     writer = TranscriptWriter(out)
     live = LiveRun(
         scenario(GREET),
-        url=URL + "?t=secret-meeting-token",
-        daily=fake,
+        LiveOptions(
+            Connection(
+                LiveTarget(url=URL + "?t=secret-meeting-token"), daily=fake, replica_timeout=2
+            )
+        ),
         subscribers=[writer],
-        replica_timeout=2,
     )
     started = time.monotonic()
     conv = live.run_sync()
@@ -143,8 +153,7 @@ def test_conversation_id_comes_from_the_url_and_the_callbacks_come_from_the_sdk_
 
     live = LiveRun(
         scenario(GREET),
-        url=URL,
-        daily=fake,
+        joining(fake),
         subscribers=[lambda rec: threads.add(threading.current_thread())],
     )
     conv = live.run_sync()
@@ -162,7 +171,7 @@ def test_disconnect_mid_run_ends_as_error_with_the_transcript_flushed(tmp_path):
     fake, _ = live_fake(disconnect_after=0.15)
     out = tmp_path / "t.jsonl"
     writer = TranscriptWriter(out)
-    live = LiveRun(scenario(WAITS), url=URL, daily=fake, subscribers=[writer])
+    live = LiveRun(scenario(WAITS), joining(fake), subscribers=[writer])
     conv = live.run_sync()
     # flushed line by line: complete before the writer is closed
     recs = records(out)
@@ -176,7 +185,7 @@ def test_disconnect_mid_run_ends_as_error_with_the_transcript_flushed(tmp_path):
 
 def test_the_replica_leaving_ends_the_run():
     fake, _ = live_fake(leave_after=0.1)
-    conv = LiveRun(scenario(WAITS), url=URL, daily=fake).run_sync()
+    conv = LiveRun(scenario(WAITS), joining(fake)).run_sync()
     assert conv.result.outcome == "error"
     assert "replica left" in conv.result.reason
 
@@ -188,7 +197,7 @@ def test_an_exception_in_a_sink_callback_fails_the_run_instead_of_vanishing():
         if record.kind == "received":
             raise RuntimeError("subscriber exploded")
 
-    live = LiveRun(scenario(WAITS), url=URL, daily=fake, subscribers=[boom])
+    live = LiveRun(scenario(WAITS), joining(fake), subscribers=[boom])
     started = time.monotonic()
     conv = live.run_sync()
     assert time.monotonic() - started < 3  # not the 30 s `after`
@@ -202,7 +211,7 @@ def test_an_exception_in_a_sink_callback_fails_the_run_instead_of_vanishing():
 def test_a_template_error_ends_the_run_as_error():
     bad = WAITS.replace('echo: "Hello"', 'echo: "Hello {{ event.role }}"')
     fake, _ = live_fake()
-    conv = LiveRun(scenario(bad), url=URL, daily=fake).run_sync()
+    conv = LiveRun(scenario(bad), joining(fake)).run_sync()
     assert conv.result.outcome == "error"
     assert "undefined" in conv.result.reason
     assert fake.sent == []  # nothing half-rendered was spoken
@@ -211,7 +220,7 @@ def test_a_template_error_ends_the_run_as_error():
 def test_join_failure_is_a_connect_error_and_leaves_cleanly():
     fake = FakeDaily()
     fake.fail_join("RoomInfoFetchFailed: no such room")
-    live = LiveRun(scenario(WAITS), url=URL, daily=fake)
+    live = LiveRun(scenario(WAITS), joining(fake))
     with pytest.raises(errors.ConnectError, match="could not reach Daily: RoomInfoFetchFailed"):
         live.run_sync()
     assert live.conversation is None and live.released
@@ -219,7 +228,7 @@ def test_join_failure_is_a_connect_error_and_leaves_cleanly():
 
 def test_a_replica_that_never_comes_is_a_connect_error():
     fake, _ = live_fake(present=False)
-    live = LiveRun(scenario(WAITS), url=URL, daily=fake, replica_timeout=0.2)
+    live = LiveRun(scenario(WAITS), joining(fake, replica_timeout=0.2))
     with pytest.raises(errors.ConnectError, match="replica did not join within 0.2 s"):
         live.run_sync()
     assert live.released
@@ -230,7 +239,7 @@ def test_a_replica_that_never_comes_is_a_connect_error():
 
 def test_interrupt_while_running_ends_as_failed_and_cleans_up():
     fake, _ = live_fake()
-    live = LiveRun(scenario(WAITS), url=URL, daily=fake)
+    live = LiveRun(scenario(WAITS), joining(fake))
 
     async def main():
         task = asyncio.ensure_future(live.run())
@@ -249,7 +258,7 @@ def test_interrupt_while_running_ends_as_failed_and_cleans_up():
 def test_interrupt_while_joining_stops_at_once_and_reports_a_pending_release():
     fake = FakeDaily()
     fake.hang_join(fail_after=0.5)  # like the SDK: the join cannot be cancelled
-    live = LiveRun(scenario(WAITS), url=URL, daily=fake, release_timeout=0.1)
+    live = LiveRun(scenario(WAITS), joining(fake, release_timeout=0.1))
 
     async def main():
         task = asyncio.ensure_future(live.run())
@@ -282,7 +291,12 @@ def test_session_paces_interactions_but_not_audio_and_flushes_on_close():
         return {**echo(i), "properties": props}
 
     async def main():
-        s = DailySession(URL, conversation_id="c777", daily=fake, max_rate=20, burst=5)
+        s = DailySession(
+            LiveOptions(
+                Connection(LiveTarget(url=URL, conversation_id="c777"), daily=fake),
+                limits=Limits(max_rate=20, burst=5),
+            )
+        )
         await s.connect()
         s.start(type("S", (), {"on_message": lambda *a: None, "on_closed": lambda *a: None})())
         for i in range(30):
@@ -431,7 +445,12 @@ def test_test_mode_creation_is_ended_and_runs_nothing():
             self.calls.append(("end", cid))
 
     client = Client()
-    live = LiveRun(scenario(WAITS), create={"persona_id": "p", "test_mode": True}, client=client)
+    live = LiveRun(
+        scenario(WAITS),
+        LiveOptions(
+            Connection(LiveTarget(create={"persona_id": "p", "test_mode": True}), client=client)
+        ),
+    )
     assert live.run_sync() is None
     assert live.test_mode and live.ended
     assert client.calls == [("create", {"persona_id": "p", "test_mode": True}), ("end", "c5")]
@@ -442,7 +461,7 @@ def test_read_back_a_live_transcript(tmp_path):
     fake, _ = live_fake()
     out = tmp_path / "t.jsonl"
     with TranscriptWriter(out) as writer:
-        LiveRun(scenario(GREET), url=URL, daily=fake, subscribers=[writer]).run_sync()
+        LiveRun(scenario(GREET), joining(fake), subscribers=[writer]).run_sync()
     header, recs = read_transcript(out)
     assert header["conversation_id"] == "c777" and header["created"] is False
 
@@ -476,7 +495,7 @@ def test_a_stranger_announcing_itself_before_the_replica_cannot_drive_the_run():
             "conversation_id": "c777", "properties": {"role": "user", "speech": "pwn"}}  # fmt: skip
     for at in (0.05, 0.3):  # before the replica is there, and during the run
         fake.other_says(said, sender=spoofer, after=at)
-    live = LiveRun(scenario(PWNABLE), url=URL, daily=fake)
+    live = LiveRun(scenario(PWNABLE), joining(fake))
     conv = live.run_sync()
     assert conv.result.outcome == "completed" and conv.result.path == ["wait", "safe"]
     assert live.session.replica_id == fake.replica_id

@@ -11,6 +11,8 @@ from cviscript.cli import send as send_cli
 from cviscript.cli.main import cli
 from cviscript.sessions.fake.daily_room import FakeDaily
 from cviscript.sessions.fake.replica import FakeReplica
+from cviscript.sessions.live.options import Connection, LiveOptions
+from cviscript.sessions.live.target import LiveTarget
 
 URL = "https://tavus.daily.co/c-tools"
 
@@ -172,7 +174,7 @@ def test_listener_stops_cleanly_when_asked():
 
     fake = FakeDaily()
     FakeReplica(fake)
-    listener = Listener(URL, daily=fake)
+    listener = Listener(LiveOptions(Connection(LiveTarget(url=URL), daily=fake)))
 
     async def main():
         task = asyncio.ensure_future(listener.run())

@@ -13,7 +13,9 @@ from cviscript.language.validate import load_scenario
 from cviscript.sessions.fake.daily_room import FakeDaily
 from cviscript.sessions.fake.replica import FakeReplica
 from cviscript.sessions.live.daily_session import DailySession
+from cviscript.sessions.live.options import Connection, LiveOptions
 from cviscript.sessions.live.runner import LiveRun
+from cviscript.sessions.live.target import LiveTarget
 
 URL = "https://tavus.daily.co/c42"
 
@@ -58,7 +60,14 @@ def test_the_daily_session_reports_presence_once_after_what_it_held_back():
         fake.replica_says(joined, after=0.02)  # held: the replica is not known yet
         fake.replica_joins(after=0.05)
         session = DailySession(
-            URL, conversation_id="c42", daily=fake, join_timeout=1, replica_timeout=1
+            LiveOptions(
+                Connection(
+                    LiveTarget(url=URL, conversation_id="c42"),
+                    daily=fake,
+                    join_timeout=1,
+                    replica_timeout=1,
+                )
+            )
         )
         await session.connect()
         sink = PresenceSink()
@@ -78,7 +87,10 @@ def test_a_live_greeting_is_sent_only_once_the_replica_is_in_the_room():
     fake = FakeDaily()
     replica = FakeReplica(fake, join_after=0.15, announce=False)
     started = time.monotonic()
-    run = LiveRun(load_scenario("greets.yaml", source=GREETING), url=URL, daily=fake)
+    run = LiveRun(
+        load_scenario("greets.yaml", source=GREETING),
+        LiveOptions(Connection(LiveTarget(url=URL), daily=fake)),
+    )
     conv = run.run_sync(hard_exit=False)
     assert conv.result.outcome == "completed"
     assert conv.waiting_for_replica is False
@@ -101,7 +113,7 @@ import pytest  # noqa: E402
 from conftest import REPO  # noqa: E402
 from test_live_http import KEY, TavusStub  # noqa: E402
 
-from cviscript.rehearsal.live import LiveOptions, run_live_suite  # noqa: E402
+from cviscript.rehearsal.live import LiveSuiteOptions, run_live_suite  # noqa: E402
 from cviscript.rehearsal.suite import run_suite  # noqa: E402
 
 
@@ -114,7 +126,7 @@ def test_live_rehearsal_in_the_fake_room_gives_the_simulated_verdicts(tmp_path, 
     monkeypatch.chdir(REPO)
     paths = ["scenarios", "examples"]
     simulated = run_suite(paths, case_timeout=None)
-    options = LiveOptions(fake="1", jobs=12, max_concurrent=12, transcripts=str(tmp_path))
+    options = LiveSuiteOptions(fake="1", jobs=12, max_concurrent=12, transcripts=str(tmp_path))
     live, summary = run_live_suite(paths, options)
     assert len(live.cases) == len(simulated.cases) >= 12
     assert verdicts(live) == verdicts(simulated)
@@ -283,7 +295,7 @@ def test_concurrency_never_exceeds_max_concurrent(monkeypatch, tmp_path):
 
     monkeypatch.setattr(runner.LiveRun, "run", counting)
     monkeypatch.delenv("TAVUS_API_KEY", raising=False)
-    options = LiveOptions(fake="1", jobs=8, max_concurrent=2, transcripts=None)
+    options = LiveSuiteOptions(fake="1", jobs=8, max_concurrent=2, transcripts=None)
     suite, _ = run_live_suite([str(tmp_path / "priced.yaml")], options, repeat=3)
     assert sum(len(c.runs) for c in suite.cases) == 6
     assert peak[0] == 2

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -22,6 +24,22 @@ def exit_code_for(result: Any) -> int:
     if result.ok:
         return EXIT_OK
     return EXIT_STOPPED if result.outcome == "stopped" else EXIT_FAILED
+
+
+def collect(name: str, build: Callable[..., Any], *params: str) -> Callable[[Any], Any]:
+    """A command decorator (put it below the options it collects): the options `params` reach
+    the command as one parameter `name`, ``build(**those options)`` — a typed object instead of
+    a long parameter list or a loose dict."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            kwargs[name] = build(**{param: kwargs.pop(param) for param in params})
+            return fn(*args, **kwargs)
+
+        return command
+
+    return decorate
 
 
 def fail(message: str, code: int) -> NoReturn:

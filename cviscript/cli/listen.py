@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import click
@@ -14,6 +13,7 @@ from .common import EXIT_CONNECT, EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail
 from .live_common import (
     cli_logging,
     connection_options,
+    exit_with,
     fake_daily,
     sdk_stderr_hidden,
     status_printer,
@@ -43,25 +43,14 @@ the replica.""",
 @click.option(
     "--color/--no-color", default=None, help="Colour the lines (default: when a terminal)."
 )
-def command(
-    url,
-    conversation_id,
-    token,
-    join_timeout,
-    replica_timeout,
-    replica_user_id,
-    replica_name,
-    quiet_sdk,
-    verbose,
-    as_json,
-    color,
-):
+def command(url, flags, as_json, color):
     """Join the conversation at URL as a silent participant and print every event it sends
     (speech, turns, tool calls, perception, shutdown) until it ends or Ctrl-C.
 
     Messages from other participants are shown as dropped: only the replica speaks for Tavus.
     """
     from ..report.console import ConsolePrinter
+    from ..sessions.live.options import LiveOptions
     from ..sessions.live.tools import Listener
 
     try:
@@ -76,20 +65,13 @@ def command(
         click.echo(printable(json.dumps(record, ensure_ascii=False, default=str)))
 
     code = EXIT_OK
-    with cli_logging(verbose), sdk_stderr_hidden(quiet_sdk):
-        listener = Listener(
-            url,
-            conversation_id=conversation_id,
-            token=token,
-            daily=daily,
-            subscribers=subscribers,
-            on_raw=raw if as_json else None,
-            join_timeout=join_timeout,
-            replica_timeout=replica_timeout,
-            replica_user_id=replica_user_id,
-            replica_name=replica_name,
-            on_status=status_printer(quiet=False),
-        )
+    options = LiveOptions(
+        flags.connection(flags.target(url), daily=daily),
+        flags.identity,
+        on_status=status_printer(quiet=False),
+    )
+    with cli_logging(flags.verbose), sdk_stderr_hidden(flags.quiet_sdk):
+        listener = Listener(options, subscribers=subscribers, on_raw=raw if as_json else None)
         try:
             reason = listener.run_sync()
             click.echo(f"cviscript: {reason} ({listener.received} messages)", err=True)
@@ -99,8 +81,4 @@ def command(
         except CviscriptError as err:
             click.echo(f"cviscript: {err}", err=True)
             code = EXIT_FAILED
-    if not listener.released:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    exit_with(code, listener.released)

@@ -1,6 +1,7 @@
 """What the live commands (`run --url/--create/--live`, `listen`, `send`) share.
 
-* Connection options, spelled the same everywhere.
+* Connection options, spelled the same everywhere, and collected by `connection_options` into
+  one `ConnectionFlags` (from which a command builds its `LiveOptions`).
 * Logging: the library logs through `logging`; during a live command, warnings and errors are
   printed as ``cviscript: warning: ...`` lines on stderr (``--verbose`` adds progress details).
   The conversation's own warnings (dropped or ignored messages) are already lines of the
@@ -22,19 +23,72 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
 from ..printable import printable
 from ..sessions.fake import FAKE_DAILY_ENV
+from ..sessions.live.options import Connection, Identity
+from ..sessions.live.target import LiveTarget
+from .common import collect
 
 _F = Callable[..., Any]
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionFlags:
+    """What the shared connection flags said (`connection_options` passes one as `flags`)."""
+
+    conversation_id: str | None
+    token: str | None = field(repr=False)
+    join_timeout: float
+    replica_timeout: float
+    identity: Identity
+    quiet_sdk: bool
+    verbose: bool
+
+    def target(self, url: str) -> LiveTarget:
+        """The conversation at `url`, with the id and token given."""
+        return LiveTarget(url=url, conversation_id=self.conversation_id, token=self.token)
+
+    def connection(
+        self, target: LiveTarget, *, api_url: str | None = None, daily: Any = None
+    ) -> Connection:
+        return Connection(
+            target=target,
+            api_url=api_url,
+            daily=daily,
+            join_timeout=self.join_timeout,
+            replica_timeout=self.replica_timeout,
+        )
+
+
+def _flags(
+    conversation_id: str | None,
+    token: str | None,
+    join_timeout: float,
+    replica_timeout: float,
+    replica_user_id: str | None,
+    replica_name: str | None,
+    quiet_sdk: bool,
+    verbose: bool,
+) -> ConnectionFlags:
+    identity = Identity(replica_user_id=replica_user_id, replica_name=replica_name)
+    return ConnectionFlags(
+        conversation_id, token, join_timeout, replica_timeout, identity, quiet_sdk, verbose
+    )
+
+
+_FLAG_NAMES = ("conversation_id", "token", "join_timeout", "replica_timeout")
+_FLAG_NAMES += ("replica_user_id", "replica_name", "quiet_sdk", "verbose")
+
+
 def connection_options(fn: _F) -> _F:
     """--conversation-id / --token / --join-timeout / --replica-timeout / --replica-user-id /
-    --replica-name / --quiet-sdk / --verbose."""
+    --replica-name / --quiet-sdk / --verbose, passed to the command as one `flags`."""
+    fn = collect("flags", _flags, *_FLAG_NAMES)(fn)
     for decorator in reversed(
         [
             click.option(
@@ -85,6 +139,17 @@ def connection_options(fn: _F) -> _F:
     ):
         fn = decorator(fn)
     return fn
+
+
+def exit_with(code: int, released: bool = True) -> None:
+    """Exit with `code`. While daily-python still holds a pending join (`released` False), a
+    normal interpreter exit would linger and then abort: everything of ours is flushed and
+    closed by now, so leave at once."""
+    if not released:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def fake_daily() -> Any:

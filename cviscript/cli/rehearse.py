@@ -322,8 +322,10 @@ def _refuse_simulated_only(args: _Args) -> None:
 
 
 def _run_live(args: _Args, printer: _Printer) -> tuple[Any, Any]:
-    from ..rehearsal.live import LiveOptions, run_live_suite
+    from ..rehearsal.live import LiveSuiteOptions, run_live_suite
     from ..sessions.fake import FAKE_DAILY_ENV
+    from ..sessions.live.options import Connection, Limits, LiveOptions
+    from ..sessions.live.target import LiveTarget
     from .live_common import cli_logging, status_printer
 
     _refuse_simulated_only(args)
@@ -331,18 +333,20 @@ def _run_live(args: _Args, printer: _Printer) -> tuple[Any, Any]:
         where = os.path.abspath(args.transcripts)
         click.echo(f"live transcripts go to {where}/ (--transcripts DIR)", err=True)
 
-    options = LiveOptions(
-        url=args.live_url,
-        api_url=args.api_url,
+    live = LiveOptions(
+        Connection(LiveTarget(url=args.live_url), api_url=args.api_url),
+        limits=Limits(max_duration=args.max_duration),
+        # the case lines are the report: per-conversation progress would interleave with them
+        on_status=status_printer(quiet=True),
+    )
+    options = LiveSuiteOptions(
+        live,
         jobs=args.jobs,
         max_concurrent=args.max_concurrent,
-        max_duration=args.max_duration,
         time_slack=args.time_slack,
         visitor=args.visitor,
         transcripts=args.transcripts,
         fake=os.environ.get(FAKE_DAILY_ENV, "").strip() or None,
-        # the case lines are the report: per-conversation progress would interleave with them
-        on_status=status_printer(quiet=True),
     )
     with cli_logging(False):
         return run_live_suite(

@@ -7,16 +7,19 @@ are built exactly as a scenario's actions build them (`cviscript.protocol.Intera
 from __future__ import annotations
 
 import json
-import os
-import sys
+from dataclasses import dataclass
+from typing import Any
 
 import click
 
 from ..errors import ConnectError, CviscriptError, UsageError
+from ..sessions.live.options import LiveOptions
 from .common import EXIT_CONNECT, EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail
 from .live_common import (
+    ConnectionFlags,
     cli_logging,
     connection_options,
+    exit_with,
     fake_daily,
     sdk_stderr_hidden,
     status_printer,
@@ -59,43 +62,49 @@ Exit codes: 0 sent, 1 Daily did not take it, 2 wrong usage (e.g. a message over 
     help="How long to wait for Daily to confirm the message went out.",
 )
 @click.pass_context
-def command(ctx, **options):
+def command(ctx, url, flags, context_spelling, as_json, confirm_timeout):
     """Join the conversation at URL, send one interaction, and leave."""
-    ctx.obj = options
+    ctx.obj = SendRequest(url, flags, context_spelling, as_json, confirm_timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """What the group's options said, for the interaction subcommand that runs next."""
+
+    url: str
+    flags: ConnectionFlags
+    context_spelling: str
+    as_json: bool
+    confirm_timeout: float
+
+    def options(self, daily: Any) -> LiveOptions:
+        flags = self.flags
+        return LiveOptions(
+            flags.connection(flags.target(self.url), daily=daily),
+            flags.identity,
+            context_spelling=self.context_spelling,
+            on_status=status_printer(quiet=self.as_json),
+        )
 
 
 def _send(build) -> None:
     from ..sessions.live.tools import Sender
 
-    options = click.get_current_context().obj
+    request: SendRequest = click.get_current_context().obj
     try:
         daily = fake_daily()
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
     code = EXIT_OK
     sender = None
-    with cli_logging(options["verbose"]), sdk_stderr_hidden(options["quiet_sdk"]):
+    with cli_logging(request.flags.verbose), sdk_stderr_hidden(request.flags.quiet_sdk):
         try:
-            sender = Sender(
-                options["url"],
-                build,
-                conversation_id=options["conversation_id"],
-                token=options["token"],
-                daily=daily,
-                context_spelling=options["context_spelling"],
-                join_timeout=options["join_timeout"],
-                replica_timeout=options["replica_timeout"],
-                replica_user_id=options["replica_user_id"],
-                replica_name=options["replica_name"],
-                confirm_timeout=options["confirm_timeout"],
-                on_status=status_printer(quiet=options["as_json"]),
-            )
+            sender = Sender(request.options(daily), build, confirm_timeout=request.confirm_timeout)
         except (CviscriptError, ValueError) as err:  # a message that cannot travel
             fail(str(err), EXIT_INVALID)
         try:
-            sent = sender.run_sync()
-            for message in sent:
-                if options["as_json"]:
+            for message in sender.run_sync():
+                if request.as_json:
                     click.echo(json.dumps(message, ensure_ascii=False))
                 else:
                     click.echo(f"sent {message['event_type']} to {sender.conversation_id}")
@@ -105,11 +114,7 @@ def _send(build) -> None:
         except CviscriptError as err:
             click.echo(f"cviscript: {err}", err=True)
             code = EXIT_FAILED
-    if sender is not None and not sender.released:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    exit_with(code, sender is None or sender.released)
 
 
 @command.command("echo")

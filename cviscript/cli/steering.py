@@ -15,11 +15,15 @@ from typing import Any
 import click
 
 from ..errors import UsageError
+from ..sessions.live.options import Steering
 from .common import EXIT_INVALID, fail
 
 
-def check_options(*, speed: float | None, interactive: bool, control: str | None, live: bool):
-    """Refuse combinations that cannot work, before anything runs; returns the control address."""
+def steering_from_flags(
+    *, speed: float | None, interactive: bool, with_script: bool, control: str | None, live: bool
+) -> Steering:
+    """The steering flags as one `Steering`; refuses combinations that cannot work, before
+    anything runs."""
     if speed is not None and live:
         fail("--speed applies to simulated runs only (a live run is real time)", EXIT_INVALID)
     if speed is not None and not 0.01 <= speed <= 1000:
@@ -32,7 +36,9 @@ def check_options(*, speed: float | None, interactive: bool, control: str | None
             address = parse_address(control)
         except UsageError as err:
             fail(str(err), EXIT_INVALID)
-    return address
+    if with_script and not (interactive and not live):
+        fail("--with-script applies to simulated runs with --interactive only", EXIT_INVALID)
+    return Steering(interactive=interactive, control=address, speed=speed, script=with_script)
 
 
 @contextlib.contextmanager
@@ -109,25 +115,21 @@ def make_terminal(enabled: bool):
     return Terminal(sys.stdout, tty=enabled and sys.stdin.isatty() and sys.stdout.isatty())
 
 
-def echo_subscriber(terminal: Any):
-    """ConsolePrinter's `echo`: through the terminal, so the prompt survives."""
-    return terminal.echo if terminal.tty else click.echo
-
-
 class LiveHook:
     """A trace subscriber of a live run: at its header record (on the run's loop, once the
     conversation exists) it starts the prompt, key reader and control server on it."""
 
-    def __init__(self, steer: dict[str, Any], terminal: Any):
+    def __init__(self, steering: Steering, terminal: Any):
         self.live: Any = None  # the LiveRun, set before it runs
         # keys need only a terminal on stdin (`terminal.tty` is False without --interactive)
-        wanted = steer["interactive"] or steer["control"] is not None or sys.stdin.isatty()
+        interactive, control = steering.interactive, steering.control
+        wanted = interactive or control is not None or sys.stdin.isatty()
         self.operator = (
-            Operator(interactive=steer["interactive"], control=steer["control"], terminal=terminal)
+            Operator(interactive=interactive, control=control, terminal=terminal)
             if wanted
             else None
         )
-        if self.operator is not None and not steer["interactive"]:
+        if self.operator is not None and not interactive:
             # keys need a terminal: without --interactive, a TTY on stdin is enough
             self.operator.terminal = _KeyTerminal(terminal)
 

@@ -34,34 +34,40 @@ import hashlib
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import CviscriptError, UsageError
 from ..language.model import Expect, Rehearsal, Scenario
+from ..sessions.live.options import Limits, LiveOptions
+from ..sessions.live.target import LiveTarget
 from .expectations import check
 from .results import CaseRun, Failure, SuiteResult
 from .suite import CaseRef, _case_result, collect, finished_run, in_shard, run_case, seeds_for
 
+DEFAULT_MAX_DURATION = 300.0  # seconds a case's run may last
 FAKE_SPEED = 20.0  # the fake room's clock against real time
 COST_MARGIN = 60.0  # seconds added to --max-duration for the server-side max_call_duration
 
 
+def _default_live() -> LiveOptions:
+    return LiveOptions(limits=Limits(max_duration=DEFAULT_MAX_DURATION))
+
+
 @dataclass
-class LiveOptions:
-    url: str | None = None
-    api_url: str | None = None
+class LiveSuiteOptions:
+    """`rehearse --live`: the live options every case's run starts from (`live`: its target's
+    URL, when given, is the one conversation joined; `live.limits.max_duration` bounds each run),
+    and how the suite runs them."""
+
+    live: LiveOptions = field(default_factory=_default_live)
     jobs: int = 1
     max_concurrent: int = 2
-    max_duration: float = 300.0
     time_slack: float = 2.0
     visitor: str = "text"  # text | voice
     transcripts: str | None = "live-transcripts"
-    join_timeout: float = 30.0
-    replica_timeout: float = 60.0
     fake: str | None = None  # CVISCRIPT_FAKE_DAILY's value
-    on_status: Any = None
 
 
 @dataclass
@@ -80,7 +86,7 @@ class LiveSummary:
 
 def run_live_suite(
     paths: list[str],
-    options: LiveOptions,
+    options: LiveSuiteOptions,
     *,
     patterns: tuple[str, ...] = (),
     repeat: int = 1,
@@ -99,7 +105,7 @@ def run_live_suite(
     col.cases = [ref for ref in col.cases if in_shard(ref.id, shard)]
     if on_collected is not None:
         on_collected(col)
-    if options.url is not None and len(col.cases) * repeat > 1:
+    if options.live.connection.target.url is not None and len(col.cases) * repeat > 1:
         raise UsageError("--url joins one conversation: select a single case (-k) without --repeat")
     suite = SuiteResult(invalid=col.invalid, files=col.files, without_cases=col.without_cases)
     suite.outside_shard = found - len(col.cases)
@@ -166,7 +172,7 @@ def cannot_run_live(sc: Scenario, case: str) -> str | None:
 
 
 class _Runner:
-    def __init__(self, options: LiveOptions, summary: LiveSummary):
+    def __init__(self, options: LiveSuiteOptions, summary: LiveSummary):
         self.options = options
         self.summary = summary
         self.active: set[Any] = set()
@@ -212,34 +218,18 @@ class _Runner:
             fake, settings = _fake_room(sc, reh, seed, o.fake)
         spoken = fake is not None or o.visitor == "voice" or any(r.voice for r in reh.user)
         audio = _audio_source(sc, reh, fake is not None, o.visitor == "voice") if spoken else None
-        url, create = o.url, None
-        if url is None and fake is not None and not _api_key():
-            url = f"https://fake.daily.invalid/{_slug(ref.case)}"  # the fake room needs no Tavus
-        elif url is None:
-            create = _create_body(sc, reh, o.max_duration)
         holder: dict[str, Any] = {}
         from ..fidelity import Monitor
         from ..fidelity.assumptions import for_scenario
 
         monitor = Monitor(for_scenario(sc, reh))
-
-        def on_conversation(conv: Any) -> None:
-            holder["stage"] = _attach_visitor(conv, reh, settings, live.session, audio)
-
         live = LiveRun(
             sc,
-            url=url,
-            create=create,
-            api_url=o.api_url,
-            daily=fake,
+            self._case_options(ref, sc, reh, fake, spoken),
             vars_override=dict(reh.vars) or None,
-            join_timeout=o.join_timeout,
-            replica_timeout=o.replica_timeout,
-            on_status=o.on_status,
-            time_scale=FAKE_SPEED if fake is not None else 1.0,
-            microphone="cviscript-visitor" if spoken else None,
-            on_conversation=on_conversation,
-            max_duration=o.max_duration,
+            on_conversation=lambda conv: holder.update(
+                stage=_attach_visitor(conv, reh, settings, live.session, audio)
+            ),
             fidelity=monitor,
         )
         self.active.add(live)
@@ -270,6 +260,27 @@ class _Runner:
         )
         run.fidelity = [f.to_json() for f in monitor.finish()]
         return run
+
+    def _case_options(
+        self, ref: CaseRef, sc: Scenario, reh: Rehearsal, fake: Any, spoken: bool
+    ) -> LiveOptions:
+        """The suite's live options for one case's run: its own conversation (the suite's URL,
+        a made-up one in the fake room without an API key, or created from the file), the fake
+        room and its speed, the microphone when the visitor speaks."""
+        base = self.options.live
+        url, create = base.connection.target.url, None
+        if url is None and fake is not None and not _api_key():
+            url = f"https://fake.daily.invalid/{_slug(ref.case)}"  # the fake room needs no Tavus
+        elif url is None:
+            create = _create_body(sc, reh, base.limits.max_duration or DEFAULT_MAX_DURATION)
+        connection = replace(
+            base.connection,
+            target=LiveTarget(url=url, create=create),
+            daily=fake,
+            time_scale=FAKE_SPEED if fake is not None else 1.0,
+        )
+        audio = replace(base.audio, microphone="cviscript-visitor" if spoken else None)
+        return replace(base, connection=connection, audio=audio)
 
     def _account(self, live: Any, joined: float) -> None:
         s = self.summary

@@ -3,6 +3,8 @@
 * `tavus_api.TavusClient` — create / end / read conversations (stdlib HTTP only);
 * `daily_session.DailySession` — the `Session` over daily-python (the only module importing
   `daily`, and only when a session connects);
+* `options.LiveOptions` — everything a live run is given (connection, identity, limits, audio,
+  steering), built once by the command line and passed down;
 * `runner.LiveRun` / `run_live` / `run_live_sync` — a scenario against a live conversation, with
   clean-up on every exit path; `resolve_target` — which conversation the command line asks for;
 * `tools.Listener` / `tools.Sender` — watch a conversation's events, send one interaction.
@@ -25,6 +27,12 @@ _LAZY = {
     "conversation_id_from_url": "tavus_api",
     "DailySession": "daily_session",
     "LiveRun": "runner",
+    "LiveOptions": "options",
+    "Connection": "options",
+    "Identity": "options",
+    "Limits": "options",
+    "Audio": "options",
+    "Steering": "options",
     "LiveTarget": "target",
     "Interrupted": "runner",
     "run_live": "runner",

@@ -51,9 +51,11 @@ from ...engine.session import Session, SessionSink
 from .daily_replica import ReplicaTrackingMixin
 from .daily_send import SendingMixin
 from .mic import client_settings_with_microphone, create_microphone
-from .outbox import BURST, MAX_RATE, Outbox
+from .options import LiveOptions
+from .outbox import Outbox
 from .replica_id import ReplicaRecognizer, Roster
 from .target import public_url
+from .tavus_api import conversation_id_from_url
 
 REPLICA_ANNOUNCEMENTS = frozenset(
     {"system.replica_joined", "system.pal_joined", "system.replica_present", "system.pal_present"}
@@ -162,7 +164,7 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
 
     Typical use, on the asyncio loop::
 
-        session = DailySession(url, conversation_id=cid, token=token, loop=loop)
+        session = DailySession(options, loop=loop)  # options.connection.target: a URL
         try:
             await session.connect()          # ConnectError if Daily or the replica is unreachable
             session.start(conversation)      # the sink; held-back messages are delivered first
@@ -170,8 +172,10 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
         finally:
             await session.aclose()           # leave + release in a worker thread, bounded
 
-    `daily` is the daily module to use (default: ``import daily``; tests pass a
-    `cviscript.sessions.fake.daily_room.FakeDaily`); its `Daily.init()` is called once per process unless
+    It reads the connection (the URL, id and token of `options.connection.target`, the
+    timeouts), the identity, the send limits and the microphone from `options`.
+    `options.connection.daily` is the daily module to use (default: ``import daily``; tests pass a
+    `cviscript.sessions.fake.FakeDaily`); its `Daily.init()` is called once per process unless
     `mark_daily_initialized` says the host did it. `call_client_factory(handler)` overrides how
     the `CallClient` is made (`handler` is an instance of that module's `EventHandler`).
 
@@ -184,39 +188,30 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
 
     def __init__(
         self,
-        url: str,
+        options: LiveOptions,
         *,
-        conversation_id: str,
-        token: str | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
-        join_timeout: float = 30.0,
-        replica_timeout: float = 60.0,
-        user_name: str = "cviscript",
         call_client_factory: Callable[[Any], Any] | None = None,
-        daily: Any = None,
         on_ignored: Ignored | None = None,
         logger: logging.Logger | None = None,
-        max_rate: float | None = MAX_RATE,
-        burst: int = BURST,
-        replica_user_id: str | None = None,
-        replica_name: str | None = None,
-        persona_names: tuple[str, ...] = (),
-        microphone: str | None = None,
-        name_grace: float | None = None,
     ):
-        self.url = url  # joined as given: it may carry a meeting token as ?t=
-        self.public_url = public_url(url)  # what logs, errors and reprs show
-        self.conversation_id = conversation_id
-        self._token = token
+        connection, identity = options.connection, options.identity
+        target = connection.target
+        if not target.url:
+            raise errors.UsageError("a Daily session needs the conversation's URL")
+        self.url = target.url  # joined as given: it may carry a meeting token as ?t=
+        self.public_url = public_url(self.url)  # what logs, errors and reprs show
+        self.conversation_id = target.conversation_id or conversation_id_from_url(self.url)
+        self._token = target.token
         self._loop = loop
-        self.join_timeout = join_timeout
-        self.replica_timeout = replica_timeout
-        self.user_name = user_name
+        self.join_timeout = connection.join_timeout
+        self.replica_timeout = connection.replica_timeout
+        self.user_name = identity.user_name
         self._factory = call_client_factory
-        self._daily = daily
+        self._daily = connection.daily
         self._on_ignored = on_ignored
         self.log = logger or _log
-        self.microphone_name = microphone  # a virtual microphone to create and speak through
+        self.microphone_name = options.audio.microphone  # a virtual microphone to speak through
         self.microphone: Any = None  # the device, once created
 
         self._state = "new"  # new -> connecting -> connected -> closed
@@ -227,10 +222,14 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
         self.replica_id: str | None = None
         self.arrived: set[str] = set()  # participants Daily announced as joining after us
         self.recognizer = ReplicaRecognizer(
-            user_id=replica_user_id, name=replica_name, persona_names=persona_names
+            user_id=identity.replica_user_id,
+            name=identity.replica_name,
+            persona_names=identity.persona_names,
         )
         self.roster = Roster()
-        self.name_grace = name_grace  # a name-only match waits this long (None: NAME_GRACE)
+        self.name_grace = (
+            identity.name_grace
+        )  # a name-only match waits this long (None: NAME_GRACE)
         self._replica_strength = 0
         self.spoofed_announcements = 0  # replica announcements from other participants
         self._not_replica: set[str] = set()  # participants seen that are not the replica
@@ -252,7 +251,7 @@ class DailySession(SendingMixin, ReplicaTrackingMixin, Session):
         self._teardown_started = False
         self._released = threading.Event()
         # pacing (loop thread only)
-        self._outbox = Outbox(self._now, max_rate, burst)
+        self._outbox = Outbox(self._now, options.limits.max_rate, options.limits.burst)
         self.max_rate, self.burst = self._outbox.max_rate, self._outbox.burst
         self._overflowing = False  # an overflow was warned about and the queue has not drained
         self._drain_handle: asyncio.TimerHandle | None = None

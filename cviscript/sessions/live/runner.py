@@ -36,6 +36,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from ... import errors
@@ -45,6 +46,7 @@ from ...language.model import Scenario
 from ...trace import Trace, TraceRecord
 from .daily_session import DailySession
 from .loop import Stopped, run_with_signals, signal_exit_status, until_stopped
+from .options import LiveOptions
 from .replica_id import clean
 from .target import LiveTarget, public_url, resolve_target, tune_audio
 from .tavus_api import (
@@ -57,7 +59,6 @@ from .tavus_api import (
 )
 
 API_URL_ENV = "TAVUS_API_URL"
-RELEASE_TIMEOUT = 5.0  # how long cleanup waits for the Daily client's release
 LOOKUP_TIMEOUT = 5.0  # seconds for each call looking up the persona's name
 JOIN_ORDER_DELAY = 0.2  # real seconds after the start before the join order is read
 PENDING_JOIN_WAIT = 0.2  # ... when a join is still pending (the release waits for it to fail)
@@ -103,69 +104,35 @@ class LiveRun:
     def __init__(
         self,
         scenario: Scenario,
+        options: LiveOptions,
         *,
-        url: str | None = None,
-        conversation_id: str | None = None,
-        token: str | None = None,
-        create: dict[str, Any] | None = None,
-        client: TavusClient | None = None,
-        api_url: str | None = None,
-        daily: Any = None,
-        vars_override: dict[str, Any] | None = None,
-        context_spelling: str | None = None,
         subscribers: Iterable[Callable[[TraceRecord], None]] = (),
-        join_timeout: float = 30.0,
-        replica_timeout: float = 60.0,
-        release_timeout: float = RELEASE_TIMEOUT,
-        audio_chunk_ms: int | None = None,
-        audio_speed: float | None = None,
-        user_name: str = "cviscript",
-        max_rate: float | None = 20.0,
-        on_status: Status | None = None,
-        keep_trace: bool = True,
-        replica_user_id: str | None = None,
-        replica_name: str | None = None,
-        time_scale: float = 1.0,
-        microphone: str | None = None,
+        vars_override: dict[str, Any] | None = None,
         on_conversation: Callable[[Conversation], None] | None = None,
-        max_duration: float | None = None,
+        keep_trace: bool = True,
         fidelity: Any = None,
     ):
-        """`time_scale` > 1 runs the scenario's clock that much faster than real time (only for
-        the fake room, whose replica runs on the same scale); `microphone` joins with a virtual
-        microphone of that name (`session.microphone`); `on_conversation` sees the conversation
-        just before it starts; `max_duration` (seconds on the scenario's clock) stops the run as
-        ``failed`` once it has lasted that long, which bounds what a conversation costs;
-        `fidelity` (a `cviscript.fidelity.Monitor`) checks the conversation against the replica
-        model as it goes: each finding becomes a ``fidelity`` trace record (nothing else changes)."""
-        if (url is None) == (create is None):
+        """`options` says where and how (see `cviscript.sessions.live.options`); its target is a
+        URL to join or a create body. `subscribers` hear every trace record; `on_conversation`
+        sees the conversation just before it starts; `fidelity` (a `cviscript.fidelity.Monitor`)
+        checks the conversation against the replica model as it goes: each finding becomes a
+        ``fidelity`` trace record (nothing else changes)."""
+        target = options.connection.target
+        if (target.url is None) == (target.create is None):
             raise errors.UsageError("a live run needs either a conversation URL or a create body")
         self.scenario = scenario
-        self.url = url
-        self.conversation_id = conversation_id
-        self._token = token
-        self.create = create
-        self.client = client
-        self.api_url = api_url
-        self.daily = daily
+        self.options = options
+        self.url = target.url
+        self.conversation_id = target.conversation_id
+        self._token = target.token
+        self.create = target.create
+        self.client: TavusClient | None = options.connection.client
         self.vars_override = vars_override
-        self.context_spelling = context_spelling
         self.subscribers = list(subscribers)
-        self.join_timeout = join_timeout
-        self.replica_timeout = replica_timeout
-        self.release_timeout = release_timeout
-        self.audio_chunk_ms = audio_chunk_ms
-        self.audio_speed = audio_speed
-        self.user_name = user_name
-        self.max_rate = max_rate
-        self._status = on_status or (lambda text: log.info("%s", text))
+        self._status = options.on_status or (lambda text: log.info("%s", text))
         self.keep_trace = keep_trace
-        self.replica_user_id = replica_user_id
-        self.replica_name = replica_name
-        self.time_scale = time_scale
-        self.microphone = microphone
         self.on_conversation = on_conversation
-        self.max_duration = max_duration
+        self.max_duration = options.limits.max_duration
         self.fidelity = fidelity
         self.hit_max_duration = False
         self.started_at: float | None = None  # monotonic time the conversation was created/joined
@@ -262,8 +229,9 @@ class LiveRun:
         body = dict(self.create or {})
         client = self.client
         if client is None:
-            base = self.api_url or os.environ.get(API_URL_ENV) or DEFAULT_BASE_URL
-            self.client = client = TavusClient(base_url=base)  # TavusAuthError without a key
+            self.client = client = TavusClient(
+                base_url=self._api_base()
+            )  # TavusAuthError without a key
         self._status(
             "creating a Tavus conversation" + (" in test mode" if body.get("test_mode") else "")
         )
@@ -290,6 +258,10 @@ class LiveRun:
                 " conversation gets no replica, so the scenario is not run"
             )
 
+    def _api_base(self) -> str:
+        api_url = self.options.connection.api_url
+        return api_url or os.environ.get(API_URL_ENV) or DEFAULT_BASE_URL
+
     def _take_incomplete(self, exc: TavusIncompleteCreate) -> None:
         """A create answered without a usable URL still created a conversation when it gave an
         id: remember it, so that cleanup ends it."""
@@ -312,21 +284,11 @@ class LiveRun:
         assert self.url is not None and self._loop is not None
         cid = self.conversation_id or conversation_id_from_url(self.url)
         self.conversation_id = cid
-        self.session = DailySession(
-            self.url,
-            conversation_id=cid,
-            token=self._token,
-            loop=self._loop,
-            join_timeout=self.join_timeout,
-            replica_timeout=self.replica_timeout,
-            user_name=self.user_name,
-            daily=self.daily,
-            max_rate=self.max_rate,
-            replica_user_id=self.replica_user_id,
-            replica_name=self.replica_name,
-            microphone=self.microphone,
-        )
-        if not (self.replica_user_id or self.replica_name):
+        joined = LiveTarget(url=self.url, conversation_id=cid, token=self._token)
+        options = replace(self.options, connection=replace(self.options.connection, target=joined))
+        self.session = DailySession(options, loop=self._loop)
+        identity = self.options.identity
+        if not (identity.replica_user_id or identity.replica_name):
             self._lookup = asyncio.ensure_future(self._learn_persona_name(self.session))
         self._status(f"joining {public_url(self.url)} and waiting for the replica")
         await self._unless_stopped(self.session.connect(), "connecting")
@@ -340,8 +302,7 @@ class LiveRun:
             if client is None:
                 if not os.environ.get(API_KEY_ENV, "").strip():
                     return
-                base = self.api_url or os.environ.get(API_URL_ENV) or DEFAULT_BASE_URL
-                client = TavusClient(base_url=base, retries=0, timeout=LOOKUP_TIMEOUT)
+                client = TavusClient(base_url=self._api_base(), retries=0, timeout=LOOKUP_TIMEOUT)
             persona_id = (self.created or {}).get("persona_id") or (self.create or {}).get(
                 "persona_id"
             )
@@ -364,11 +325,8 @@ class LiveRun:
     async def _converse(self) -> Conversation:
         self.phase = "running"
         assert self._loop is not None and self.session is not None and self._finished is not None
-        clock = (
-            AsyncioClock(self._loop)
-            if self.time_scale == 1
-            else ScaledClock(self._loop, self.time_scale)
-        )
+        scale = self.options.connection.time_scale
+        clock = AsyncioClock(self._loop) if scale == 1 else ScaledClock(self._loop, scale)
         trace = Trace(clock, keep=self.keep_trace)
         for fn in self.subscribers:
             trace.subscribe(_Guarded(fn, self._subscriber_failed))
@@ -382,14 +340,14 @@ class LiveRun:
             clock,
             trace=trace,
             vars_override=self.vars_override,
-            context_spelling=self.context_spelling,
+            context_spelling=self.options.context_spelling,
             mode="live",
             header=header,
         )
         # Which side of our join the replica came in on: read once Daily's announcement of a
         # replica that joined with us has had time to arrive (it is queued behind the join).
         self._loop.call_later(JOIN_ORDER_DELAY, self._join_order, trace)
-        tune_audio(conv, self.audio_chunk_ms, self.audio_speed)
+        tune_audio(conv, self.options.audio.chunk_ms, self.options.audio.speed)
         self.conversation = conv
         finished = self._finished
         conv.on_done(lambda _result: finished.set())
@@ -491,7 +449,9 @@ class LiveRun:
         # With a join still pending the SDK holds the client until the join fails (~19 s
         # offline): a short look is enough, the caller then exits with os._exit.
         pending = self.session.join_pending
-        timeout = min(self.release_timeout, PENDING_JOIN_WAIT) if pending else self.release_timeout
+        timeout = self.options.connection.release_timeout
+        if pending:
+            timeout = min(timeout, PENDING_JOIN_WAIT)
         self.released = await self.session.aclose(timeout=timeout)
         if not self.released:
             log.info("the Daily client is still being released (a join was pending)")
@@ -592,14 +552,14 @@ def _subscriber_error(fn: Any, exc: Exception) -> str:
     return f"trace subscriber {name} failed: {type(exc).__name__}: {exc}"
 
 
-async def run_live(scenario: Scenario, **kwargs: Any) -> Conversation | None:
-    """Run `scenario` against a live conversation (see `LiveRun` for the keyword arguments).
+async def run_live(scenario: Scenario, options: LiveOptions, **kwargs: Any) -> Conversation | None:
+    """Run `scenario` against a live conversation (see `LiveRun` for the arguments).
     Returns the finished Conversation, or None for a test-mode creation. Raises `ConnectError`
     (cannot reach Tavus, Daily or the replica), `Interrupted`, `UsageError`."""
-    return await LiveRun(scenario, **kwargs).run()
+    return await LiveRun(scenario, options, **kwargs).run()
 
 
-def run_live_sync(scenario: Scenario, **kwargs: Any) -> Conversation | None:
+def run_live_sync(scenario: Scenario, options: LiveOptions, **kwargs: Any) -> Conversation | None:
     """`run_live` on a loop of its own, SIGINT/SIGTERM stopping it cleanly (a second one exits
     at once). Use `LiveRun(...).run_sync()` to see `released` afterwards."""
-    return LiveRun(scenario, **kwargs).run_sync()
+    return LiveRun(scenario, options, **kwargs).run_sync()

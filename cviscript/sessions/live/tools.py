@@ -26,6 +26,7 @@ from ...protocol import Interactions, Normalizer
 from ...trace import Trace, TraceRecord
 from .daily_session import DailySession
 from .loop import Stopped, run_with_signals, until_stopped
+from .options import LiveOptions
 from .tavus_api import conversation_id_from_url
 
 log = logging.getLogger("cviscript.sessions.live.tools")
@@ -36,27 +37,14 @@ Raw = Callable[[dict[str, Any]], None]
 class _Tool:
     """What both tools share: joining, the stop event, the signal that set it, the release."""
 
-    def __init__(
-        self,
-        url: str,
-        conversation_id: str | None,
-        token: str | None,
-        daily: Any,
-        join_timeout: float,
-        replica_timeout: float,
-        on_status: Callable[[str], None] | None,
-        replica_user_id: str | None = None,
-        replica_name: str | None = None,
-    ) -> None:
-        self.url = url
-        self.conversation_id = conversation_id or conversation_id_from_url(url)
-        self._token = token
-        self.daily = daily
-        self.join_timeout = join_timeout
-        self.replica_timeout = replica_timeout
-        self._status = on_status or (lambda text: log.info("%s", text))
-        self.replica_user_id = replica_user_id
-        self.replica_name = replica_name
+    def __init__(self, options: LiveOptions) -> None:
+        target = options.connection.target
+        if not target.url:
+            raise errors.UsageError("listen and send need the conversation's URL")
+        self.url = target.url
+        self.conversation_id = target.conversation_id or conversation_id_from_url(target.url)
+        self.options = options
+        self._status = options.on_status or (lambda text: log.info("%s", text))
         self.released = True
         self.stopped_by: str | None = None
         self._stop: asyncio.Event | None = None
@@ -66,17 +54,7 @@ class _Tool:
         self._stop = asyncio.Event()
         if self.stopped_by:
             self._stop.set()
-        return DailySession(
-            self.url,
-            conversation_id=self.conversation_id,
-            token=self._token,
-            loop=loop,
-            join_timeout=self.join_timeout,
-            replica_timeout=self.replica_timeout,
-            daily=self.daily,
-            replica_user_id=self.replica_user_id,
-            replica_name=self.replica_name,
-        )
+        return DailySession(self.options, loop=loop)
 
     async def _join(self, session: DailySession) -> None:
         """Join and wait for the replica; raises `Stopped` when stopped meanwhile."""
@@ -95,23 +73,12 @@ class Listener(_Tool):
 
     def __init__(
         self,
-        url: str,
+        options: LiveOptions,
         *,
-        conversation_id: str | None = None,
-        token: str | None = None,
-        daily: Any = None,
         subscribers: Iterable[Callable[[TraceRecord], None]] = (),
         on_raw: Raw | None = None,
-        join_timeout: float = 30.0,
-        replica_timeout: float = 60.0,
-        on_status: Callable[[str], None] | None = None,
-        replica_user_id: str | None = None,
-        replica_name: str | None = None,
     ):
-        super().__init__(
-            url, conversation_id, token, daily, join_timeout, replica_timeout, on_status,
-            replica_user_id, replica_name,
-        )  # fmt: skip
+        super().__init__(options)
         self.subscribers = list(subscribers)
         self.on_raw = on_raw
         self.ended: str | None = None
@@ -193,25 +160,14 @@ class Sender(_Tool):
 
     def __init__(
         self,
-        url: str,
+        options: LiveOptions,
         build: Callable[[Interactions], list[dict[str, Any]]],
         *,
-        conversation_id: str | None = None,
-        token: str | None = None,
-        daily: Any = None,
-        context_spelling: str = "llm_context",
-        join_timeout: float = 30.0,
-        replica_timeout: float = 60.0,
         confirm_timeout: float = 5.0,
-        on_status: Callable[[str], None] | None = None,
-        replica_user_id: str | None = None,
-        replica_name: str | None = None,
     ):
-        super().__init__(
-            url, conversation_id, token, daily, join_timeout, replica_timeout, on_status,
-            replica_user_id, replica_name,
-        )  # fmt: skip
-        self.messages = build(Interactions(self.conversation_id, context_spelling))
+        super().__init__(options)
+        spelling = options.context_spelling or "llm_context"
+        self.messages = build(Interactions(self.conversation_id, spelling))
         self.confirm_timeout = confirm_timeout
 
     async def run(self) -> list[dict[str, Any]]:
