@@ -419,7 +419,7 @@ def test_fake_daily_from_env_builds_a_talking_room():
     fake = fake_daily_from_env(
         '{"user": [[0.05, "hi"]], "persona": {"^hi$": "hello back", "x": "never"}}'
     )
-    conv = LiveRun(scenario(TALK), url=URL, daily=fake).run_sync()
+    conv = LiveRun(scenario(TALK), joining(fake)).run_sync()
     assert conv.result.outcome == "completed", conv.result.reason
     assert conv.engine.path == ["listen", "answer", "done"]
     said = [
