@@ -13,7 +13,7 @@ import pytest
 
 from cviscript.fidelity.calibrate import CalibrationError, calibrate
 from cviscript.fidelity.profile import profile_yaml, replica_keys
-from cviscript.rehearsal.live import LiveOptions, run_live_suite
+from cviscript.rehearsal.live import LiveSuiteOptions, run_live_suite
 from cviscript.rehearsal.suite import run_suite
 from cviscript.transcript import read_transcript
 
@@ -28,7 +28,7 @@ TOLERANCE = {"words_per_minute": 0.02, "reply_latency": 0.05, "heartbeat": 0.05}
 def record(tmp_path, misbehave=None, repeat=2, source=PROBE):
     spec = json.dumps({"misbehave": misbehave or {}})
     folder = tmp_path / "live"
-    suite, summary = run_live_suite([source], LiveOptions(fake=spec, transcripts=str(folder)),
+    suite, summary = run_live_suite([source], LiveSuiteOptions(fake=spec, transcripts=str(folder)),
                                     repeat=repeat)  # fmt: skip
     assert all(c.passed for c in suite.cases), [r.reason for c in suite.cases for r in c.runs]
     return [(p, *read_transcript(p)) for p in summary.transcripts]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cviscript.rehearsal.live import LiveOptions, run_live_suite
+from cviscript.rehearsal.live import LiveSuiteOptions, run_live_suite
 from cviscript.sessions.replica_model import ModelSettings
 from cviscript.transcript import read_transcript
 
@@ -24,7 +24,7 @@ ECHO_CODE = "respond-not-echoed" if MODEL_ECHOES else "respond-echoed"
 def live_findings(tmp_path, misbehave: dict) -> tuple[list[dict], list[dict]]:
     """(the findings of the probe's one live run, its transcript records)."""
     spec = json.dumps({"misbehave": misbehave})
-    options = LiveOptions(fake=spec, transcripts=str(tmp_path))
+    options = LiveSuiteOptions(fake=spec, transcripts=str(tmp_path))
     suite, summary = run_live_suite([PROBE], options)
     (case,) = suite.cases
     (run,) = case.runs

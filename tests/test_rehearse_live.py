@@ -389,7 +389,7 @@ def test_live_says_where_its_transcripts_go(tmp_path):
 
 
 def test_cases_whose_names_slug_alike_get_their_own_transcripts(tmp_path, monkeypatch):
-    from cviscript.rehearsal.live import LiveOptions, run_live_suite, transcript_name
+    from cviscript.rehearsal.live import LiveSuiteOptions, run_live_suite, transcript_name
 
     monkeypatch.delenv("TAVUS_API_KEY", raising=False)
     twins = GREETING + (
@@ -400,7 +400,7 @@ def test_cases_whose_names_slug_alike_get_their_own_transcripts(tmp_path, monkey
     (tmp_path / "greets.yaml").write_text(twins)
     folder = tmp_path / "t"
     suite, summary = run_live_suite(
-        [str(tmp_path / "greets.yaml")], LiveOptions(fake="1", transcripts=str(folder))
+        [str(tmp_path / "greets.yaml")], LiveSuiteOptions(fake="1", transcripts=str(folder))
     )
     assert [c.passed for c in suite.cases] == [True, True]
     assert len(set(summary.transcripts)) == 2 and len(list(folder.glob("*.jsonl"))) == 2
