@@ -4,6 +4,7 @@ and an entry that was tampered with or is malformed is refused (a fresh load rep
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -131,6 +132,24 @@ def test_an_upgrade_of_cviscript_misses(cache_dir, project, monkeypatch):
     monkeypatch.setattr(cviscript, "__version__", "99.0")
     monkeypatch.setattr(cache, "_FINGERPRINT", None)
     assert cache.lookup(project / "other.yaml") is None
+
+
+def test_an_edit_of_a_trigger_kind_or_the_event_tables_misses(cache_dir, project, monkeypatch):
+    """The trigger kinds (language/triggers/) and the protocol's event tables decide what a load
+    concludes too (which `where:` fields exist, what a template may read)."""
+    from cviscript.language import triggers
+    from cviscript.protocol import events
+
+    V.check_file(project / "other.yaml")
+    before = cache._code_fingerprint()
+    for module in (triggers.base, events):
+        path = Path(module.__file__)
+        stat = path.stat()
+        try:
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+            assert cache._code_fingerprint() != before, module.__name__
+        finally:
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def _tamper(folder: Path, change) -> None:

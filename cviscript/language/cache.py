@@ -241,8 +241,11 @@ def _code_fingerprint() -> str:
     from .. import __version__
 
     here = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(here)
     parts = [__version__]
-    for folder in (here, os.path.dirname(here)):
+    # the language, its trigger kinds, the protocol's event tables, the package's top level
+    folders = (here, os.path.join(here, "triggers"), package, os.path.join(package, "protocol"))
+    for folder in folders:
         try:
             names = sorted(n for n in os.listdir(folder) if n.endswith((".py", ".json")))
         except OSError:
