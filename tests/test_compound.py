@@ -105,6 +105,37 @@ def test_resume_returns_to_the_child_it_was_last_in():
     assert transitions[-1]["to"] == "tour.scale"
 
 
+@pytest.mark.parametrize("nested", [False, True])
+def test_resume_to_a_state_without_inner_states_is_a_plain_goto(nested):
+    """As documented (and linted as resume-not-compound): it used to end the run with
+    KeyError 'question.on[0]>tour' when the scenario had no compound state at all."""
+    extra = "  box:\n    initial: inner\n    states:\n      inner: {}\n" if nested else ""
+    sc = scenario_from(
+        f"""
+        cviscript: 1
+        name: t
+        initial: tour
+        states:
+          tour:
+            enter: [{{log: "enter tour"}}]
+            on:
+              - utterance: question
+                goto: question
+          question:
+            on:
+              - event: replica.stopped_speaking
+                resume: tour
+        {extra.replace(chr(10), chr(10) + "        ")}
+        """
+    )
+    conv, _ = run_script(sc, [(1, user_says("question")), (2, started()), (3, stopped())], until=4)
+    assert conv.engine.result is None, conv.engine.result
+    assert conv.engine.path == ["tour", "question", "tour"]
+    assert _logs(conv) == ["enter tour", "enter tour"]
+    transitions = [r.data for r in conv.trace.records if r.kind == "transition"]
+    assert transitions[-1]["to"] == "tour"
+
+
 def test_resume_before_any_child_was_left_enters_the_initial_child():
     conv, _ = run_script(
         scenario_from(TOUR), [(1, user_says("question")), (2, started()), (3, stopped())], until=4

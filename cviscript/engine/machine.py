@@ -13,7 +13,8 @@
 With compound states only the leaves are machine states, named by their dotted names
 (``tour.scale``): a compound state's transition is added from every leaf inside it and lands in
 its target's entry leaf; a `resume: X` transition is added once per leaf it can land in, as
-``ID>LEAF`` (see hierarchy.py for the enter/exit chains and the history).
+``ID>LEAF`` (see hierarchy.py for the enter/exit chains and the history). A `resume:` to a state
+with no states inside it is a plain `goto` to it (``ID>STATE``), nested or not.
 """
 
 from __future__ import annotations
@@ -84,11 +85,13 @@ def build_machine(
     )
     if not nested:
         machine.add_transition("start", INIT, sc.initial, before=note_start)
-        for t in sc.any:
-            machine.add_transition(t.id, source=leaves, dest=t.goto, before=before)
-        for name, state in sc.states.items():
-            for t in state.on:  # dest None: an internal transition
-                machine.add_transition(t.id, source=name, dest=t.goto, before=before)
+        for owner, transitions in ((None, sc.any), *((n, st.on) for n, st in sc.states.items())):
+            source = leaves if owner is None else owner
+            for t in transitions:
+                if t.resume is not None:  # no compound state to resume: a plain goto
+                    machine.add_transition(f"{t.id}>{t.resume}", source, t.resume, before=before)
+                else:  # dest None: an internal transition
+                    machine.add_transition(t.id, source=source, dest=t.goto, before=before)
     else:
         machine.add_transition("start", INIT, sc.entry_leaf(sc.initial), before=note_start)
         under: dict[str, list[str]] = {name: [] for name in sc.states}
