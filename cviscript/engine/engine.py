@@ -2,9 +2,11 @@
 
 This module coordinates; each part of the work has a module of its own: machine.py builds the
 `transitions` machine, hierarchy.py works out compound states (the transitions a leaf sees, the
-enter/exit chains, `resume:` history), timers.py schedules `after:` timers, the run's timeout and
-the final-state wait, hook_results.py applies a finished `call:` hook, actions.py runs actions and
-describe.py words triggers for the trace.
+enter/exit chains, `resume:` history), timers.py schedules `after:` timers and the run's timeout,
+final_wait.py ends the run from a final state, hooks.py runs `call:` hooks, actions.py runs
+actions and describe.py words triggers for the trace. Each part owns its state and is handed
+what it needs (the clock, the scenario, a callback or two), never the engine: the engine calls
+them, they do not reach back into it.
 
 * which transition fires is decided by the engine, before it pulls that trigger: it checks the
   current state's transitions in contract order (`any:` first, then the enclosing states' `on:`
@@ -18,8 +20,8 @@ describe.py words triggers for the trace.
   mid-transition. The machine is configured `queued` too. No auto transitions.
 
 The hot path (an event in, a transition, its actions, messages out) stays in this module, with the
-helpers' lookup tables held directly (`_candidates`, `_timers`), so splitting the work across
-modules costs no attribute hop per event.
+hierarchy's candidate table held directly (`_candidates`), so splitting the work across modules
+costs no attribute hop per event.
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ from . import matchers
 from .actions import ActionRunner, EndRun
 from .context import event_view
 from .describe import describe_trigger, jsonable
+from .final_wait import FinalWait, Speech
 from .hierarchy import Hierarchy
-from .hook_results import apply_hook_result
-from .hooks import HookRunner, Pending
+from .hooks import HookRunner, Pending, failure
 from .machine import INIT, Model, build_machine
 from .timers import Timers
 
@@ -85,14 +87,9 @@ class Engine:
         self.result: RunResult | None = None
         self.event: Event | None = None  # the event that fired the running transition
         self.groups: dict[str, Any] = {}
-        self.replica_speaking = False
-        self.pending_speech = 0  # speech requested and not yet started
-        # `_speech_asked_at`, `_epoch`, `_prev_state`, `_target` and `_feed` are shared with
-        # the engine's helpers (timers.py, hierarchy.py), not with anything outside the engine.
-        self._speech_asked_at = 0.0  # clock time of the last speech request
+        self.speech = Speech()  # the replica's speech: speaking, requested, when last asked
         self._send = send
         self._done_callbacks: list[Callable[[RunResult], None]] = []
-        self._epoch = 0  # bumped on every state entry; stale ticks are ignored
         self._prev_state: str | None = None
         self._via = "initial"
         self._ctx: tuple[Any, ...] | None = None  # (event, groups, its template view)
@@ -102,13 +99,26 @@ class Engine:
         self._busy = False  # a transition is running
         self._firing: Transition | None = None  # the transition being fired
         self._target: str | None = None  # where the firing transition goes (goto or resumed)
-        self.hierarchy = Hierarchy(self)
+        self.hierarchy = Hierarchy(scenario)
         self._nested = self.hierarchy.nested
         self._candidates = self.hierarchy.candidates  # the same dict: read on every event
-        self.timers = Timers(self)
-        self._timers = self.timers.leaf  # the same list: cancelled on every exit
+        self.timers = Timers(
+            clock,
+            scenario,
+            self.hierarchy,
+            fire=self._feed,
+            finish=self.finish,
+            context=lambda: self.template_context(self.event, self.groups),
+        )
         self.hooks = HookRunner(
             clock, os.path.dirname(os.path.abspath(scenario.path)), self._hook_done
+        )
+        self.final = FinalWait(
+            clock,
+            scenario.final_wait,
+            self.speech,
+            hooks_running=lambda: bool(self.hooks.pending),
+            finish=self.finish,
         )
         self.actions = ActionRunner(self, interactions)
         # One bound method each, shared by every state and transition; `_before` finds the
@@ -171,12 +181,13 @@ class Engine:
             return
         kind = event.type
         if kind == "replica.started_speaking":
-            self.replica_speaking = True
-            self.pending_speech = max(0, self.pending_speech - 1)
+            speech = self.speech
+            speech.speaking = True
+            speech.pending = max(0, speech.pending - 1)
         elif kind == "replica.stopped_speaking":
-            self.replica_speaking = False
-        if self.timers.final_wait is not None:
-            self.timers.check_final()
+            self.speech.speaking = False
+        if self.final.active:
+            self.final.check()
             return
         self._feed(event)
 
@@ -187,7 +198,7 @@ class Engine:
         this state, a guard said no, the run has not started or is over, or the fire was queued
         behind a running transition). Recorded as an `operator` trace record either way, so a
         replay fires it again at the same moment."""
-        if self.result is not None or self.timers.final_wait is not None:
+        if self.result is not None or self.final.active:
             self.trace.emit_data("operator", {"name": name, "fired": None, "state": self.state})
             return None
         item = matchers.Manual(name)
@@ -222,8 +233,8 @@ class Engine:
         """A hook's result (or failure) is in: handled like an event, between transitions."""
         if self.result is None:
             self._feed(call)
-            if self.result is None and self.timers.final_wait is not None:
-                self.timers.check_final()  # the final state waited for this hook
+            if self.result is None and self.final.active:
+                self.final.check()  # the final state waited for this hook
 
     def _drain(self) -> None:
         self._busy = True
@@ -261,19 +272,10 @@ class Engine:
         if state == INIT:
             return None
         if isinstance(item, matchers.Tick):
-            hierarchy = self.hierarchy
-            owner = hierarchy.owner.get(item.transition_id)
-            if owner is None:
-                if item.epoch != self._epoch:
-                    return None
-            elif hierarchy.state_epoch.get(owner) != item.epoch:
-                return None
-            t = hierarchy.timer_by_id.get(item.transition_id)
-            if t is None:
-                return None
-            return t if self._holds(t, self.event, NO_GROUPS) else None
+            t = self.timers.due(item)
+            return t if t is not None and self._holds(t, self.event, NO_GROUPS) else None
         if isinstance(item, Pending):
-            apply_hook_result(self, item)
+            self._hook_result(item)
             return None
         candidates = self._candidates.get(state)
         if candidates is None:
@@ -289,7 +291,7 @@ class Engine:
 
     def _select_manual(self, item: matchers.Manual, state: str) -> Transition | None:
         found = None
-        if state != INIT and self.timers.final_wait is None:
+        if state != INIT and not self.final.active:
             for t in self.scenario.chain(state):
                 trigger = t.trigger
                 if (
@@ -328,7 +330,8 @@ class Engine:
     def finish(self, outcome: str, reason: str) -> None:
         if self.done:
             return
-        self.timers.cancel_all()
+        self.timers.stop()
+        self.final.stop()
         self.actions.stop()
         self.hooks.stop()
         self.result = RunResult(
@@ -367,10 +370,10 @@ class Engine:
                 or props.get("modality") == "text"
                 or props.get("done") is True
             ):
-                self.pending_speech += 1
-                self._speech_asked_at = self.clock.now()
+                self.speech.pending += 1
+                self.speech.asked_at = self.clock.now()
         elif event_type == "conversation.interrupt":
-            self.pending_speech = 0
+            self.speech.pending = 0
         self._send(message)
 
     # ---------------------------------------------------------------------- transitions callbacks
@@ -410,29 +413,73 @@ class Engine:
     def _on_enter(self, ed: Any) -> None:
         name = self.model.state
         if self._nested:
-            self.hierarchy.enter_outer(name)
-        self._epoch += 1
+            self._enter_outer(name)
         visits = self.visits[name] = self.visits.get(name, 0) + 1
         self.path.append(name)
         self.trace.emit_data(
             "state", {"state": name, "from": self._prev_state, "via": self._via, "visits": visits}
         )
         state = self.scenario.states[name]
-        self.timers.arm(name)
+        self.timers.enter(name)
         if state.enter:
             self.actions.run(state.enter, name)
         if state.final and not self.done:
-            self.timers.enter_final()
+            self.timers.hold()
+            self.final.enter(name)
 
     def _on_exit(self, ed: Any) -> None:
         name = self.model.state
-        timers = self._timers
-        if timers:
-            for handle in timers:
-                handle.cancel()
-            timers.clear()
+        self.timers.leave()
         actions = self.scenario.states[name].exit
         if actions:
             self.actions.run(actions, name)
         if self._nested:
-            self.hierarchy.exit_outer(name)
+            self._exit_outer(name)
+
+    def _enter_outer(self, leaf: str) -> None:
+        """Entering `leaf`: enter the compound states on the way down (a new epoch, a visit,
+        their timers, their `enter` actions), outermost first."""
+        states = self.scenario.states
+        target = self._target or self.scenario.initial
+        for name in self.hierarchy.enter(self._prev_state, target, leaf):
+            self.visits[name] = self.visits.get(name, 0) + 1
+            self.timers.enter_outer(name)
+            actions = states[name].enter
+            if actions:
+                self.actions.run(actions, name)
+
+    def _exit_outer(self, leaf: str) -> None:
+        """Leaving `leaf`: cancel the timers and run the `exit` actions of the compound states
+        the firing transition leaves, innermost first."""
+        target = self._target
+        if target is None:  # pragma: no cover - an internal transition exits nothing
+            return
+        for name in self.hierarchy.exits(leaf, target):
+            self.timers.leave_outer(name)
+            actions = self.scenario.states[name].exit
+            if actions:
+                self.actions.run(actions, name)
+
+    # ------------------------------------------------------------------------------ hook results
+
+    def _hook_result(self, call: Pending) -> None:
+        """A finished `call:` hook: its failure ends the run as an error; its value is saved
+        (`save:`), answers the tool call that fired the transition (`answer: true`) and runs
+        its `then:` actions, in the state, event and match groups of the transition that
+        called it (delivered between transitions, like an event; hooks.py runs the call)."""
+        problem = failure(call)
+        if problem is not None:
+            self.finish("error", problem)
+            return
+        action, value = call.action, call.outcome[0][1]
+        if action.save is not None:
+            self.vars[action.save] = value
+        saved = self.event, self.groups
+        self.event, self.groups = call.event, call.groups
+        try:
+            if action.answer:
+                self.actions.answer_tool_call(value, call.state, action.loc)
+            if action.then:
+                self.actions.run(action.then, call.state)
+        finally:
+            self.event, self.groups = saved

@@ -19,19 +19,20 @@ scenario uses only the candidate and timer tables.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..language.model import Transition
+from ..language.model import Scenario, Transition
 from ..language.triggers import kind_of
-
-if TYPE_CHECKING:
-    from .engine import Engine
 
 
 class Hierarchy:
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        sc = self.scenario = engine.scenario
+    """The compound-state structure of one scenario (tables built once per state, when first
+    needed) and the one piece of run state it keeps: each compound state's history. It knows
+    nothing of the engine: the engine asks which compound states a transition exits and enters
+    and does the rest (timers, visits, actions)."""
+
+    def __init__(self, scenario: Scenario):
+        sc = self.scenario = scenario
         self.nested = any(st.children for st in sc.states.values())
         self.owner: dict[str, str] = {}  # transition id -> its compound state (nested only)
         if self.nested:
@@ -39,15 +40,13 @@ class Hierarchy:
                 if state.children:
                     for t in state.on:
                         self.owner[t.id] = name
-        self.state_epoch: dict[str, int] = {}  # compound state -> epoch of its entry
         self.history: dict[str, str] = {}  # compound state -> the child last entered
-        self.candidates: dict[str, tuple[tuple[Transition, Any], ...]] = {}  # see candidates_of
+        self.candidates: dict[str, tuple[tuple[Transition, Any, Any], ...]] = {}
         self.timed: dict[str, tuple[Transition, ...]] = {}  # state -> its `after:` transitions
         self.timer_by_id: dict[str, Transition] = {}
         self._chains: dict[tuple[str | None, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
     # ------------------------------------------------------------------------------------ tables
-
     def candidates_of(self, state: str) -> tuple[tuple[Transition, Any, Any], ...]:
         """The transitions an event can fire in `state`, in contract order
         (`Scenario.chain`), each with its kind's `match` and, for a kind that changes what
@@ -102,38 +101,21 @@ class Hierarchy:
         child = self.history.get(t.resume) or target.initial if target.children else None
         return child or t.resume
 
-    def exit_outer(self, leaf: str) -> None:
-        """Leaving `leaf`: cancel the timers and run the `exit` actions of the compound states
-        the firing transition leaves."""
-        eng = self.engine
-        target = eng._target
-        if target is None:  # pragma: no cover - an internal transition exits nothing
-            return
-        for name in self.chain(leaf, target)[0]:
-            eng.timers.cancel_outer(name)
-            actions = self.scenario.states[name].exit
-            if actions:
-                eng.actions.run(actions, name)
+    def exits(self, leaf: str, target: str) -> tuple[str, ...]:
+        """The compound states a transition from `leaf` to `target` leaves, innermost first."""
+        return self.chain(leaf, target)[0]
 
-    def enter_outer(self, leaf: str) -> None:
-        """Entering `leaf`: enter the compound states on the way down (a new epoch, a visit, their
-        timers, their `enter` actions) and remember each one's child entered."""
-        eng = self.engine
-        sc = self.scenario
+    def enter(self, source: str | None, target: str, leaf: str) -> tuple[str, ...]:
+        """The compound states a transition from `source` to `target` (landing in `leaf`)
+        enters, outermost first; each one's child entered is remembered for `resume:`."""
+        entered = self.chain(source, target)[1]
+        states = self.scenario.states
         history = self.history
-        source = eng._prev_state
-        target = eng._target or sc.initial
-        for name in self.chain(source, target)[1]:
-            parent = sc.states[name].parent
+        for name in entered:
+            parent = states[name].parent
             if parent is not None:
                 history[parent] = name
-            eng._epoch += 1
-            self.state_epoch[name] = eng._epoch
-            eng.visits[name] = eng.visits.get(name, 0) + 1
-            eng.timers.arm_outer(name)
-            actions = sc.states[name].enter
-            if actions:
-                eng.actions.run(actions, name)
-        parent = sc.states[leaf].parent
+        parent = states[leaf].parent
         if parent is not None:
             history[parent] = leaf
+        return entered

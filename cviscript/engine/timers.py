@@ -1,94 +1,125 @@
-"""Everything the engine schedules on its clock: `after:` timers, the run's timeout and the wait
-in a final state.
+"""What the engine schedules on its clock for `after:` transitions, and the run's timeout.
 
 Timers (`after:`) are not `transitions`' thread-based Timeout: they are scheduled on the engine's
 clock when a state is entered and cancelled on exit; an expired timer sends a `Tick` that only its
 own transition matches, and only in the state entry (epoch) that armed it. The same code therefore
 runs on wall time live and on virtual time in rehearsal.
 
-A final state ends the run once the replica is silent and no speech it was asked for can still be
-expected to start, bounded by the scenario's `final_wait`.
+`Timers` owns that state: the epoch (one count of state entries, compound states included), the
+handles armed for the current state and for each compound state around it, and the deadline. The
+engine tells it when a state is entered or left and asks `due(tick)` — the one place a tick is
+checked against the epoch — which transition an expired timer fires, if any.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from ..clock import Clock
 from ..errors import CviscriptError
-from ..language.durations import parse_duration
-from ..language.model import Transition
+from ..language.durations import fmt_seconds, parse_duration
+from ..language.model import Scenario, Transition
 from ..language.templates import render
-from . import matchers
-from .describe import fmt_seconds
-
-if TYPE_CHECKING:
-    from .engine import Engine
+from .hierarchy import Hierarchy
+from .matchers import Tick
 
 # More `after:` timers firing than this within one second of the run's clock is a loop, not a
 # conversation (typically `after: 0s` back into the same state): on a virtual clock time would
 # never pass again, and live it would flood the call with the state's `enter` actions. The run
 # ends as an error. (Entries caused by events need the room to send them, so they are not counted.)
 MAX_TICKS_PER_SECOND = 1000
-# A final state waits for speech it asked for only this long to *start* (a text echo starts in
-# well under a second, an LLM reply to `respond` in a few): a persona or LLM that never answers
-# must not hold the run for the whole `final_wait`, which bounds speech that did start.
-REPLY_GRACE = 5.0
 
 
 class Timers:
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self.clock = engine.clock
-        self.hierarchy = engine.hierarchy
+    def __init__(
+        self,
+        clock: Clock,
+        scenario: Scenario,
+        hierarchy: Hierarchy,
+        *,
+        fire: Callable[[Tick], None],
+        finish: Callable[[str, str], None],
+        context: Callable[[], dict[str, Any]],
+    ):
+        """`fire` takes an expired timer's `Tick` (the engine queues it like an event);
+        `finish(outcome, reason)` ends the run (timeout, a timer loop); `context()` is what a
+        template `after:` renders with."""
+        self.clock = clock
+        self.scenario = scenario
+        self.hierarchy = hierarchy
+        self._fire = fire
+        self._finish = finish
+        self._context = context
+        self.epoch = 0  # bumped on every state entry (compound ones too); stale ticks are ignored
+        self.outer_epoch: dict[str, int] = {}  # compound state -> the epoch of its entry
         self.leaf: list[Any] = []  # the current leaf state's armed timers
         self.outer: dict[str, list[Any]] = {}  # compound state -> its armed timers
         self.deadline: Any = None
-        self.final_wait: Any = None  # set in a final state: the run only waits to end
-        self.final_expired = False  # `final_wait` is over, but a hook was still running
-        self.grace: Any = None  # final state: waits for requested speech to start
+        self.state: str | None = None  # the leaf entered last (for messages)
+        self.held = False  # a final state, or the run is over: no timer fires any more
         self._window_start = float("-inf")  # loop guard: timer firings within a second
         self._window_ticks = 0
 
     # ---------------------------------------------------------------------------------- arming
 
     def start(self) -> None:
-        self.deadline = self.clock.call_later(self.engine.scenario.timeout, self.on_deadline)
+        self.deadline = self.clock.call_later(self.scenario.timeout, self._on_deadline)
 
-    def arm(self, name: str, into: list[Any] | None = None) -> None:
-        """Schedule the `after:` transitions of state `name`, for the current epoch."""
-        timed = self.hierarchy.timed.get(name)
-        if timed is None:
-            timed = self.hierarchy.timed_of(name)
-        epoch = self.engine._epoch
-        handles = self.leaf if into is None else into
-        for t in timed:
-            trigger = t.trigger
-            seconds = trigger.seconds if trigger.template is None else self.seconds(t, name)
-            # The `Tick` is made when the timer fires: most are cancelled first.
-            handles.append(self.clock.call_later(seconds, self.on_tick, t.id, epoch))
+    def enter(self, name: str) -> None:
+        """Leaf state `name` was entered: a new epoch, and its `after:` timers armed."""
+        self.epoch += 1
+        self.state = name
+        self._arm(name, self.leaf)
 
-    def arm_outer(self, name: str) -> None:
-        self.arm(name, self.outer.setdefault(name, []))
+    def enter_outer(self, name: str) -> None:
+        """Compound state `name` was entered: a new epoch, and its own `after:` timers armed
+        (they run while any state inside it is active)."""
+        self.epoch += 1
+        self.outer_epoch[name] = self.epoch
+        self._arm(name, self.outer.setdefault(name, []))
 
-    def cancel_outer(self, name: str) -> None:
+    def leave(self) -> None:
+        """The current leaf state is left: its timers are cancelled."""
+        leaf = self.leaf
+        if leaf:
+            for handle in leaf:
+                handle.cancel()
+            leaf.clear()
+
+    def leave_outer(self, name: str) -> None:
         for handle in self.outer.pop(name, ()):
             handle.cancel()
 
-    def cancel_all(self) -> None:
-        for handle in (*self.leaf, self.deadline, self.final_wait, self.grace):
-            if handle is not None:
-                handle.cancel()
-        self.leaf.clear()
-        for handles in self.outer.values():
-            for handle in handles:
-                handle.cancel()
-        self.outer.clear()
+    def hold(self) -> None:
+        """A final state was entered: the state timers are cancelled and none fires again
+        (the deadline still runs)."""
+        self.held = True
+        self.leave()
+        for name in list(self.outer):
+            self.leave_outer(name)
 
-    def seconds(self, t: Transition, state: str) -> float:
+    def stop(self) -> None:
+        """The run is over: everything is cancelled."""
+        self.hold()
+        if self.deadline is not None:
+            self.deadline.cancel()
+
+    def _arm(self, name: str, handles: list[Any]) -> None:
+        timed = self.hierarchy.timed.get(name)
+        if timed is None:
+            timed = self.hierarchy.timed_of(name)
+        epoch = self.epoch
+        for t in timed:
+            trigger = t.trigger
+            seconds = trigger.seconds if trigger.template is None else self._seconds(t, name)
+            # The `Tick` is made when the timer fires: most are cancelled first.
+            handles.append(self.clock.call_later(seconds, self._on_tick, t.id, epoch))
+
+    def _seconds(self, t: Transition, state: str) -> float:
         """A template `after:` (``"{{ vars.wait }}"``), rendered as its state is entered."""
-        eng = self.engine
-        template = t.trigger.template
-        text = render(template, eng.template_context(eng.event, eng.groups), state)
+        template = t.trigger.template  # type: ignore[union-attr]
+        text = render(template, self._context(), state)
         try:
             return parse_duration(text.strip())
         except ValueError as e:
@@ -98,75 +129,33 @@ class Timers:
 
     # ---------------------------------------------------------------------------------- firing
 
-    def on_tick(self, transition_id: str, epoch: int) -> None:
-        eng = self.engine
-        if eng.done or self.final_wait is not None:
-            return
-        owner = self.hierarchy.owner.get(transition_id)
-        if epoch != (eng._epoch if owner is None else self.hierarchy.state_epoch.get(owner)):
+    def due(self, tick: Tick) -> Transition | None:
+        """The transition an expired timer fires: None when the state entry that armed it is
+        over (the one place a tick's epoch is checked)."""
+        owner = self.hierarchy.owner.get(tick.transition_id)
+        current = self.epoch if owner is None else self.outer_epoch.get(owner)
+        if tick.epoch != current:
+            return None
+        return self.hierarchy.timer_by_id.get(tick.transition_id)
+
+    def _on_tick(self, transition_id: str, epoch: int) -> None:
+        if self.held:
             return
         now = self.clock.now()
         if now - self._window_start >= 1.0:
             self._window_start, self._window_ticks = now, 0
         self._window_ticks += 1
         if self._window_ticks > MAX_TICKS_PER_SECOND:
-            eng.finish(
+            self._finish(
                 "error",
                 f"`after:` timers fired more than {MAX_TICKS_PER_SECOND} times within a second "
-                f"(in state {eng.state!r}): the scenario loops without waiting (an `after` of "
+                f"(in state {self.state!r}): the scenario loops without waiting (an `after` of "
                 f"zero back into the same state?)",
             )
             return
-        eng._feed(matchers.Tick(transition_id, epoch))
+        self._fire(Tick(transition_id, epoch))
 
-    def on_deadline(self) -> None:
-        self.engine.finish(
-            "timed_out",
-            f"the run reached its timeout of {fmt_seconds(self.engine.scenario.timeout)}",
-        )
-
-    # ----------------------------------------------------------------------------- final state
-
-    def enter_final(self) -> None:
-        self.final_wait = self.clock.call_later(self.engine.scenario.final_wait, self.final_timeout)
-        self.check_final()
-
-    def check_final(self) -> None:
-        """In a final state: end the run once the replica is silent and no speech it was asked
-        for can still be expected to start (see `REPLY_GRACE`)."""
-        eng = self.engine
-        if eng.done or eng.replica_speaking:
-            return  # stopped_speaking calls again; `final_wait` bounds it
-        if eng.hooks.pending:
-            return  # a hook's failure still ends the run as an error: its delivery calls again
-        if self.final_expired:
-            self.final_timeout()
-            return
-        if eng.pending_speech == 0:
-            eng.finish("completed", f"reached final state {eng.state!r}")
-            return
-        grace = min(REPLY_GRACE, eng.scenario.final_wait)
-        left = eng._speech_asked_at + grace - self.clock.now()
-        if left <= 1e-9:
-            eng.finish(
-                "completed",
-                f"reached final state {eng.state!r} (the replica did not start speaking within "
-                f"{fmt_seconds(grace)} of the last echo/respond; not waiting for it)",
-            )
-        elif self.grace is None:
-            self.grace = self.clock.call_later(left, self.grace_over)
-
-    def grace_over(self) -> None:
-        self.grace = None
-        self.check_final()
-
-    def final_timeout(self) -> None:
-        eng = self.engine
-        if eng.hooks.pending:  # bounded by the hooks' own `timeout:`
-            self.final_expired = True
-            return
-        eng.finish(
-            "completed",
-            f"reached final state {eng.state!r} (stopped waiting for the replica to finish "
-            f"speaking after {fmt_seconds(eng.scenario.final_wait)})",
+    def _on_deadline(self) -> None:
+        self._finish(
+            "timed_out", f"the run reached its timeout of {fmt_seconds(self.scenario.timeout)}"
         )

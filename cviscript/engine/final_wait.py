@@ -1,0 +1,111 @@
+"""How a final state ends the run: once the replica is silent and no speech the run asked for can
+still be expected to start, bounded by the scenario's `final_wait`.
+
+`Speech` is what the engine knows of the replica's speech (it updates it from the events and the
+messages it sends); `FinalWait` reads it, and owns the waits of a final state (the bound, and
+the grace for requested speech to start).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..clock import Clock
+from ..language.durations import fmt_seconds
+
+# A final state waits for speech it asked for only this long to *start* (a text echo starts in
+# well under a second, an LLM reply to `respond` in a few): a persona or LLM that never answers
+# must not hold the run for the whole `final_wait`, which bounds speech that did start.
+REPLY_GRACE = 5.0
+
+
+class Speech:
+    """The replica's speech as the engine sees it."""
+
+    __slots__ = ("asked_at", "pending", "speaking")
+
+    def __init__(self) -> None:
+        self.speaking = False
+        self.pending = 0  # speech requested and not yet started
+        self.asked_at = 0.0  # clock time of the last speech request
+
+
+class FinalWait:
+    def __init__(
+        self,
+        clock: Clock,
+        seconds: float,
+        speech: Speech,
+        *,
+        hooks_running: Callable[[], bool],
+        finish: Callable[[str, str], None],
+    ):
+        """`seconds`: the scenario's `final_wait`; `hooks_running()`: a `call:` hook is still
+        running (its failure must still end the run as an error); `finish(outcome, reason)`
+        ends the run."""
+        self.clock = clock
+        self.seconds = seconds
+        self.speech = speech
+        self._hooks_running = hooks_running
+        self._finish = finish
+        self.state: str | None = None  # the final state entered
+        self.handle: Any = None  # set in a final state: the run only waits to end
+        self.grace: Any = None  # waits for requested speech to start
+        self.expired = False  # `final_wait` is over, but a hook was still running
+        self.over = False  # the run ended
+
+    @property
+    def active(self) -> bool:
+        """In a final state: events and operator fires are no longer matched."""
+        return self.handle is not None
+
+    def enter(self, state: str) -> None:
+        self.state = state
+        self.handle = self.clock.call_later(self.seconds, self._timeout)
+        self.check()
+
+    def stop(self) -> None:
+        self.over = True
+        for handle in (self.handle, self.grace):
+            if handle is not None:
+                handle.cancel()
+
+    def check(self) -> None:
+        """End the run once the replica is silent and no speech it was asked for can still be
+        expected to start (see `REPLY_GRACE`)."""
+        speech = self.speech
+        if self.over or speech.speaking:
+            return  # stopped_speaking calls again; `final_wait` bounds it
+        if self._hooks_running():
+            return  # a hook's failure still ends the run as an error: its delivery calls again
+        if self.expired:
+            self._timeout()
+            return
+        if speech.pending == 0:
+            self._finish("completed", f"reached final state {self.state!r}")
+            return
+        grace = min(REPLY_GRACE, self.seconds)
+        left = speech.asked_at + grace - self.clock.now()
+        if left <= 1e-9:
+            self._finish(
+                "completed",
+                f"reached final state {self.state!r} (the replica did not start speaking within "
+                f"{fmt_seconds(grace)} of the last echo/respond; not waiting for it)",
+            )
+        elif self.grace is None:
+            self.grace = self.clock.call_later(left, self._grace_over)
+
+    def _grace_over(self) -> None:
+        self.grace = None
+        self.check()
+
+    def _timeout(self) -> None:
+        if self._hooks_running():  # bounded by the hooks' own `timeout:`
+            self.expired = True
+            return
+        self._finish(
+            "completed",
+            f"reached final state {self.state!r} (stopped waiting for the replica to finish "
+            f"speaking after {fmt_seconds(self.seconds)})",
+        )
