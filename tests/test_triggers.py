@@ -249,3 +249,32 @@ states:
     ]
     assert "event.name" in errors[0].message and "utterance:" in errors[0].message
     assert "event.text" in errors[1].message and "replica.started_speaking" in errors[1].message
+
+
+def test_a_user_rule_template_may_read_only_the_fields_of_the_events_it_answers(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        """cviscript: 1
+name: t
+initial: a
+states:
+  a:
+    on:
+      - utterance: bye
+        goto: b
+  b: {final: true}
+rehearsals:
+  - name: c
+    user:
+      - on: {event: replica.stopped_speaking}
+        say: "{{ event.interrupted }} {{ event.text }}"
+      - on: {utterance: {role: replica}}
+        say: "you said {{ event.text }}"
+      - on: {perception: glasses}
+        say: "I see {{ event.text }}"
+"""
+    )
+    errors = [d for d in check_file(path) if d.severity == "error"]
+    assert [(d.code, d.loc.line, "event.text" in d.message) for d in errors] == [
+        ("unknown-field", 14, True)
+    ]

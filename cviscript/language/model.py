@@ -253,7 +253,7 @@ class UserRule:
 
     on: UserTrigger
     say: Text | None = None
-    perceive: Text | None = None  # emits conversation.perception_analysis with this text
+    perceive: Text | None = None  # perception sees this: a vision perception_tool_call
     interrupt: bool = False  # the user cuts the replica off (no words)
     tool_call: ToolCallSpec | None = None
     barge_in: bool = False  # `say` without waiting for the replica to be silent

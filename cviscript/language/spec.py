@@ -293,7 +293,12 @@ USER_RULE = Obj(
         "on": f(OneOf((Str("Shorthand for {state: NAME}.", nonempty=True), Ref("user_on")))),
         "at": f(Duration("Shorthand for on: {at: DURATION}: this long after the run started.")),
         "say": f(Text("Words the simulated user says.")),
-        "perceive": f(Text("A perception analysis the replica reports.")),
+        "perceive": f(
+            Text(
+                "What the replica's perception sees, reported in the call (a vision "
+                "perception_tool_call): it fires perception: triggers."
+            )
+        ),
         "interrupt": f(Bool("The user cuts the replica off, without words.")),
         "tool_call": f(SIM_TOOL_CALL),
         "barge_in": f(Bool("Say it without waiting for the replica to be silent.")),

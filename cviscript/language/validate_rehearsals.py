@@ -196,6 +196,9 @@ class RehearsalChecks(Checks):
             rule.times = 1 if times is None else times
         if (n := node.get("delay")) is not None:
             rule.delay = self.duration(n, f"{what} delay") or 0.0
+        if trigger is not None:
+            arguments = None if rule.tool_call is None else rule.tool_call.arguments
+            self.event_fields_read(trigger, [rule.say, rule.perceive, arguments], what)
         return rule if ok else None
 
     def voice_file(self, node: Node, what: str) -> bool:

@@ -233,8 +233,8 @@ class StateChecks(Checks):
                 loc,
                 "unknown-field",
                 f"{what}: event.{name} is not a field of the events {kind.key}: "
-                f"({kind.describe(trigger)}) fires on, so it is undefined whenever this "
-                f"transition fires{hint} (the raw message is in event.properties)",
+                f"({kind.describe(trigger)}) fires on, so it is undefined whenever it fires"
+                f"{hint} (the raw message is in event.properties)",
             )
 
     def tool_result_misplaced(self, actions: list[m.Action], where: str) -> None:

@@ -1,7 +1,7 @@
 """The simulated visitor (`user:` rules): when something happens, do one thing.
 
-Triggers (`on:`) are the transition triggers, matched by `cviscript.engine.matchers` exactly as the
-engine matches them (regex search with named groups, `contains` any case-insensitive, `equals`
+Triggers (`on:`) are the transition triggers, matched by their kind (`cviscript.language.triggers`)
+exactly as the engine matches them (regex search with named groups, `contains` any case-insensitive, `equals`
 trimmed case-insensitive, `event` by canonical or raw name with `where`), plus two of the
 rehearsal's own:
 
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...engine.context import event_view
-from ...engine.matchers import match
 from ...language.model import AfterTrigger, AtTrigger, StateTrigger, UserRule
+from ...language.triggers import kind_of
 from ...protocol import Event
 from ..replica_model import MIN_SPEECH, ModelSettings, ReplicaModel, speaking_time
 from . import render
@@ -82,11 +82,12 @@ class SimulatedUser:
 
     def on_event(self, event: Event) -> None:
         for i, rule in enumerate(self.rules):
-            if isinstance(rule.on, StateTrigger | AtTrigger | AfterTrigger):
+            kind = kind_of(rule.on)
+            if not kind.matches_events:
                 continue
-            groups = match(rule.on, event)
+            groups = kind.match(rule.on, event)
             if groups is not None:
-                self._trigger(i, event, groups)
+                self._trigger(i, kind.view(event) if kind.adapts else event, groups)
         self._arm_idle_timers()
 
     # ------------------------------------------------------------- a person playing the visitor
