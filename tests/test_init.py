@@ -51,21 +51,25 @@ def test_starter_passes_the_json_schema_and_points_editors_at_it(here, template)
     node, _ = compose(text, str(path))
     assert list(Draft202012Validator(build_schema()).iter_errors(node.plain())) == []
     m = re.match(r"# yaml-language-server: \$schema=(\S+)\n", text)
-    assert m and m.group(1) == SCHEMA_PATH.resolve().as_uri()
+    assert m and m.group(1) == "../../schemas/scenario.schema.json"
+    assert (path.parent / m.group(1)).read_text() == SCHEMA_PATH.read_text()
 
 
-def test_the_schema_reference_survives_moving_the_file(here):
-    from pathlib import Path
-    from urllib.parse import urlparse
-    from urllib.request import url2pathname
-
-    init("a/b/demo")
-    moved = here / "elsewhere" / "deeper" / "demo.yaml"
-    moved.parent.mkdir(parents=True)
-    (here / "a" / "b" / "demo.yaml").rename(moved)
-    m = re.match(r"# yaml-language-server: \$schema=(\S+)\n", moved.read_text())
-    url = urlparse(m.group(1))
-    assert url.scheme == "file" and Path(url2pathname(url.path)) == SCHEMA_PATH.resolve()
+def test_the_schema_reference_is_project_relative_not_this_machines_path(here):
+    """A modeline naming the installed package's absolute path differs on every machine and is
+    committed into every scenario: it names the project's own copy, relative to the file."""
+    (here / "proj" / "sub").mkdir(parents=True)
+    (here / "proj" / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    init("proj/sub/scenarios/demo")
+    text = (here / "proj" / "sub" / "scenarios" / "demo.yaml").read_text()
+    m = re.match(r"# yaml-language-server: \$schema=(\S+)\n", text)
+    ref = m.group(1)
+    assert ref == "../../schemas/scenario.schema.json"  # the project's top: pyproject.toml
+    assert str(here) not in text and "file:" not in ref
+    copy = here / "proj" / "schemas" / "scenario.schema.json"
+    assert copy.read_text() == SCHEMA_PATH.read_text()
+    init("proj/other")  # a second scenario refers to the same copy
+    assert "$schema=schemas/scenario.schema.json" in (here / "proj" / "other.yaml").read_text()
 
 
 def test_starters_ship_with_the_package():

@@ -516,6 +516,8 @@ def test_cli_tavus_failures_exit_3(tavus, scenario_file, monkeypatch, key, statu
     assert res.exit_code == 3, res.output
     assert message in res.output
     assert KEY not in res.output
+    if key is None:  # what works from the command line: it has no api_key option
+        assert "api_key" not in res.output and "export TAVUS_API_KEY=" in res.output
 
 
 def test_cli_test_mode_creates_and_ends_without_running(tavus, scenario_file, monkeypatch):

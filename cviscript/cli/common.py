@@ -42,6 +42,18 @@ def collect(name: str, build: Callable[..., Any], *params: str) -> Callable[[Any
     return decorate
 
 
+def resolve_color(flag: bool | None) -> bool:
+    """`--color/--no-color`: the flag when given (then click keeps or strips the styles
+    accordingly, into a pipe too), else whether stdout is a terminal."""
+    if flag is None:
+        return sys.stdout.isatty()
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:  # click.echo strips styles off a pipe unless told
+        ctx.color = flag
+        ctx = ctx.parent
+    return flag
+
+
 def fail(message: str, code: int) -> NoReturn:
     click.echo(f"cviscript: {printable(message)}", err=True)
     sys.exit(code)

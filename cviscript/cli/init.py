@@ -6,15 +6,18 @@ changes one thing at a time. Placeholders replaced on writing: ``__NAME__`` (the
 name, the file's stem), ``__FILE__`` (the path written) and ``__SCHEMA__`` (where the shipped JSON
 Schema is, for the ``yaml-language-server`` modeline).
 
-The modeline names the installed schema by its absolute ``file://`` URI, not by a path relative to
-the new file: a relative path stops working as soon as the scenario is moved to another folder,
-which people do all the time; the installed schema stays where it is until cviscript is
-reinstalled elsewhere (then ``cviscript init`` again, or ``cviscript schema -o`` a copy into the
-project and point the modeline or the editor's ``yaml.schemas`` setting at it).
+The modeline names a copy of the schema inside the project, by a path relative to the new file:
+``schemas/scenario.schema.json`` at the project's top (the nearest folder above the file, up to
+the current one, with a ``pyproject.toml``, ``.git`` or ``mkdocs.yml``; else the current folder),
+written or refreshed by `init`. An absolute path (or ``file://`` URI) of the installed package
+would differ on every machine and be committed into every scenario; a project-relative one works
+in every clone. A scenario moved to another folder needs its modeline's ``../`` adjusted (or the
+editor's ``yaml.schemas`` setting pointed at the copy).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -37,12 +40,47 @@ def target_path(name: str) -> Path:
     return path if path.suffix in (".yaml", ".yml") else path.with_name(path.name + ".yaml")
 
 
-def schema_ref(target: Path) -> str:
-    """The installed schema as the modeline gives it: an absolute ``file://`` URI, so the file
-    can be moved anywhere (`target` is where it is written; the reference does not depend on it)."""
-    from ..language.schema import SCHEMA_PATH
+SCHEMA_COPY = Path("schemas") / "scenario.schema.json"  # under the project's top
+_PROJECT_MARKERS = ("pyproject.toml", ".git", "mkdocs.yml")
 
-    return SCHEMA_PATH.resolve().as_uri()
+
+def project_top(target: Path) -> Path:
+    """The project a new scenario at `target` belongs to (see the module's docstring)."""
+    here = Path.cwd().resolve()
+    folder = target.parent.resolve()
+    inside = folder == here or here in folder.parents
+    probe = folder
+    while True:
+        if any((probe / marker).exists() for marker in _PROJECT_MARKERS):
+            return probe
+        if inside and probe == here:
+            return here
+        if probe.parent == probe:
+            return folder  # outside the current folder, in no project: beside the file
+        probe = probe.parent
+
+
+def schema_ref(target: Path) -> str:
+    """The modeline's schema for a file at `target`: the project's copy, relative to `target`'s
+    folder (forward slashes, as editors read it)."""
+    copy = project_top(target) / SCHEMA_COPY
+    return Path(os.path.relpath(copy, target.parent.resolve())).as_posix()
+
+
+def write_schema_copy(target: Path) -> Path | None:
+    """Write (or refresh) the project's copy of the schema; its path when it changed."""
+    from ..language.schema import schema_json
+
+    copy = project_top(target) / SCHEMA_COPY
+    text = schema_json()
+    try:
+        if copy.read_text(encoding="utf-8") == text:
+            return None
+    except OSError:
+        pass
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(text, encoding="utf-8")
+    return copy
 
 
 def starter_text(template: str, target: Path) -> str:
@@ -72,6 +110,7 @@ def write_starter(name: str, template: str, *, force: bool = False) -> Path:
         raise FileExistsError(f"{target} already exists (use --force to overwrite it)")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
+    write_schema_copy(target)
     return target
 
 
@@ -111,4 +150,6 @@ def command(name, template, force):
     except OSError as err:
         fail(f"cannot write {target_path(name)}: {err.strerror or err}", EXIT_INVALID)
     click.echo(f"wrote {target} (template {template})")
+    schema = project_top(target) / SCHEMA_COPY
+    click.echo(f"editors read its keys from {os.path.relpath(schema)} (commit it with the project)")
     click.echo(f"next: cviscript validate {target}  &&  cviscript run {target}")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
 from ..errors import ConnectError, CviscriptError, UsageError
 from ..printable import printable
-from .common import EXIT_CONNECT, EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail
+from .common import EXIT_CONNECT, EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, resolve_color
 from .live_common import (
     cli_logging,
     connection_options,
@@ -57,7 +56,7 @@ def command(url, flags, as_json, color):
         daily = fake_daily()
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
-    use_color = sys.stdout.isatty() if color is None else color
+    use_color = resolve_color(color)
     subscribers = [] if as_json else [ConsolePrinter(color=use_color)]
 
     def raw(record):

@@ -13,7 +13,15 @@ import click
 
 from ..errors import UsageError
 from ..rehearsal.text import case_line, failure_report, summary
-from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, include_root_option, no_cache_option
+from .common import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    fail,
+    include_root_option,
+    no_cache_option,
+    resolve_color,
+)
 
 EXIT_NOT_ENDED = 3  # --live: a conversation the run created could not be ended (still billed)
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
@@ -194,7 +202,7 @@ def command(paths: tuple[str, ...], **opts: Any) -> None:
 
         ctx = click.get_current_context()
         return watch_command(paths, ctx, args.watch_iterations, live=args.live)
-    printer = _Printer(sys.stdout.isatty() if args.color is None else args.color, args.quiet)
+    printer = _Printer(resolve_color(args.color), args.quiet)
     try:
         suite, live_summary = _run(args, printer)
     except UsageError as err:

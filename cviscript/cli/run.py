@@ -216,6 +216,13 @@ class SteerFlags:
     help="Send audio echo this many times faster than real time, after a 200 ms burst (default 2).",
 )
 @click.option(
+    "--seed",
+    type=int,
+    metavar="N",
+    help="Seed of the simulated replica's randomness (default: the rehearsal's seed:, else 0); "
+    "`rehearse --repeat` names failing seeds to reproduce here. Simulated runs only.",
+)
+@click.option(
     "--speed",
     type=float,
     metavar="X",
@@ -246,7 +253,7 @@ class SteerFlags:
 @collect("where", TargetFlags, "url", "create", "live", "simulate", "test_mode", "api_url")
 @collect("audio", _audio, "audio_chunk_ms", "audio_speed")
 @collect("steer", SteerFlags, "speed", "interactive", "with_script", "control")
-def command(file, rehearsal, variables, context_spelling, output, where, flags, audio, steer):
+def command(file, rehearsal, variables, context_spelling, seed, output, where, flags, audio, steer):
     """Run the scenario FILE and print a readable transcript as it goes.
 
     With no live conversation given, FILE runs against the built-in simulated replica on a virtual
@@ -258,10 +265,14 @@ def command(file, rehearsal, variables, context_spelling, output, where, flags, 
     target = where.resolve(scenario, flags, vars_override)
     steering = steer.steering(live=target is not None)
     if target is None:
-        run_simulated(scenario, rehearsal, vars_override, context_spelling, output, audio, steering)
+        run_simulated(
+            scenario, rehearsal, vars_override, context_spelling, output, audio, steering, seed=seed
+        )
         return
     if rehearsal is not None:
         fail("--rehearsal applies to simulated runs only, not to live ones", EXIT_INVALID)
+    if seed is not None:
+        fail("--seed applies to simulated runs only (a live replica is not seeded)", EXIT_INVALID)
     try:
         daily = fake_daily()
     except UsageError as err:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from .common import EXIT_INVALID, fail
+from .common import EXIT_INVALID, fail, resolve_color
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +30,7 @@ class RunOutput:
         cls, transcript: str | None, quiet: bool, as_json: bool, color: bool | None
     ) -> RunOutput:
         """`color` None: colour when stdout is a terminal."""
-        use_color = sys.stdout.isatty() if color is None else color
+        use_color = resolve_color(color)
         return cls(transcript, quiet, as_json, use_color)
 
     def subscribers(self, headline: str, echo: Any = None) -> tuple[list[Any], Any]:

@@ -25,9 +25,11 @@ def run_simulated(
     output: RunOutput,
     audio: Audio,
     steering: Steering,
+    *,
+    seed: int | None = None,
 ) -> None:
-    """Run `scenario` against the simulated replica (the rehearsal named, or the first one) and
-    exit with its outcome."""
+    """Run `scenario` against the simulated replica (the rehearsal named, or the first one; with
+    `seed` instead of the rehearsal's) and exit with its outcome."""
     from ..clock import VirtualClock
     from ..sessions.simulated.runner import drive, simulated_conversation
     from .steering import make_terminal
@@ -55,6 +57,7 @@ def run_simulated(
             context_spelling=context_spelling,
             subscribers=subscribers,
             clock=clock,
+            seed=seed,
         )
         try:
             conv.engine.actions.set_audio_pacing(audio.chunk_ms, audio.speed)

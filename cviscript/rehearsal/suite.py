@@ -58,6 +58,19 @@ def is_scenario_file(path: str | os.PathLike[str]) -> bool:
     return _TOP_LEVEL_KEY.search(head) is not None
 
 
+def _shown_path(path: str, scenario_file: str) -> str:
+    """A file a scenario names (a `replay:` recording), as reports show it: relative to the
+    current folder when below it, else to the scenario file — never the absolute path
+    of one machine's checkout (JUnit and HTML reports are archived and shared)."""
+    here = os.path.relpath(path)
+    if not here.startswith(os.pardir):
+        return here
+    beside = os.path.relpath(path, os.path.dirname(os.path.abspath(scenario_file)))
+    if os.path.isabs(scenario_file):
+        return beside  # as the scenario wrote it
+    return os.path.normpath(os.path.join(os.path.dirname(scenario_file), beside))
+
+
 def discover(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Scenario files under `paths`, in a stable order, each once. Raises UsageError for a path
     that does not exist."""
@@ -234,7 +247,8 @@ def _add_cases(
     if not cases:
         out.without_cases.append(file)
     for c in cases:
-        ref = CaseRef(file, c.name, name, c.line, c.replay, c.seed)
+        replay = _shown_path(c.replay, file) if c.replay else None
+        ref = CaseRef(file, c.name, name, c.line, replay, c.seed)
         if not patterns or matches(ref.id, patterns):
             out.cases.append(ref)
 

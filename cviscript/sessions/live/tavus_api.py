@@ -84,7 +84,8 @@ def check_api_key(key: str, source: str = API_KEY_ENV) -> str:
     key = key.strip()
     if not key:
         raise TavusAuthError(
-            f"no Tavus API key: set {API_KEY_ENV} (or pass api_key) to create or end conversations"
+            f"no Tavus API key: set {API_KEY_ENV} in the environment (export {API_KEY_ENV}=...)"
+            " to create or end conversations"
         )
     if len(key) > MAX_KEY_LENGTH:
         raise TavusAuthError(

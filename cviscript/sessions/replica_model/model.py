@@ -149,7 +149,9 @@ class ReplicaModel:
             self.later(s.heartbeat, self._heartbeat)
         if s.max_call_duration is not None:
             self.later(s.max_call_duration, self.end, presence.MAX_CALL_DURATION)
-        self.on_present()
+        # after the events of this instant (`system.replica_joined` among them) are delivered:
+        # the client sees the replica join, then starts talking to it — in that order
+        self.later(0.0, self.on_present)
 
     def _heartbeat(self) -> None:
         if self.ended is None:
