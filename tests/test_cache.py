@@ -257,3 +257,19 @@ def test_a_long_lived_process_reloads_when_only_a_fragment_changed(cache_dir, pr
     assert list(load(str(project / "main.yaml")).states) == ["hello", "bye"]
     (project / "common.yaml").write_text(COMMON + "  later:\n    final: true\n")
     assert list(load(str(project / "main.yaml")).states) == ["hello", "bye", "later"]
+
+
+def test_in_one_process_an_unchanged_entry_is_not_hashed_again(cache_dir, project, monkeypatch):
+    old = 1_600_000_000
+    for p in project.iterdir():
+        os.utime(p, (old, old))
+    V.check_file(project / "main.yaml")
+    checks = []
+    real = cache._lookup
+    monkeypatch.setattr(cache, "_lookup", lambda *a: checks.append(a) or real(*a))
+    assert cache.lookup(project / "main.yaml") is not None
+    assert len(checks) == 1
+    assert cache.lookup(project / "main.yaml") is not None
+    assert len(checks) == 1  # size, time and inode of the file and its dependencies vouched
+    (project / "common.yaml").write_text(COMMON + "\n")  # changed (and recent): hashed again
+    assert cache.lookup(project / "main.yaml") is None and len(checks) == 2

@@ -39,6 +39,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ class Entry:
     cases: list[Case]
     source: bytes  # the file's content as read for the check (what the entry describes)
     signature: str  # changes whenever the file or anything it depends on changes
+    dependencies: tuple[str, ...] = ()  # every other path the load read or looked for
 
 
 def listing(scenario: Any) -> tuple[str, list[Case]]:
@@ -157,6 +159,31 @@ def listing(scenario: Any) -> tuple[str, list[Case]]:
     ]
 
 
+# In one process, an entry already checked is trusted again while the file and everything it
+# depends on keep their size, modification time and inode — as git trusts its index — unless a
+# modification is so recent that a second write within the file system's timestamp resolution
+# could hide (git's "racy" rule): then the contents are hashed again.
+_CHECKED: dict[tuple[str, str], tuple[tuple[Any, ...], Entry]] = {}
+_RACY_NS = 2_000_000_000
+
+
+def _stats(paths: list[str]) -> tuple[Any, ...] | None:
+    """(size, mtime, inode) of each path (None for a missing one); None when one is too recent
+    to be trusted."""
+    out: list[Any] = []
+    now = time.time_ns()
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            out.append(None)
+            continue
+        if now - st.st_mtime_ns < _RACY_NS:
+            return None
+        out.append((st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(out)
+
+
 def lookup(path: str | os.PathLike[str]) -> Entry | None:
     """The entry for `path` when the cache is on, the entry checks out and nothing it depends on
     changed; otherwise None (the caller loads the file afresh and `store`s the result)."""
@@ -164,6 +191,21 @@ def lookup(path: str | os.PathLike[str]) -> Entry | None:
     if folder is None:
         return None
     shown = os.fspath(path)
+    memo_key = (folder, shown)
+    if (memo := _CHECKED.get(memo_key)) is not None:
+        paths = [shown, *memo[1].dependencies]
+        if _stats(paths) == memo[0]:
+            return memo[1]
+        del _CHECKED[memo_key]
+    entry = _lookup(folder, shown)
+    if entry is not None:
+        stats = _stats([shown, *entry.dependencies])
+        if stats is not None:
+            _CHECKED[memo_key] = (stats, entry)
+    return entry
+
+
+def _lookup(folder: str, shown: str) -> Entry | None:
     try:
         with open(shown, "rb") as f:
             source = f.read()
@@ -188,7 +230,8 @@ def lookup(path: str | os.PathLike[str]) -> Entry | None:
         Case(c["name"], c["line"], c["seed"], c["replay"]) for c in (sc or {}).get("cases", [])
     ]
     name = (sc or {}).get("name", "")
-    return Entry(diagnostics, sc is not None, name, cases, source, doc["digest"])
+    others = tuple(p for p in deps if p != me)
+    return Entry(diagnostics, sc is not None, name, cases, source, doc["digest"], others)
 
 
 def store(
