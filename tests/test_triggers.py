@@ -239,6 +239,9 @@ states:
         do: [{log: "{{ event.whatever }}"}]
       - objective: budget
         do: [{log: "{{ event.output_variables.budget }} {{ event.text }}"}]
+      - tool_call: lookup
+        when: "event.text is defined or (event.name | default('x')) == 'y'"
+        do: [{log: "{{ event.text | default('none') }}"}]
 """
     )
     errors = [d for d in check_file(path) if d.severity == "error"]

@@ -217,13 +217,15 @@ class StateChecks(Checks):
 
     def event_fields_read(self, trigger: m.UserTrigger, sources: list[Any], what: str) -> None:
         """A template under `trigger` may read only the `event.*` fields its events have:
-        anything else is undefined whenever it fires (an error mid-call, or an empty answer)."""
+        anything else is undefined whenever it fires (an error mid-call). A read guarded with
+        `| default(...)` or `is defined` is left alone: it says the field may be missing."""
         kind = kind_of(trigger)
         allowed = kind.template_fields(trigger)
         if allowed is None:  # a timer, an operator, a raw event type: the event is not known
             return
         seen: set[tuple[str, m.Location | None]] = set()
-        for name, loc in reads([s for s in sources if s is not None], "event"):
+        found = reads([s for s in sources if s is not None], "event", skip_guarded=True)
+        for name, loc in found:
             if name in allowed or (name, loc) in seen:
                 continue
             seen.add((name, loc))
