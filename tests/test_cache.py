@@ -273,3 +273,13 @@ def test_in_one_process_an_unchanged_entry_is_not_hashed_again(cache_dir, projec
     assert len(checks) == 1  # size, time and inode of the file and its dependencies vouched
     (project / "common.yaml").write_text(COMMON + "\n")  # changed (and recent): hashed again
     assert cache.lookup(project / "main.yaml") is None and len(checks) == 2
+
+
+def test_entries_not_written_for_a_month_are_pruned(cache_dir, project):
+    V.check_file(project / "main.yaml")
+    V.check_file(project / "other.yaml")
+    old, new = _entries(cache_dir)
+    long_ago = 1_600_000_000
+    os.utime(old, (long_ago, long_ago))
+    assert cache.prune(str(cache_dir)) == 1
+    assert _entries(cache_dir) == [new]

@@ -27,7 +27,7 @@ edit of cviscript itself) misses. Where: ``$CVISCRIPT_CACHE_DIR``, else the plat
 folder (``$XDG_CACHE_HOME/cviscript`` or ``~/.cache/cviscript``; ``~/Library/Caches/cviscript`` on
 macOS; ``%LOCALAPPDATA%\\cviscript\\Cache`` on Windows). ``CVISCRIPT_NO_CACHE=1`` or the commands'
 ``--no-cache`` turn it off. Writes are atomic (a temporary file renamed), a folder that cannot be
-written is simply not used.
+written is simply not used. Entries not written for 30 days are removed now and then (`prune`).
 """
 
 from __future__ import annotations
@@ -273,6 +273,38 @@ def store(
             raise
     except (OSError, ValueError):  # read-only, full, or a value JSON cannot hold: no cache
         return
+    if int.from_bytes(os.urandom(1), "big") < 256 // PRUNE_EVERY:
+        prune(folder)
+
+
+PRUNE_EVERY = 64  # stores, on average, between two looks for stale entries
+MAX_AGE_DAYS = 30
+
+
+def prune(folder: str, max_age_days: float = MAX_AGE_DAYS) -> int:
+    """Remove entries not written for `max_age_days` (a file renamed or deleted, an older
+    cviscript or Python leave theirs behind); returns how many. Never raises."""
+    cutoff = time.time() - max_age_days * 86400
+    removed = 0
+    root = os.path.join(folder, f"scenarios-v{FORMAT}")
+    try:
+        shards = os.listdir(root)
+    except OSError:
+        return 0
+    for shard in shards:
+        try:
+            names = os.listdir(os.path.join(root, shard))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(root, shard, name)
+            try:
+                if os.stat(path).st_mtime < cutoff:
+                    os.unlink(path)
+                    removed += 1
+            except OSError:
+                continue
+    return removed
 
 
 # --------------------------------------------------------------------------------- the key, the file
