@@ -84,3 +84,11 @@ def test_an_invalid_file_found_by_a_worker_is_reported_and_the_rest_runs(suite_c
     assert any("nowhere" in line for line in suite.invalid[0].diagnostics)
     assert len(suite.cases) == 3 * _cases("*.yaml") - _cases("kiosk.yaml")
     assert all(c.passed for c in suite.cases)
+
+
+def test_a_tiny_suite_is_not_spread_over_workers_it_cannot_pay_for(suite_copy, load_log):
+    """One file of a few cases: a second worker would fork and load the file again for a case or
+    two, slower than -j 1; it is not started."""
+    suite = run_suite([suite_copy / "copy0" / "kiosk.yaml"], jobs=2)
+    assert suite.ok and len(suite.cases) == _cases("kiosk.yaml")
+    assert len({pid for pid, _, _ in load_log()}) == 1

@@ -130,13 +130,18 @@ class WorkerPool:
         tasks: Sequence[Task],
         on_result: Callable[[int, Any], None],
         case_timeout: Callable[[Task], float | None],
+        *,
+        per_worker: int = 1,
     ) -> bool:
         """Run `tasks`, calling `on_result(index, result)` as each finishes (in completion
         order). False when interrupted by Ctrl-C (finished results were delivered; the rest were
-        not run, and the workers are gone)."""
+        not run, and the workers are gone). A new worker is started only for at least
+        `per_worker` tasks: on a tiny suite, forking one and loading a scenario into it costs
+        more than the cases it would take."""
         todo = batches(tasks, self.size)
+        wanted = min(self.size, len(todo), max(1, len(tasks) // max(1, per_worker)))
         try:
-            while len(self.workers) < min(self.size, len(todo)):
+            while len(self.workers) < wanted:
                 self.workers.append(_Worker(self.ctx, self.runner))
             for w in self.workers:
                 if todo:

@@ -477,7 +477,8 @@ def _collect_on(pool: Any, paths: Iterable[str | os.PathLike[str]], patterns) ->
     out = Collection()
     if unknown:
         tasks = [(f, None, None, _LIST) for f in unknown]
-        if not pool.run(tasks, lambda i, got: listed.__setitem__(unknown[i], got), _no_limit):
+        got = listed.__setitem__
+        if not pool.run(tasks, lambda i, r: got(unknown[i], r), _no_limit, per_worker=4):
             out.interrupted = True
             return out
     for file in files:
@@ -495,6 +496,9 @@ def _deliver(case: CaseResult, suite: SuiteResult, on_case: Callable | None) -> 
     suite.cases.append(case)
     if on_case is not None:
         on_case(case)
+
+
+MIN_RUNS_PER_NEW_WORKER = 8  # a worker forked (and a scenario loaded) for fewer costs more
 
 
 def _run_parallel(plan, tasks, pool, case_timeout, suite, on_case) -> bool:
@@ -525,7 +529,7 @@ def _run_parallel(plan, tasks, pool, case_timeout, suite, on_case) -> bool:
     def limit(task) -> float | None:
         return case_timeout
 
-    done = pool.run(tasks, on_result, limit)
+    done = pool.run(tasks, on_result, limit, per_worker=MIN_RUNS_PER_NEW_WORKER)
     if not done:  # deliver the cases that finished, whatever came before them
         for n in range(next_case, len(plan)):
             ref, seeds = plan[n]
