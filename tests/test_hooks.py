@@ -428,3 +428,33 @@ def test_a_hook_that_leaves_a_thread_running_cannot_keep_run_from_exiting(tmp_pa
     assert time.monotonic() - begun < 30
     assert done.returncode == 0, done.stderr
     assert "hook threads:spawn left a thread running ('poller'" in done.stderr
+
+
+def test_a_hook_thread_cannot_keep_rehearse_live_from_exiting(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "threads.py").write_text(
+        "import threading, time\n"
+        "def spawn(event, vars):\n"
+        "    threading.Thread(target=time.sleep, args=(120,), name='poller', daemon=False).start()\n"
+        "    return 'ok'\n"
+    )
+    path = tmp_path / "silent.yaml"
+    path.write_text(SILENT_FINAL.replace("HOOK", "threads:spawn"))
+    env = {k: v for k, v in os.environ.items() if k != "TAVUS_API_KEY"}
+    begun = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "cviscript", "rehearse", "--live", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=tmp_path,
+        env={**env, "CVISCRIPT_FAKE_DAILY": "1"},
+    )
+    assert time.monotonic() - begun < 60
+    assert "1 passed" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0
+    assert "hook threads:spawn left a thread running ('poller'" in done.stderr
