@@ -42,24 +42,35 @@ def run(quick: bool = False) -> list[Row]:
     scenario = str(SCENARIOS / "product-demo.yaml")
     commands = {
         "`cviscript --help`": [*_cviscript(), "--help"],
-        "`cviscript validate`": [*_cviscript(), "validate", scenario],
+        # a fresh check; the scenario cache's answer for an unchanged file is in the note
+        "`cviscript validate`": [*_cviscript(), "validate", "--no-cache", scenario],
     }
+    cached_cmd = [*_cviscript(), "validate", scenario]
     baseline_cmd = [sys.executable, "-c", "pass"]
     rows = []
     with tempfile.TemporaryDirectory(prefix="cviscript-bench-pycache-") as cache:
-        warm = dict(os.environ, PYTHONPYCACHEPREFIX=cache)
+        scenario_cache = dict(os.environ, CVISCRIPT_CACHE_DIR=cache + "-scenarios")
+        scenario_cache.pop("CVISCRIPT_NO_CACHE", None)
+        warm = dict(scenario_cache, PYTHONPYCACHEPREFIX=cache)
         warm.pop("PYTHONDONTWRITEBYTECODE", None)
         cold = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=cache + "-none")
         for cmd in commands.values():
             _time(cmd, warm)  # fills the bytecode cache
         for label, cmd in commands.items():
-            base, ours, ours_cold = [], [], []
+            base, ours, ours_cold, hits = [], [], [], []
+            _time(cached_cmd, warm)  # fills the scenario cache
             for _ in range(repeat):
                 base.append(_time(baseline_cmd, warm))
                 ours.append(_time(cmd, warm))
                 ours_cold.append(_time(cmd, cold))
+                if "validate" in label:
+                    hits.append(_time(cached_cmd, warm))
             b, o, c = (statistics.median(x) * 1000 for x in (base, ours, ours_cold))
             extra = o - b
+            note = f"no bytecode cache: +{c - b:.0f} ms; median of {repeat}"
+            if hits:
+                hit = statistics.median(hits) * 1000
+                note = f"with --no-cache; answered by the scenario cache: +{hit - b:.0f} ms; {note}"
             rows.append(
                 Row(
                     what=f"{label} start-up",
@@ -68,7 +79,7 @@ def run(quick: bool = False) -> list[Row]:
                     ratio=f"{o / b:.1f}×",
                     target=f"≤ {LIMIT_MS:.0f} ms extra",
                     ok=extra <= LIMIT_MS,
-                    note=f"no bytecode cache: +{c - b:.0f} ms; median of {repeat}",
+                    note=note,
                 )
             )
     return rows
