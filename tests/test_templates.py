@@ -282,3 +282,17 @@ def test_a_constant_that_is_undefined_fails_the_render_not_the_load():
     text = compile_text("{{ 1 if ('' | min) else 2 }}")
     with pytest.raises(TemplateRenderError, match="No aggregated item"):
         render(text, ctx())
+
+
+def test_one_source_is_compiled_once_and_errors_keep_their_own_location():
+    from cviscript.errors import Location
+    from cviscript.language.templates import TemplateCompileError, compile_expr, compile_text
+
+    a = compile_text("Hi {{ vars.x }}", Location("a.yaml", 3, 5), names=("vars",))
+    b = compile_text("Hi {{ vars.x }}", Location("b.yaml", 9, 1), names=("vars",))
+    assert a.compiled is b.compiled and (a.loc.file, b.loc.file) == ("a.yaml", "b.yaml")
+    assert compile_expr("visits > 1").compiled is compile_expr("visits > 1").compiled
+    for where in (Location("a.yaml", 1, 1), Location("b.yaml", 2, 2)):
+        with pytest.raises(TemplateCompileError) as err:
+            compile_text("{{ nope.x }}", where, names=("vars",))
+        assert err.value.loc == where

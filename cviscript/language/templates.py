@@ -214,7 +214,7 @@ def _check_names(
 
 
 _COMPILED: dict[tuple[str, str, tuple[str, ...] | None], Any] = {}
-_COMPILED_MAX = 20_000  # sources; past it the memo starts afresh (memory stays bounded)
+_COMPILED_MAX = 4_096  # sources (a compiled template is a few KB); past it the memo starts afresh
 
 
 def _remember(key: tuple[str, str, tuple[str, ...] | None], compiled: Any) -> Any:
