@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from .printable import printable
+from .protocol import OBJECTIVE_EVENTS
 from .trace import TraceRecord, reason_kind
 
 _MAX_TEXT = 160
@@ -77,6 +78,13 @@ def _received(record: TraceRecord) -> str | None:
         return None  # a heartbeat every few seconds: the transcript file keeps it
     if t == "shutdown":
         return f"conversation shut down: {ev.text or ''}"
+    if t in OBJECTIVE_EVENTS:
+        name = ev.properties.get("objective_name")
+        variables = ev.properties.get("output_variables")
+        line = f"objective {name if isinstance(name, str) else '?'} {OBJECTIVE_EVENTS[t]}"
+        if isinstance(variables, dict) and variables:
+            line += " " + ", ".join(f"{k}={_quote(v)}" for k, v in list(variables.items())[:8])
+        return line
     return f"event {ev.event_type}"
 
 

@@ -109,6 +109,28 @@ def test_objective_trigger_fires_on_the_wire_events_and_reads_output_variables()
     assert describe_trigger(sc.states["qualify"].on[1]) == "objective budget"
 
 
+def test_the_transcript_says_which_objective_changed_and_what_it_collected():
+    from cviscript.trace_lines import format_record
+
+    script = [
+        (1.0, ev("conversation.objective.activated", objective_name="budget")),
+        (
+            2.0,
+            ev(
+                "conversation.objective.completed",
+                objective_name="budget",
+                output_variables={"budget": 5000, "currency": "EUR"},
+            ),
+        ),
+    ]
+    conv, _ = run_script(scenario_from(OBJECTIVES), script)
+    lines = [format_record(r) for r in conv.trace.records if r.kind == "received"]
+    assert any(line.endswith("objective budget activated") for line in lines), lines
+    assert any(
+        line.endswith('objective budget completed budget="5000", currency="EUR"') for line in lines
+    ), lines
+
+
 def test_objective_trigger_is_checked_at_load():
     bad = OBJECTIVES.replace("status: activated", "status: done")
     with pytest.raises(ScenarioError) as err:
