@@ -9,8 +9,10 @@ Two readers, so the rules can never drift apart:
 * `cviscript.language.schema` turns them into a JSON Schema (draft 2020-12) for editors and other tools.
 
 The schema is therefore never stricter than the validator on a shape the validator accepts, and
-every unknown key is rejected by both (``additionalProperties: false``). The types here are small
-frozen dataclasses; `DEFS` names the definitions the schema emits under ``$defs``.
+every unknown key is rejected by both (``additionalProperties: false``). The types are small
+frozen dataclasses (`spec_types`); `DEFS` names the definitions the schema emits under ``$defs``.
+The triggers' keys are not written here: each trigger kind declares its own
+(`cviscript.language.triggers`), and the transition and the user rule's `on:` gather them.
 """
 
 from __future__ import annotations
