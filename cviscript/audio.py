@@ -99,7 +99,7 @@ def _read_wav(name: str, target_rate: int, *, frames: bool) -> tuple[int, int, b
             width = wav.getsampwidth()
             rate = wav.getframerate()
             nframes = wav.getnframes()
-            _check_header(name, channels, width, rate, nframes, info.st_size, target_rate)
+            check_header(name, channels, width, rate, nframes, info.st_size, target_rate)
             data = wav.readframes(nframes) if frames else b""
     except (wave.Error, EOFError) as e:
         # 3.11's `wave` only reads integer PCM: float and compressed files end here ("unknown format").
@@ -112,7 +112,7 @@ def _read_wav(name: str, target_rate: int, *, frames: bool) -> tuple[int, int, b
     return channels, rate, data
 
 
-def _check_header(
+def check_header(
     name: str, channels: int, width: int, rate: int, nframes: int, size: int, target_rate: int
 ) -> None:
     """Refuse a header that lies or asks for too much, before a frame is read."""
@@ -152,11 +152,11 @@ def load_wav(path: str | os.PathLike[str], *, target_rate: int = DEFAULT_SAMPLE_
         raise errors.CviscriptError(f"audio file {name} contains no audio")
     pcm = frames if len(frames) == 2 * channels * n else frames[: 2 * channels * n]
     if channels > 1 or rate != target_rate:
-        pcm = _to_mono(pcm, channels, rate, target_rate)
+        pcm = to_mono(pcm, channels, rate, target_rate)
     return PcmAudio(pcm, target_rate, path=name, source_rate=rate, source_channels=channels)
 
 
-def _to_mono(pcm: bytes, channels: int, src: int, dst: int) -> bytes:
+def to_mono(pcm: bytes, channels: int, src: int, dst: int) -> bytes:
     """Mono `dst` Hz PCM from interleaved `channels` x `src` Hz PCM (16-bit little-endian).
 
     The channels are averaged (summed in float32, exact up to 256 channels), the mix resampled by

@@ -37,3 +37,58 @@ def test_the_live_path_does_not_import_the_fake_room():
     ]
     assert offenders == []
     assert not any("fake" in path.name for path in live.rglob("*.py"))
+
+
+def _module_names(path: Path) -> dict[str, str]:
+    """Local name -> absolute module, for the cviscript modules `path` imports as modules."""
+    found = {}
+    for module, names, _line in _imports(path):
+        for name in names:
+            full = f"{module}.{name}"
+            as_path = PACKAGE.parent.joinpath(*full.split("."))
+            if as_path.with_suffix(".py").is_file() or (as_path / "__init__.py").is_file():
+                found[name] = full
+    return found
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_imports_a_private_name_from_another_module():
+    """A name starting with ``_`` is its module's own: another module that needs it gets a
+    public name (or the piece moves where both can reach it)."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = path.relative_to(PACKAGE.parent)
+        for module, names, line in _imports(path):
+            if not module.startswith("cviscript"):
+                continue
+            offenders += [f"{where}:{line} imports {module}.{n}" for n in names if _private(n)]
+            if any(_private(part) for part in module.split(".")):
+                offenders.append(f"{where}:{line} imports the private module {module}")
+        modules = _module_names(path)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in modules
+                and _private(node.attr)
+            ):
+                offenders.append(f"{where}:{node.lineno} uses {modules[node.value.id]}.{node.attr}")
+    assert offenders == []
+
+
+CLI_FUNCTION_LINES = 60  # the command line only parses, builds the options, calls and prints
+
+
+def test_no_function_of_the_command_line_is_long():
+    """A long function in `cviscript/cli/` is library work done in the wrong layer."""
+    long = []
+    for path in sorted((PACKAGE / "cli").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > CLI_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}")
+    assert long == []

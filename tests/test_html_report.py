@@ -22,15 +22,9 @@ from cviscript.language.validate import load_scenario
 from cviscript.rehearsal.excerpt import records_from_json
 from cviscript.rehearsal.suite import run_suite
 from cviscript.report.html import render_html, write_html
-from cviscript.report.svg_diagram import (
-    ANY,
-    NODE_H,
-    Edge,
-    Graph,
-    layout,
-    render_diagram,
-    scenario_graph,
-)
+from cviscript.report.svg_diagram import render_diagram
+from cviscript.report.svg_graph import ANY, NODE_H, Edge, Graph, scenario_graph
+from cviscript.report.svg_layout import layout
 from cviscript.report.svg_timeline import render_timeline, timeline_from_records
 
 REPO = Path(__file__).resolve().parent.parent

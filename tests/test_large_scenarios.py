@@ -20,7 +20,9 @@ import tools
 from helpers import scenario_from
 
 from cviscript.report import graph as g
-from cviscript.report.svg_diagram import _crossings, layout, render_diagram, scenario_graph
+from cviscript.report.svg_diagram import render_diagram
+from cviscript.report.svg_graph import scenario_graph
+from cviscript.report.svg_layout import crossings, layout
 
 SEED = """
 cviscript: 1
@@ -156,7 +158,7 @@ def test_crossings_are_counted_as_every_pair_would_count_them():
             for a in upper:
                 down_nb[a] = rng.sample(lower, rng.randint(0, len(lower)))
                 down_nb[a] += rng.sample(lower, rng.randint(0, 1))  # parallel edges too
-        assert _crossings(ranks, down_nb) == _crossings_by_pairs(ranks, down_nb)
+        assert crossings(ranks, down_nb) == _crossings_by_pairs(ranks, down_nb)
 
 
 def test_a_graph_of_25_states_is_drawn_top_down_at_a_readable_width():

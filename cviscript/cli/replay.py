@@ -57,8 +57,7 @@ def command(trace, scenario, variables, transcript, quiet):
     sends the same interactions. When it does not, print the first differing interaction and a
     diff of the two sequences.
     """
-    from ..rehearsal.excerpt import excerpt
-    from ..sessions.replay import as_line, replay
+    from ..sessions.replay import replay
     from ..transcript import TranscriptWriter
 
     vars_override = parse_vars(variables)
@@ -92,18 +91,7 @@ def command(trace, scenario, variables, transcript, quiet):
         )
         sys.exit(EXIT_OK)
     if d is not None:
-        click.echo(printable(f"FAIL {d.describe()}"))
-        click.echo(printable(f"  recorded: {as_line(d.expected)}"))
-        click.echo(printable(f"  replayed: {as_line(d.actual)}"))
-        if d.diff:
-            for line in d.diff.rstrip("\n").splitlines():
-                click.echo(printable(f"  {line}"))
-        sent = [i for i, r in enumerate(result.records) if r.kind == "sent"]
-        focus = sent[d.index] if d.index < len(sent) else None
-        if not quiet:
-            click.echo("  replay transcript:")
-            for line in excerpt(result.records, focus):
-                click.echo(printable(f"    {line}"))
+        _print_divergence(result, quiet)
     if not result.outcome_matches:
         click.echo(
             printable(
@@ -112,3 +100,24 @@ def command(trace, scenario, variables, transcript, quiet):
             )
         )
     sys.exit(EXIT_FAILED)
+
+
+def _print_divergence(result, quiet: bool) -> None:
+    """The first interaction that differs, the diff of the two sequences and (unless quiet) the
+    replay's transcript around it."""
+    from ..rehearsal.excerpt import excerpt
+    from ..sessions.replay import as_line
+
+    d = result.divergence
+    click.echo(printable(f"FAIL {d.describe()}"))
+    click.echo(printable(f"  recorded: {as_line(d.expected)}"))
+    click.echo(printable(f"  replayed: {as_line(d.actual)}"))
+    if d.diff:
+        for line in d.diff.rstrip("\n").splitlines():
+            click.echo(printable(f"  {line}"))
+    sent = [i for i, r in enumerate(result.records) if r.kind == "sent"]
+    focus = sent[d.index] if d.index < len(sent) else None
+    if not quiet:
+        click.echo("  replay transcript:")
+        for line in excerpt(result.records, focus):
+            click.echo(printable(f"    {line}"))

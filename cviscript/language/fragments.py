@@ -182,7 +182,7 @@ def check_fragment(
     """Every problem of the fragment at `path`: on its own, and in each scenario that includes
     it (see the module's docstring)."""
     from . import spec as S
-    from .validate import _Validator, check_file
+    from .validate import Validator, check_file
 
     filename = os.fspath(path)
     text, problems = read_source(filename)
@@ -202,7 +202,7 @@ def check_fragment(
             )
         )
         return out
-    v = _Validator(filename)  # `v.states` stays empty: a goto may name the includer's states
+    v = Validator(filename)  # `v.states` stays empty: a goto may name the includer's states
     v.shape(root, f"fragment {filename}", S.FRAGMENT)
     if (n := root.get("vars")) is not None:
         v.plain_map(n, "vars")

@@ -193,7 +193,7 @@ def _load_unguarded(
     root, diagnostics = compose(source, filename)
     scenario = None
     if root is not None:
-        v = _Validator(filename)
+        v = Validator(filename)
         v.include_root = include_root
         v.own_bytes = len(source.encode("utf-8", "surrogatepass"))
         scenario = v.scenario(root)
@@ -216,7 +216,7 @@ def _name_includer(d: Diagnostic, filename: str) -> Diagnostic:
     return Diagnostic(d.message + note, d.loc, d.severity, d.code)
 
 
-class _Validator(StateChecks, ActionChecks, RehearsalChecks):
+class Validator(StateChecks, ActionChecks, RehearsalChecks):
     """The whole file: the top level here, each part by its own mixin."""
 
     include_root: str | os.PathLike[str] | None = None

@@ -44,7 +44,16 @@ from ..sessions.live.options import Limits, LiveOptions
 from ..sessions.live.target import LiveTarget
 from .expectations import check
 from .results import CaseRun, Failure, SuiteResult
-from .suite import CaseRef, _case_result, collect, finished_run, in_shard, run_case, seeds_for
+from .suite import (
+    CaseRef,
+    case_result,
+    collect,
+    failed_run,
+    finished_run,
+    in_shard,
+    run_case,
+    seeds_for,
+)
 
 DEFAULT_MAX_DURATION = 300.0  # seconds a case's run may last
 FAKE_SPEED = 20.0  # the fake room's clock against real time
@@ -134,7 +143,7 @@ def run_live_suite(
         ]
         for (ref, _), runs in zip(plans, tasks, strict=True):
             results = [await t for t in runs]
-            case = _case_result(ref, [r for r in results if r is not None])
+            case = case_result(ref, [r for r in results if r is not None])
             if not case.runs:  # every run was skipped: the case cannot run live
                 case.skipped = skips.get(ref.id, "cannot run live")
             suite.cases.append(case)
@@ -272,7 +281,7 @@ class _Runner:
         if url is None and fake is not None and not _api_key():
             url = f"https://fake.daily.invalid/{_slug(ref.case)}"  # the fake room needs no Tavus
         elif url is None:
-            create = _create_body(sc, reh, base.limits.max_duration or DEFAULT_MAX_DURATION)
+            create = _live_create_body(sc, reh, base.limits.max_duration or DEFAULT_MAX_DURATION)
         connection = replace(
             base.connection,
             target=LiveTarget(url=url, create=create),
@@ -332,8 +341,7 @@ def _api_key() -> bool:
 
 def _failed(seed: int, code: str, reason: str, started: float | None = None) -> CaseRun:
     wall = time.perf_counter() - started if started is not None else 0.0
-    failure = Failure(code=code, expectation="live", message=reason)
-    return CaseRun(seed, False, "error", reason, None, [], [], {}, 0.0, wall, [], [], [failure])
+    return failed_run(seed, Failure(code=code, expectation="live", message=reason), wall=wall)
 
 
 def _slackened(expect: Expect, slack: float) -> Expect:
@@ -346,8 +354,8 @@ def _slackened(expect: Expect, slack: float) -> Expect:
     return out
 
 
-def _create_body(sc: Scenario, reh: Rehearsal, max_duration: float) -> dict[str, Any]:
-    from ..sessions.simulated.runner import _create_body as render
+def _live_create_body(sc: Scenario, reh: Rehearsal, max_duration: float) -> dict[str, Any]:
+    from ..sessions.simulated.runner import create_body as render
 
     body = render(sc, dict(reh.vars))
     if not isinstance(body, dict) or not body:
@@ -368,7 +376,7 @@ def _fake_room(sc: Scenario, reh: Rehearsal, seed: int | None, spec: str) -> tup
     from ..sessions.replica_model.settings import conversation_limits
     from ..sessions.simulated.persona import Persona
     from ..sessions.simulated.replica import model_settings
-    from ..sessions.simulated.runner import _create_body as render
+    from ..sessions.simulated.runner import create_body as render
 
     settings = model_settings(reh, **conversation_limits(render(sc, dict(reh.vars))))
     fake = FakeDaily()

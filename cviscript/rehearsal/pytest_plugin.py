@@ -270,25 +270,15 @@ def _run_limited(fn: Any, limit: float | None) -> tuple[Any, float]:
 
 def _timed_out(scenario: Any, case: str, limit: float | None, wall: float) -> Any:
     """The failed run of a case stopped at its wall-clock limit, as `rehearse` reports it."""
-    from .results import CaseRun, Failure
+    from .results import Failure
+    from .suite import failed_run
 
     reason = (
         f"the case ran longer than its {limit:g} s wall-clock limit "
         f"({INI_TIMEOUT} / --cviscript-case-timeout)"
     )
     reh = scenario.rehearsal(case)
-    return CaseRun(
-        seed=reh.seed if reh is not None else 0,
-        passed=False,
-        outcome="error",
-        reason=reason,
-        state=None,
-        path=[],
-        transitions=[],
-        vars={},
-        duration=0.0,
-        wall=wall,
-        sent=[],
-        said=[],
-        failures=[Failure(code="case-timeout", expectation="run", message=reason)],
+    seed = reh.seed if reh is not None else 0
+    return failed_run(
+        seed, Failure(code="case-timeout", expectation="run", message=reason), wall=wall
     )

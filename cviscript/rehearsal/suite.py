@@ -33,7 +33,6 @@ from ..engine.describe import jsonable
 from ..errors import CviscriptError, ScenarioError, UsageError
 from ..language import cache as scenario_cache
 from ..language.model import Scenario
-from ..trace import TraceRecord
 from .excerpt import excerpt
 from .expectations import check, replica_speech
 from .results import CaseResult, CaseRun, Failure, InvalidFile, SuiteResult
@@ -310,21 +309,7 @@ def run_case(
 
 
 def _not_run(seed: int, started: float, reason: str, failure: Failure) -> CaseRun:
-    return CaseRun(
-        seed=seed,
-        passed=False,
-        outcome="error",
-        reason=reason,
-        state=None,
-        path=[],
-        transitions=[],
-        vars={},
-        duration=0.0,
-        wall=time.perf_counter() - started,
-        sent=[],
-        said=[],
-        failures=[failure],
-    )
+    return failed_run(seed, failure, wall=time.perf_counter() - started, reason=reason)
 
 
 def _diverged(rr: Any, loc: Any) -> Failure:
@@ -462,7 +447,7 @@ def _run_here(plan, col: Collection, keep_traces: KeepTraces, suite, on_case) ->
                 run_case(ref.file, ref.case, seed=s, keep_trace=keep_traces, scenario=sc)
                 for s in seeds
             ]
-            _deliver(_case_result(ref, runs), suite, on_case)
+            _deliver(case_result(ref, runs), suite, on_case)
     except KeyboardInterrupt:
         return False
     return True
@@ -520,7 +505,7 @@ def _run_parallel(plan, tasks, pool, case_timeout, suite, on_case) -> bool:
             if any(start + i not in results for i in range(len(seeds))):
                 break
             _deliver(
-                _case_result(ref, [results.pop(start + i) for i in range(len(seeds))]),
+                case_result(ref, [results.pop(start + i) for i in range(len(seeds))]),
                 suite,
                 on_case,
             )
@@ -535,19 +520,13 @@ def _run_parallel(plan, tasks, pool, case_timeout, suite, on_case) -> bool:
             ref, seeds = plan[n]
             runs = [results.get(first[n] + i) for i in range(len(seeds))]
             if runs and all(r is not None for r in runs):
-                _deliver(_case_result(ref, runs), suite, on_case)
+                _deliver(case_result(ref, runs), suite, on_case)
     return done
 
 
-def _case_result(ref: CaseRef, runs: list[CaseRun]) -> CaseResult:
+def case_result(ref: CaseRef, runs: list[CaseRun]) -> CaseResult:
+    """The result of the case `ref` names, from its runs."""
     return CaseResult(ref.file, ref.scenario, ref.case, ref.line, ref.replay, runs)
-
-
-def trace_records(run: CaseRun) -> list[TraceRecord]:
-    """A kept trace back as `TraceRecord`s (with events), e.g. to print it with the console."""
-    from .excerpt import records_from_json
-
-    return records_from_json(run.trace or [])
 
 
 def finished_run(
@@ -577,4 +556,27 @@ def finished_run(
         said=[text for _, text in replica_speech(records)],
         failures=failures,
         trace=[r.to_json() for r in records] if keep else None,
+    )
+
+
+def failed_run(
+    seed: int, failure: Failure, *, wall: float = 0.0, reason: str | None = None
+) -> CaseRun:
+    """The `CaseRun` of a run that did not finish — it could not start, crashed, was stopped or
+    ran out of time: outcome ``error``, nothing done, the one `failure` (its message is the
+    reason unless `reason` says otherwise). `finished_run` builds the rest."""
+    return CaseRun(
+        seed=seed,
+        passed=False,
+        outcome="error",
+        reason=failure.message if reason is None else reason,
+        state=None,
+        path=[],
+        transitions=[],
+        vars={},
+        duration=0.0,
+        wall=wall,
+        sent=[],
+        said=[],
+        failures=[failure],
     )

@@ -31,7 +31,8 @@ from typing import Any
 from .. import __version__
 from ..printable import printable
 from ..rehearsal.results import CaseResult, CaseRun, Failure, SuiteResult
-from .svg_diagram import render_diagram, scenario_graph
+from .svg_diagram import render_diagram
+from .svg_graph import scenario_graph
 from .svg_timeline import render_timeline, timeline_from_records
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"

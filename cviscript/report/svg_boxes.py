@@ -1,4 +1,4 @@
-"""Compound states as boxes in the inline SVG state diagram (`svg_diagram`).
+"""Compound states as boxes in the inline SVG state diagram (laid out by `svg_layout`).
 
 A compound state's box holds its own node and every state nested in it. The layered layout
 places items rank by rank, so a box needs three things from it: its items must be contiguous in
@@ -7,7 +7,7 @@ order everywhere, so boxes never interleave), it must have an item in every one 
 (`fill` adds point-wide fillers, so grouping has something to keep the rest of the rank out of),
 and nothing outside may reach into it from a rank where the box is wider than its own items
 (`separate` pushes items and boxes right until that holds). Gaps between neighbours already
-leave room for box edges (`svg_diagram._gap`). Everything is a few linear passes per box.
+leave room for box edges (the layout's gap rule). Everything is a few linear passes per box.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .svg_diagram import _Item as Item
+from .svg_graph import Item
 
 BOX_PAD = 10  # room between a compound state's box and what it holds
 BOX_HEAD = 20  # room above a box's top rank for its name

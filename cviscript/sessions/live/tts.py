@@ -18,7 +18,7 @@ import subprocess
 import wave
 
 from ... import errors
-from ...audio import MAX_SECONDS, PcmAudio, _check_header, _to_mono
+from ...audio import MAX_SECONDS, PcmAudio, check_header, to_mono
 
 PROGRAM = "espeak-ng"
 TTS_ENV = "CVISCRIPT_TTS"  # another program with espeak-ng's options (-v VOICE --stdout TEXT)
@@ -68,7 +68,7 @@ def synthesise(text: str, *, voice: str = "en-us", sample_rate: int = 16000) -> 
             # writing to a pipe, espeak-ng cannot fill in the length (its header says ~2**30
             # frames): what follows the header is the audio, its rate and channels are checked
             whole = len(done.stdout) // max(1, channels * width)
-            _check_header(PROGRAM, channels, width, rate, 0, 0, sample_rate)
+            check_header(PROGRAM, channels, width, rate, 0, 0, sample_rate)
             if whole / max(rate, 1) > MAX_SECONDS:
                 raise errors.CviscriptError(f"{PROGRAM} wrote over {MAX_SECONDS:g} s of audio")
             frames = w.readframes(whole)
@@ -77,5 +77,5 @@ def synthesise(text: str, *, voice: str = "en-us", sample_rate: int = 16000) -> 
     if width != 2:
         raise errors.CviscriptError(f"{PROGRAM} wrote {8 * width}-bit audio, not 16-bit")
     if channels != 1 or rate != sample_rate:
-        frames = _to_mono(frames, channels, rate, sample_rate)
+        frames = to_mono(frames, channels, rate, sample_rate)
     return PcmAudio(frames, sample_rate)

@@ -30,7 +30,7 @@ from ...clock import Clock
 from ...language.model import Rehearsal, UserRule
 from ...trace import TraceRecord
 from ..replica_model import ModelSettings, speaking_time
-from ..simulated.user import SimulatedUser, _Turn
+from ..simulated.user import SimulatedUser, Turn
 from .mic import Speaker
 
 ANSWER_WAIT = 5.0  # seconds an expected answer may take to start before it is given up
@@ -176,7 +176,7 @@ class LiveVisitor(SimulatedUser):
         if self._waiting and self._waiting[-1].text is not None:
             self._rule_of[id(self._waiting[-1])] = rule  # a turn that waits for silence
 
-    def _speak(self, turn: _Turn) -> None:
+    def _speak(self, turn: Turn) -> None:
         stage = self.client
         if stage.speaker is None or turn.text is None:
             super()._speak(turn)

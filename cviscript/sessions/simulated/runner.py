@@ -69,7 +69,7 @@ def simulated_conversation(
     seed = seed if seed is not None else (rehearsal.seed if rehearsal else 0)
     merged = {**(rehearsal.vars if rehearsal else {}), **(vars_override or {})}
     case = rehearsal or Rehearsal(name="simulated")
-    settings = model_settings(case, **conversation_limits(_create_body(scenario, merged)))
+    settings = model_settings(case, **conversation_limits(create_body(scenario, merged)))
     replica = SimulatedReplica(
         clock, case, conversation_id=SIM_CONVERSATION_ID, seed=seed, settings=settings
     )
@@ -98,7 +98,7 @@ def simulated_conversation(
     return conv
 
 
-def _create_body(scenario: Scenario, vars_: dict[str, Any]) -> Any:
+def create_body(scenario: Scenario, vars_: dict[str, Any]) -> Any:
     """`conversation.create` rendered with the scenario's vars, as a live run would send it."""
     create = scenario.conversation.create
     if not create:

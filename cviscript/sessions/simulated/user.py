@@ -44,7 +44,7 @@ __all__ = ["MIN_SPEECH", "SimulatedUser", "speaking_time"]
 
 
 @dataclass(slots=True)
-class _Turn:
+class Turn:
     """One queued spoken action of the visitor."""
 
     text: str | None  # None: a wordless interruption
@@ -61,7 +61,7 @@ class SimulatedUser:
         self.stage = stage
         self.settings = settings or ModelSettings()
         self.fired = [0] * len(self.rules)
-        self._waiting: deque[_Turn] = deque()
+        self._waiting: deque[Turn] = deque()
         self._speaking = False
         self._pump_scheduled = False
         self._idle_timers: dict[int, Any] = {}
@@ -97,13 +97,13 @@ class SimulatedUser:
         like a rule's `say`, after the replica is silent unless `barge_in`. They are the
         visitor's next words, always: ahead of anything a scripted rule queued (`--with-script`),
         behind only what the person typed before."""
-        self._typed(_Turn(text, barge_in, typed=True))
+        self._typed(Turn(text, barge_in, typed=True))
 
     def barge(self) -> None:
         """Cut the replica off without words (a rule's `interrupt: true`)."""
-        self._typed(_Turn(None, True, typed=True))
+        self._typed(Turn(None, True, typed=True))
 
-    def _typed(self, turn: _Turn) -> None:
+    def _typed(self, turn: Turn) -> None:
         ahead = 0
         for waiting in self._waiting:
             if not waiting.typed:
@@ -171,10 +171,10 @@ class SimulatedUser:
             arguments = render.render_value(rule.tool_call.arguments, ctx)
             stage.visitor_tool_call(rule.tool_call.name, arguments)
         if rule.interrupt:
-            self._waiting.append(_Turn(None, True))
+            self._waiting.append(Turn(None, True))
         if rule.say is not None:
             text = render.render_text(rule.say, ctx)
-            self._waiting.append(_Turn(text, rule.barge_in, visual))
+            self._waiting.append(Turn(text, rule.barge_in, visual))
         self._pump_now()
 
     def _pump_now(self) -> None:
@@ -187,14 +187,14 @@ class SimulatedUser:
         self._waiting.popleft()
         self._speak(turn)
 
-    def _speak(self, turn: _Turn) -> None:
+    def _speak(self, turn: Turn) -> None:
         self._speaking = True
         s = self.settings
         started = self.stage.user_started(barge_in=turn.barge_in, wordless=turn.text is None)
         length = speaking_time(turn.text or "", s.user_words_per_minute, s.min_speech)
         self.stage.later(length, self._done_speaking, turn, started)
 
-    def _done_speaking(self, turn: _Turn, started: Any) -> None:
+    def _done_speaking(self, turn: Turn, started: Any) -> None:
         self._speaking = False
         if turn.text is not None:
             self.said.append(turn.text)
