@@ -227,6 +227,11 @@ def test_interactive_live_from_a_pipe_with_create(tavus, tmp_path):
         _wait_out(proc, r"✎ sent as conversation\.respond")
         # the fake replica's persona answers what it was sent
         _wait_out(proc, r'replica: "I heard: what is the price\?"')
+        # over the 4,096-byte message limit: refused with a message, the prompt goes on
+        proc.send("a" * 5000 + "\n")
+        _wait_out(proc, r"that line is 5,000 bytes; one message carries at most 4,096")
+        proc.send('"' * 2500 + "\n")  # under 4,096 bytes, over 4,096 characters of JSON
+        _wait_out(proc, r"not sent: conversation\.respond message is \d+ characters of JSON")
         proc.send("/fire nope\n/fire next\n")
         _wait_out(proc, r"── pricing")
         proc.send("/fire skip\n/quit\n")

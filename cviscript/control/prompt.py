@@ -9,6 +9,11 @@ In a terminal the prompt stays usable while the transcript streams: each transcr
 printed above the prompt and the line being typed is drawn again after it (readline keeps it).
 When standard input is not a terminal (a pipe, a file) the same commands are read as plain lines
 and nothing is redrawn. End of input stops reading; the run goes on to its own end.
+
+A line is refused, with a message, when it is over `MAX_LINE_BYTES` (what one Daily app-message
+carries: the words could never be sent), and whatever a command meets — a message the wire
+refuses, a run that just ended — is answered with a line: the prompt thread never dies, so
+the commands typed after it still work.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from ..printable import printable
 
 PROMPT = "visitor> "
 MAX_LINE = 4000  # characters of one typed line that are looked at
+MAX_LINE_BYTES = 4096  # a Daily app-message carries at most this much: a longer line is refused
 HELP = """\
   TEXT          the visitor says TEXT
   /fire NAME    fire the operator transition manual: NAME
@@ -35,6 +41,12 @@ COMMANDS = ("fire", "see", "barge", "state", "quit", "help")
 
 def parse(line: str) -> tuple[str, str]:
     """(command, argument): ("say", text), ("fire", name) ..., or ("error", why)."""
+    size = len(line.rstrip("\r\n").encode("utf-8", "surrogatepass"))
+    if size > MAX_LINE_BYTES:
+        return "error", (
+            f"that line is {size:,} bytes; one message carries at most {MAX_LINE_BYTES:,}, so "
+            "nothing was sent: say it in shorter lines"
+        )
     line = line[:MAX_LINE].strip()
     if not line:
         return "nothing", ""
@@ -136,8 +148,12 @@ class Prompt:
                 return
             if not tty and line == "":
                 return  # end of input
-            if not self.handle(line):
-                return
+            try:
+                if not self.handle(line):
+                    return
+            except Exception as exc:  # answered, never the end of the prompt
+                why = printable(str(exc)[:300], keep_newlines=False)
+                self.terminal.echo(f"  ? could not do that: {why}")
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.read, name="cviscript-prompt", daemon=True)

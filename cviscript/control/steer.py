@@ -34,6 +34,7 @@ from ..errors import did_you_mean
 from ..language.model import Scenario
 from ..language.triggers import MANUAL_NAME_PATTERN
 from ..printable import printable
+from ..protocol import ProtocolError
 
 TIMEOUT = 5.0  # seconds an operator action waits for the conversation's thread
 MAX_TEXT = 2000  # characters of visitor text or perception taken from the operator
@@ -226,9 +227,13 @@ class LiveSteering(Steering):
         if not text:
             return "nothing to say"
         interactions = self.conv.engine.actions.interactions
+        try:
+            message = interactions.respond(text)
+        except ProtocolError as exc:  # over the message limit: nothing is sent
+            return f"not sent: {printable(str(exc), keep_newlines=False)}"
         if barge_in:
             self._send(interactions.interrupt(), barge=True)
-        problem = self._send(interactions.respond(text), say=text)
+        problem = self._send(message, say=text)
         return problem or "sent as conversation.respond"
 
     def see(self, text: str) -> str:
