@@ -106,7 +106,7 @@ def run_live_suite(
 ) -> tuple[SuiteResult, LiveSummary]:
     """Run every case under `paths` (those of `shard` I of N) live; Ctrl-C/SIGTERM stop every
     run (each conversation is ended) and return the finished cases with `interrupted` set."""
-    from ..sessions.live.loop import exit_now, run_with_signals
+    from ..sessions.live.loop import EXIT_LEFT_RUNNING, exit_now, run_with_signals
 
     started = time.perf_counter()
     col = collect(paths, patterns)
@@ -124,9 +124,20 @@ def run_live_suite(
     def on_signal(name: str) -> None:
         runner.stop(name)
 
+    def on_held(name: str) -> None:
+        _say(f"cviscript: {name} again: still creating or ending conversations, to end them all"
+             " (send it once more to exit at once, without ending them)")  # fmt: skip
+
     def on_again(name: str) -> None:
-        left = ", ".join(runner.unended()) or "none"
-        exit_now(name, f"cviscript: {name} again: exiting now; conversations not ended: {left}")
+        left = runner.unended()
+        if not left:
+            exit_now(name, f"cviscript: {name} again: exiting now; every conversation was ended")
+        exit_now(
+            name,
+            f"cviscript: {name} again: exiting now; NOT ENDED (billed until ended in the Tavus"
+            f" dashboard): {', '.join(left)}",
+            status=EXIT_LEFT_RUNNING,
+        )
 
     async def main() -> None:
         width = max(1, min(options.jobs or os.cpu_count() or 1, options.max_concurrent))
@@ -156,7 +167,7 @@ def run_live_suite(
         if reason is not None:
             skips[ref.id] = reason
     runner.skips = skips
-    run_with_signals(main(), on_signal, on_again)
+    run_with_signals(main(), on_signal, on_again, busy=runner.in_flight, on_held=on_held)
     if coverage:
         from .coverage import measure
 
@@ -165,6 +176,16 @@ def run_live_suite(
     summary.interrupted = runner.interrupted
     suite.wall = time.perf_counter() - started
     return suite, summary
+
+
+def _say(text: str) -> None:
+    import sys
+
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except Exception:  # a closed stderr must not stop the run from ending its conversations
+        pass
 
 
 def cannot_run_live(sc: Scenario, case: str) -> str | None:
@@ -194,7 +215,13 @@ class _Runner:
             live.interrupt(signame)
 
     def unended(self) -> list[str]:
-        return [str(x.conversation_id) for x in self.active if x.created and not x.ended]
+        """What leaving now would leave running: each conversation created and not ended, and
+        each being created."""
+        return [left for x in self.active if (left := x.left_running()) is not None]
+
+    def in_flight(self) -> bool:
+        """A create request or an end call of some run is on its way."""
+        return any(x.in_flight() for x in self.active)
 
     async def run(
         self, ref: CaseRef, sc: Scenario, seed: int | None, gate: asyncio.Semaphore

@@ -45,7 +45,14 @@ from ...engine.conversation import Conversation
 from ...language.model import Scenario
 from ...trace import Trace, TraceRecord
 from .daily_session import DailySession
-from .loop import Stopped, run_with_signals, signal_exit_status, until_stopped
+from .loop import (
+    EXIT_LEFT_RUNNING,
+    Stopped,
+    exit_now,
+    run_with_signals,
+    signal_exit_status,
+    until_stopped,
+)
 from .options import LiveOptions
 from .replica_id import clean
 from .target import LiveTarget, public_url, resolve_target, tune_audio
@@ -153,6 +160,8 @@ class LiveRun:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._finished: asyncio.Event | None = None
+        self._creating = False  # the create request is on its way
+        self._ending = False  # the end call is on its way
 
     def __repr__(self) -> str:
         return f"<LiveRun {self.scenario.name} {self.url or 'create'} phase={self.phase}>"
@@ -173,29 +182,57 @@ class LiveRun:
         if self._finished is not None:
             self._finished.set()
 
+    def in_flight(self) -> bool:
+        """A create request or an end call is on its way: leaving now would leave a conversation
+        running (or one created and never ended)."""
+        return self._creating or self._ending
+
+    def left_running(self) -> str | None:
+        """What leaving the process now would leave running, in words; None for nothing."""
+        if self.created is not None and not self.ended:
+            return f"conversation {self.conversation_id}"
+        if self._creating:
+            return "the conversation being created (its id is not known yet)"
+        return None
+
     def run_sync(self, *, hard_exit: bool = True) -> Conversation | None:
-        """Run on a loop of its own with SIGINT/SIGTERM handled: the first one stops the run
-        (cleanup included), a second one exits the process at once when `hard_exit`."""
+        """Run on a loop of its own with SIGINT/SIGTERM handled (`loop.SignalBursts`): the first
+        one stops the run (cleanup included) and copies of it are ignored; a later one exits the
+        process at once when `hard_exit` — unless it is the second and a create or end call is in
+        flight, which goes on; leaving a conversation running exits 3, naming it."""
+        again = "send it again after 2 s to exit at once"
 
         def on_signal(name: str) -> None:
             if self.phase in ("cleaning up", "done"):
-                self._status(f"{name}: already cleaning up (send it again to exit at once)")
+                self._status(f"{name}: already cleaning up ({again})")
                 return
-            self._status(f"{name}: stopping and cleaning up (send it again to exit at once)")
+            self._status(f"{name}: stopping and cleaning up ({again})")
             self.interrupt(name)
 
+        def on_held(name: str) -> None:
+            what = "creating the conversation, to end it" if self._creating else "ending it"
+            self._status(
+                f"{name} again: still {what} (send it once more to exit at once, without ending it)"
+            )
+
         def on_again(name: str) -> None:
-            from .loop import exit_now
+            left = self.left_running()
+            if left is None:
+                exit_now(name, f"cviscript: {name} again: exiting now")
+            exit_now(
+                name,
+                f"cviscript: {name} again: exiting now; NOT ENDED: {left} is billed until it is"
+                " ended: end it in the Tavus dashboard",
+                status=EXIT_LEFT_RUNNING,
+            )
 
-            note = ""
-            if self.created is not None and not self.ended:
-                note = (
-                    f"; conversation {self.conversation_id} was not ended and is billed until it"
-                    " is: end it in the Tavus dashboard"
-                )
-            exit_now(name, f"cviscript: {name} again: exiting now{note}")
-
-        return run_with_signals(self.run(), on_signal, on_again if hard_exit else lambda _n: None)
+        return run_with_signals(
+            self.run(),
+            on_signal,
+            on_again if hard_exit else lambda _n: None,
+            busy=self.in_flight,
+            on_held=on_held,
+        )
 
     # -------------------------------------------------------------------------------- run
     async def run(self) -> Conversation | None:
@@ -209,6 +246,7 @@ class LiveRun:
         loop.set_exception_handler(self._on_loop_exception)
         try:
             try:
+                self._check_stop()  # stopped before it began: nothing is created
                 if self.create is not None:
                     await self._create()
                     self._check_stop()
@@ -237,20 +275,24 @@ class LiveRun:
         )
         # Never abandoned: whatever it creates must be ended, even if the run is stopped now.
         future = asyncio.ensure_future(asyncio.to_thread(client.create_conversation, body))
+        self._creating = True  # until what it created is known (so a hard exit can say so)
         try:
-            created = await asyncio.shield(future)
-        except asyncio.CancelledError:
             try:
-                self._take_created(await future)
+                created = await asyncio.shield(future)
+            except asyncio.CancelledError:
+                try:
+                    self._take_created(await future)
+                except TavusIncompleteCreate as exc:
+                    self._take_incomplete(exc)
+                except Exception as exc:  # the stop is what gets reported
+                    log.info("the create failed after the run was stopped: %s", exc)
+                raise
             except TavusIncompleteCreate as exc:
                 self._take_incomplete(exc)
-            except Exception as exc:  # the stop is what gets reported
-                log.info("the create failed after the run was stopped: %s", exc)
-            raise
-        except TavusIncompleteCreate as exc:
-            self._take_incomplete(exc)
-            raise
-        self._take_created(created)
+                raise
+            self._take_created(created)
+        finally:
+            self._creating = False
         if body.get("test_mode") is True:
             self.test_mode = True
             self._status(
@@ -464,6 +506,7 @@ class LiveRun:
             self._status(f"ending conversation {cid}")
         except Exception as exc:  # a broken stderr must not keep the conversation running
             log.debug("status line failed: %r", exc)
+        self._ending = True
         try:
             await asyncio.to_thread(self.client.end_conversation, cid)
         except Exception as exc:  # whatever it is, the conversation is still billed: say so
@@ -473,6 +516,8 @@ class LiveRun:
             )
             log.error("%s", self.end_error)
             return
+        finally:
+            self._ending = False
         self.ended = True
         self.ended_at = time.monotonic()
         with contextlib.suppress(Exception):
