@@ -173,6 +173,6 @@ def test_a_lying_voice_wav_or_a_nul_to_speak_is_refused_at_load(tmp_path):
 
 def test_a_nul_a_template_renders_is_spoken_as_a_space():
     if tts.program() is None:
-        pytest.skip("espeak-ng is not installed")
+        tools.missing("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
     audio = tts.synthesise("What is\x00 the price?")  # raised a raw ValueError before
     assert 0.5 < audio.duration < 6.0
