@@ -92,3 +92,14 @@ def test_no_function_of_the_command_line_is_long():
                 if lines > CLI_FUNCTION_LINES:
                     long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}")
     assert long == []
+
+
+def test_every_file_the_package_claims_to_ship_exists():
+    """pyproject.toml's package data: each pattern names at least one file (it once claimed a
+    py.typed that was never there)."""
+    import tomllib
+
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["cviscript"]
+    assert patterns
+    assert [p for p in patterns if not list(PACKAGE.glob(p))] == []

@@ -81,8 +81,16 @@ def _flags(
     )
 
 
-_FLAG_NAMES = ("conversation_id", "token", "join_timeout", "replica_timeout")
-_FLAG_NAMES += ("replica_user_id", "replica_name", "quiet_sdk", "verbose")
+_FLAG_NAMES = (
+    "conversation_id",
+    "token",
+    "join_timeout",
+    "replica_timeout",
+    "replica_user_id",
+    "replica_name",
+    "quiet_sdk",
+    "verbose",
+)
 
 
 def connection_options(fn: _F) -> _F:
