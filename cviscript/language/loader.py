@@ -264,9 +264,10 @@ class _Builder:
     same table as `_CoreResolver` and converted by `core_value`, so the nodes are the same
     (`tests/test_fuzz_scenario.py` checks it against the reference path)."""
 
-    def __init__(self, filename: str, text: str, parser: Any):
+    def __init__(self, filename: str, text: str, parser: Any, max_nodes: int = MAX_NODES):
         self.filename, self.text, self.get = filename, text, parser.get_event
         self.count = 0
+        self.max_nodes = max_nodes  # what the scenario's files before this one left
         self.lines: list[str] | None = None
         self.resolvers = _CoreResolver.yaml_implicit_resolvers
 
@@ -288,7 +289,7 @@ class _Builder:
 
     def node(self, event: Any, depth: int) -> Node:
         self.count += 1
-        if depth > MAX_DEPTH or self.count > MAX_NODES or event.anchor is not None:
+        if depth > MAX_DEPTH or self.count > self.max_nodes or event.anchor is not None:
             raise _Bail
         kind = type(event).__name__
         if kind == "ScalarEvent":
@@ -351,14 +352,14 @@ class _Builder:
         return None
 
 
-def _build_fast(text: str, filename: str) -> Any:
+def _build_fast(text: str, filename: str, max_nodes: int = MAX_NODES) -> Any:
     """The root `Node` through `_Builder`, or `_FALLBACK` (not available, an unusual text, or
     anything it leaves to the composers)."""
     if CParser is None or _UNUSUAL.search(text):
         return _FALLBACK
     parser = CParser(text)
     try:
-        return _Builder(filename, text, parser).document()
+        return _Builder(filename, text, parser, max_nodes).document()
     except Exception:  # _Bail, a YAML error, a value core_value refuses: the composers decide
         return _FALLBACK
     finally:
@@ -463,7 +464,7 @@ def compose(
         message = f"character #x{e.character:04x} is not allowed in YAML"
         return None, [Diagnostic(message, Location(filename, line, column), code="yaml-syntax")]
     try:
-        built = _build_fast(text, filename)
+        built = _build_fast(text, filename, max_nodes)
         if built is not _FALLBACK:
             return built, []
         root = _compose_fast(text)
