@@ -314,3 +314,44 @@ def test_number_keys_steer_a_live_run_in_a_real_terminal(tmp_path):
     assert "⚑ [2] fired tour.on[1]: tour → pricing" in text
     assert "⚑ [1] 'skip' fired nothing in state 'pricing'" in text
     assert "Traceback" not in text
+
+
+# ---------------------------------------------- --control bound first, --json kept pure (issue 19)
+
+
+def test_a_taken_control_port_stops_the_run_before_anything_is_created(tavus, tmp_path):
+    import socket
+
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    try:
+        proc = Proc(
+            ["run", str(_scenario(tmp_path)), "--create", "--api-url", tavus.url,
+             "--control", f"127.0.0.1:{port}"],
+            {**_env(), "TAVUS_API_KEY": KEY},
+        )  # fmt: skip
+        code, _stdout, stderr = proc.finish()
+    finally:
+        taken.close()
+    assert code == 2, stderr
+    assert f"cannot serve --control on 127.0.0.1:{port}" in stderr
+    assert "nothing was created" in stderr
+    assert tavus.requests == []  # no create: nothing to end, nothing billed
+
+
+def test_json_with_control_keeps_stdout_one_json_object(tmp_path):
+    from test_live_http import SCENARIO
+
+    path = tmp_path / "created.yaml"
+    path.write_text(SCENARIO)
+    proc = Proc(
+        ["run", str(path), "--url", "https://tavus.daily.co/c1", "--control", "127.0.0.1:0",
+         "--json"],
+        _env(),
+    )  # fmt: skip
+    code, stdout, stderr = proc.finish()
+    assert code == 0, stderr
+    result = json.loads(stdout)  # the whole of stdout: one object, nothing else
+    assert result["outcome"] == "completed"
+    assert "token=" not in stdout
+    assert re.search(r"control: http://127\.0\.0\.1:\d+/\?token=\S+", stderr)

@@ -34,10 +34,13 @@ def run_live(
     target = options.connection.target
     where = f"joining {public_url(target.url)}" if target.url else "creating a Tavus conversation"
     terminal = make_terminal(options.steering.interactive)
+    # --control is bound first (a taken port stops the run before anything is created); with
+    # --json its URL (with the token) goes to stderr: stdout is the one JSON object
+    notes = (lambda line: click.echo(line, err=True)) if output.as_json else None
+    hook = LiveHook(options.steering, terminal, notes=notes)
     subscribers, writer = output.subscribers(
         f"{scenario.name}: live, {where}", echo=terminal.echo if terminal.tty else None
     )
-    hook = LiveHook(options.steering, terminal)
     subscribers.append(hook)
     monitor = Monitor(for_scenario(scenario))
     live = LiveRun(

@@ -64,7 +64,7 @@ def run_simulated(
         except UsageError as err:
             fail(str(err), EXIT_INVALID)
         if steering.paced:
-            run_paced(conv, clock, steering, terminal)
+            run_paced(conv, clock, steering, terminal, as_json=output.as_json)
         else:
             drive(conv, clock)
     finally:
@@ -100,16 +100,21 @@ def _exit_with_result(scenario: Any, result: Any, output: RunOutput, problem: st
     sys.exit(exit_code_for(result))
 
 
-def run_paced(conv: Any, clock: Any, steering: Steering, terminal: Any) -> None:
-    """A simulated run at `--speed` (1 when only --interactive/--control), steerable."""
+def run_paced(
+    conv: Any, clock: Any, steering: Steering, terminal: Any, *, as_json: bool = False
+) -> None:
+    """A simulated run at `--speed` (1 when only --interactive/--control), steerable; with
+    `as_json` the operator's lines (the control URL) go to stderr."""
     from ..control.steer import SimulatedSteering
     from ..sessions.realtime import RealtimeDriver
     from .steering import Operator, terminal_kept
 
     driver = RealtimeDriver(conv, clock, steering.speed or 1.0)
+    notes = (lambda line: click.echo(line, err=True)) if as_json else None
     operator = Operator(
-        interactive=steering.interactive, control=steering.control, terminal=terminal
+        interactive=steering.interactive, control=steering.control, terminal=terminal, notes=notes
     )
+    operator.bind()
     with terminal_kept():
         operator.attach(SimulatedSteering(conv, driver))
         try:

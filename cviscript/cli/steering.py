@@ -64,31 +64,57 @@ def terminal_kept() -> Iterator[None]:
 
 class Operator:
     """What runs beside one conversation: the prompt (--interactive), the key reader (a TTY
-    without --interactive), the control server (--control). `attach` starts them once the
-    conversation and its steering exist; `close` stops them."""
+    without --interactive), the control server (--control). `bind` takes the control port before
+    anything is created (a port already taken stops the run there, exit 2); `attach` starts them
+    once the conversation and its steering exist; `close` stops them.
 
-    def __init__(self, *, interactive: bool, control: tuple[str, int] | None, terminal: Any):
+    `notes` prints the operator's own lines (the control URL with its token, the key map): to
+    stderr with --json, so stdout stays one JSON object."""
+
+    def __init__(
+        self,
+        *,
+        interactive: bool,
+        control: tuple[str, int] | None,
+        terminal: Any,
+        notes: Any = None,
+    ):
         self.interactive = interactive
         self.control = control
         self.terminal = terminal
+        self.notes = notes
         self.server: Any = None
         self.steering: Any = None
+
+    def _note(self, line: str) -> None:
+        (self.notes or self.terminal.echo)(line)
+
+    def bind(self) -> None:
+        """Serve --control now (answering 503 until `attach`); exit 2 when the port is taken."""
+        if self.control is None or self.server is not None:
+            return
+        from ..control.server import ControlServer
+
+        host, port = self.control
+        try:
+            self.server = ControlServer(None, host, port).start()
+        except OSError as err:
+            fail(
+                f"cannot serve --control on {host}:{port}: {err.strerror or err}; nothing was "
+                "created or joined",
+                EXIT_INVALID,
+            )
+        self._note(f"  control: {self.server.page_url}")
+        self._note(f"  (second terminal: cviscript fire NAME --control '{self.server.page_url}')")
 
     def attach(self, steering: Any) -> None:
         from ..control.prompt import Prompt
 
         self.steering = steering
-        echo = self.terminal.echo
+        echo = self._note
         if self.control is not None:
-            from ..control.server import ControlServer
-
-            try:
-                self.server = ControlServer(steering, *self.control).start()
-            except OSError as err:
-                echo(f"  cviscript: cannot serve --control: {err.strerror or err}")
-            else:
-                echo(f"  control: {self.server.page_url}")
-                echo(f"  (second terminal: cviscript fire NAME --control '{self.server.page_url}')")
+            self.bind()
+            self.server.attach(steering)
         if self.interactive:
             echo("  type what the visitor says; /help lists the commands")
             Prompt(
@@ -119,19 +145,21 @@ class LiveHook:
     """A trace subscriber of a live run: at its header record (on the run's loop, once the
     conversation exists) it starts the prompt, key reader and control server on it."""
 
-    def __init__(self, steering: Steering, terminal: Any):
+    def __init__(self, steering: Steering, terminal: Any, *, notes: Any = None):
         self.live: Any = None  # the LiveRun, set before it runs
         # keys need only a terminal on stdin (`terminal.tty` is False without --interactive)
         interactive, control = steering.interactive, steering.control
         wanted = interactive or control is not None or sys.stdin.isatty()
         self.operator = (
-            Operator(interactive=interactive, control=control, terminal=terminal)
+            Operator(interactive=interactive, control=control, terminal=terminal, notes=notes)
             if wanted
             else None
         )
         if self.operator is not None and not interactive:
             # keys need a terminal: without --interactive, a TTY on stdin is enough
             self.operator.terminal = _KeyTerminal(terminal)
+        if self.operator is not None:
+            self.operator.bind()  # before the conversation is created: a taken port stops here
 
     def kept(self):
         return terminal_kept()
