@@ -458,3 +458,39 @@ def test_a_hook_thread_cannot_keep_rehearse_live_from_exiting(tmp_path):
     assert "1 passed" in done.stdout, done.stdout + done.stderr
     assert done.returncode == 0
     assert "hook threads:spawn left a thread running ('poller'" in done.stderr
+
+
+def test_live_a_hook_that_cannot_be_found_stops_before_a_conversation_is_created(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from test_live_http import KEY, TavusStub
+
+    path = tmp_path / "silent.yaml"
+    path.write_text(
+        SILENT_FINAL.replace("HOOK", "nohooks:fn").replace(
+            "initial: a", "conversation:\n  create: {persona_id: p1}\ninitial: a"
+        )
+    )
+    stub = TavusStub()
+    env = {
+        **os.environ,
+        "TAVUS_API_KEY": KEY,
+        "TAVUS_API_URL": stub.url,
+        "CVISCRIPT_FAKE_DAILY": "1",
+    }
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "cviscript", "run", str(path), "--create"],
+            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        rehearse = subprocess.run(
+            [sys.executable, "-m", "cviscript", "rehearse", "--live", str(path)],
+            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        stub.close()
+    assert run.returncode == 2 and "call: nohooks:fn: no module 'nohooks'" in run.stderr
+    assert rehearse.returncode == 1 and "a hook cannot be found" in rehearse.stdout
+    assert stub.created == []  # nothing billed for a run that could not work

@@ -273,6 +273,10 @@ def command(file, rehearsal, variables, context_spelling, seed, output, where, f
         fail("--rehearsal applies to simulated runs only, not to live ones", EXIT_INVALID)
     if seed is not None:
         fail("--seed applies to simulated runs only (a live replica is not seeded)", EXIT_INVALID)
+    from ..language.hooks_lookup import missing_hooks
+
+    if missing := missing_hooks(scenario):  # before a conversation is created, not after
+        fail("a hook cannot be found: " + "; ".join(missing), EXIT_INVALID)
     try:
         daily = fake_daily()
     except UsageError as err:

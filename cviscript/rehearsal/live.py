@@ -245,10 +245,15 @@ class _Runner:
                 return _failed(seed or 0, "internal-error", f"{type(exc).__name__}: {exc}")
 
     async def _live(self, ref: CaseRef, sc: Scenario, reh: Rehearsal, seed: int | None) -> CaseRun:
+        from ..language.hooks_lookup import missing_hooks
         from ..sessions.live.runner import LiveRun
 
         o = self.options
         started = time.perf_counter()
+        if missing := missing_hooks(sc, reh.hooks):  # nothing created for a run that cannot work
+            return _failed(
+                seed or 0, "live-error", "a hook cannot be found: " + "; ".join(missing), started
+            )
         fake, settings = None, None
         if o.fake:
             fake, settings = _fake_room(sc, reh, seed, o.fake)
