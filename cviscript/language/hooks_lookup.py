@@ -109,16 +109,42 @@ def find_hook(function: str, folder: str) -> str | None:
     if path is None:
         return None  # a compiled or namespace module: cannot read it without running it
     note_path(path)
-    try:
-        if os.path.getsize(path) > MAX_SOURCE_BYTES:
-            return None
-        with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), path)
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as e:
-        return f"cannot read {path}: {e}"
-    if name in _top_level_names(tree):
+    names = _names_in(path)
+    if isinstance(names, str):
+        return names
+    if names is None or name in names:
         return None
     return f"{path} defines no function '{name}' at its top level"
+
+
+_parsed: dict[str, tuple[tuple[int, int, int], set[str] | str | None]] = {}
+
+
+def _names_in(path: str) -> set[str] | str | None:
+    """The top-level names of the module file at `path` (None: too big to read; a string: why it
+    cannot be read). Parsed again only when the file changed: every run and rehearsal case
+    checks its hooks before it starts."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return f"cannot read {path}: {e}"
+    key = (st.st_mtime_ns, st.st_size, st.st_ino)
+    cached = _parsed.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    found: set[str] | str | None
+    if st.st_size > MAX_SOURCE_BYTES:
+        found = None
+    else:
+        try:
+            with open(path, encoding="utf-8") as f:
+                found = _top_level_names(ast.parse(f.read(), path))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as e:
+            found = f"cannot read {path}: {e}"
+    if len(_parsed) >= 256:
+        _parsed.pop(next(iter(_parsed)))
+    _parsed[path] = (key, found)
+    return found
 
 
 def _top_level_names(tree: ast.Module) -> set[str]:
