@@ -93,7 +93,7 @@ def failure_report(case: CaseResult, *, indent: str = "  ") -> list[str]:
 def summary(suite: SuiteResult, *, color: bool = False) -> str:
     parts = [f"{len(suite.passed)} passed", f"{len(suite.failed)} failed"]
     if suite.min_pass_rate is not None:
-        parts[-1] += f" (under --min-pass-rate {100 * suite.min_pass_rate:g}%)"
+        parts[-1] += f" with --min-pass-rate {100 * suite.min_pass_rate:g}%"
     if suite.skipped:
         parts.append(f"{len(suite.skipped)} skipped")
     if suite.invalid:
