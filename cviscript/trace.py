@@ -25,6 +25,9 @@ operator    name, fired (the transition id, or None: nothing could fire), state 
 log         text, level
 fidelity    code, t, assumed, live, fix, count, detail — a live run differed from the replica model
             (`cviscript.fidelity`); reported once, as it first happens
+model       note, why, and as it applies tool, text, rule_line, field, replaces — the simulated
+            replica chose not to do something a scenario may expect (a reply not spoken, the
+            visitor not heard) or did something else instead (a tool error acknowledged)
 outcome     outcome, reason, state, path, vars, duration
 ==========  =================================================================================
 

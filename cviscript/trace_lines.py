@@ -118,6 +118,8 @@ def format_record(record: TraceRecord, *, color: bool = False) -> str | None:
         return f"{stamp}  {style('⚑ operator', fg='yellow', bold=True)} {safe(_operator(d))}"
     if k == "fidelity":
         return f"{stamp}  {style('⚠ fidelity', fg='yellow', bold=True)} {safe(fidelity_line(d))}"
+    if k == "model":
+        return f"{stamp}  {style('◆ simulated replica', fg='magenta')}: {safe(_model_note(d))}"
     if k == "outcome":
         return None  # summarised by format_result
     return None
@@ -129,6 +131,20 @@ def fidelity_line(d: dict[str, Any]) -> str:
         f"{d.get('code')}: live, {d.get('live')}; rehearsal assumed {d.get('assumed')}; "
         f"to make rehearsal match: {d.get('fix')}"
     )
+
+
+def _model_note(d: dict[str, Any]) -> str:
+    """What the simulated replica chose not to do (or did instead), and why."""
+    what = str(d.get("note", "")).replace("-", " ")
+    parts = [what]
+    if d.get("tool"):
+        parts.append(f"tool {d['tool']}")
+    if d.get("text"):
+        parts.append(_quote(d["text"]))
+    line = f"{', '.join(parts)}: {d.get('why', '')}"
+    if d.get("field"):
+        line += f" [persona field: {d['field']}]"
+    return line
 
 
 def _operator(d: dict[str, Any]) -> str:

@@ -124,3 +124,21 @@ def mutate(
             del target[where[-1]]
         else:
             target[where[-1]] = copy.deepcopy(data.draw(st.sampled_from(replacements)))
+
+
+def speaking_persona(*tools: str, on_call: str = "none", **fields: Any):
+    """A persona file (as data) whose tools speak after their result (`on_resolve:
+    generate_response`) and say nothing while they run (`on_call: none`, unless given)."""
+    from cviscript.language.persona_file import persona_from_json
+
+    return persona_from_json(
+        {
+            "persona_name": "Test persona",
+            "pipeline_mode": "full",
+            "tools": [
+                {"name": name, "on_call": on_call, "on_resolve": "generate_response"}
+                for name in tools
+            ],
+            **fields,
+        }
+    )

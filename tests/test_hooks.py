@@ -143,7 +143,6 @@ def test_a_rehearsal_can_replace_a_hook_with_a_canned_value(tmp_path):
                     say: look
                   - at: 5s
                     say: done
-                replica: {pipeline: echo}
                 expect:
                   vars: {found: {who: canned, seen: 9}}
                   said: ["found canned"]

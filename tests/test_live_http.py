@@ -677,3 +677,22 @@ def test_real_daily_sigint_while_joining_exits_130_at_once(scenario_file):
     assert code == 130, stderr
     assert time.monotonic() - asked < 3
     assert "interrupted by SIGINT while connecting" in stderr
+
+
+def test_the_persona_files_name_recognises_the_replica_without_asking_tavus(
+    tavus, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(daily_replica, "NAME_GRACE", 0.2)  # no Tavus user id will come
+    (tmp_path / "persona.json").write_text(json.dumps({"persona_name": "Anna"}))
+    path = tmp_path / "created.yaml"
+    path.write_text(
+        SCENARIO.replace("conversation:\n", "conversation:\n  persona_file: persona.json\n")
+    )
+    fake = FakeDaily(replica_user_id="pal-form-nobody-documented", replica_name="Anna")
+    FakeReplica(fake)
+    live = LiveRun(load_scenario(path), creating(tavus, fake))
+    conv = live.run_sync()
+    assert conv.result.outcome == "completed"
+    assert live.session.replica_id == fake.replica_id
+    assert not [r for r in tavus.requests if r["path"].startswith("/v2/personas/")]
+    assert tavus.ended == ["c1"]

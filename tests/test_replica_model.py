@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from helpers import speaking_persona
 
 from cviscript.clock import VirtualClock
 from cviscript.language.model import (
@@ -28,6 +29,7 @@ from cviscript.sessions.fake.daily_room import FakeDaily
 from cviscript.sessions.fake.replica import FakeReplica, fake_daily_from_env
 from cviscript.sessions.replica_model.presence import MAX_CALL_DURATION
 from cviscript.sessions.simulated import SimulatedReplica
+from cviscript.sessions.simulated.replica import model_settings
 from cviscript.trace import Trace
 
 IA = Interactions("c-sim")
@@ -62,7 +64,7 @@ class Sink:
         return [m["event_type"] for _, m in self.got]
 
 
-def make(*, user=(), persona=(), faults=None, seed=0, trace=None, **settings):
+def make(*, user=(), persona=(), faults=None, seed=0, trace=None, persona_file=None, **settings):
     settings.setdefault("heartbeat", 0)
     rehearsal = Rehearsal(
         "r",
@@ -73,7 +75,7 @@ def make(*, user=(), persona=(), faults=None, seed=0, trace=None, **settings):
         seed=seed,
     )
     clock = VirtualClock()
-    replica = SimulatedReplica(clock, rehearsal)
+    replica = SimulatedReplica(clock, rehearsal, settings=model_settings(rehearsal, persona_file))
     if trace is not None:
         replica.attach_trace(trace(clock))
     sink = Sink(clock)
@@ -86,9 +88,9 @@ def make(*, user=(), persona=(), faults=None, seed=0, trace=None, **settings):
 
 def test_2026_replica_speech_is_said_several_times_with_both_seq_forms():
     clock, replica, sink = make()
-    replica.send(IA.echo("Hello there."))  # turn 1: the legacy copy shares its seq
+    replica.send(IA.echo("Hello there."))  # speech 1: the legacy copy shares its seq
     clock.run()
-    replica.send(IA.echo("Again."))  # turn 2: the legacy copy has its own
+    replica.send(IA.echo("Again."))  # speech 2: the legacy copy has its own
     clock.run()
     assert sink.types()[:5] == [
         "system.replica_joined",
@@ -102,9 +104,10 @@ def test_2026_replica_speech_is_said_several_times_with_both_seq_forms():
     pal, legacy = [m for _, m in sink.of("conversation.utterance")][:2]
     assert pal["properties"] == {"role": "pal", "speech": "Hello there."}
     assert legacy["properties"] == {"role": "replica", "speech": "Hello there."}
-    assert pal["seq"] == legacy["seq"] and pal["turn_idx"] == 1
+    # turn_idx moves on respond (and the visitor's turns), not per echo: both echoes are turn 0
+    assert pal["seq"] == legacy["seq"] and pal["turn_idx"] == 0
     later_pal, later_legacy = [m for _, m in sink.of("conversation.utterance")][2:]
-    assert later_legacy["seq"] == later_pal["seq"] + 1 and later_pal["turn_idx"] == 2
+    assert later_legacy["seq"] == later_pal["seq"] + 1 and later_pal["turn_idx"] == 0
     seqs = [m["seq"] for _, m in sink.got]
     assert seqs == sorted(seqs)  # never decreasing; a shared seq repeats its original
     stops = [m for _, m in sink.of("conversation.stopped_speaking")]
@@ -278,7 +281,9 @@ def weather_persona() -> list[PersonaRule]:
 
 def test_tool_call_carries_the_triggering_user_utterances_inference_id():
     rules = [UserRule(AtTrigger(1.0), say=Text("what's the weather"))]
-    clock, replica, sink = make(user=rules, persona=weather_persona())
+    clock, replica, sink = make(
+        user=rules, persona=weather_persona(), persona_file=speaking_persona("get_weather")
+    )
     clock.run()
     [(_, utterance)] = sink.of("conversation.utterance", "user")
     [(_, call)] = sink.of("conversation.tool_call")
@@ -292,7 +297,9 @@ def test_tool_call_carries_the_triggering_user_utterances_inference_id():
 
 
 def test_a_tool_result_with_status_error_is_acknowledged_as_a_failure():
-    clock, replica, sink = make(persona=weather_persona())
+    clock, replica, sink = make(
+        persona=weather_persona(), persona_file=speaking_persona("get_weather")
+    )
     replica.send(IA.respond("weather please"))
     clock.run()
     [(_, call)] = sink.of("conversation.tool_call")
@@ -306,7 +313,9 @@ def test_a_tool_result_with_status_error_is_acknowledged_as_a_failure():
 
 
 def test_a_tool_result_without_tool_call_id_answers_nothing():
-    clock, replica, sink = make(persona=weather_persona())
+    clock, replica, sink = make(
+        persona=weather_persona(), persona_file=speaking_persona("get_weather")
+    )
     replica.send(IA.respond("weather please"))
     clock.run()
     message = IA.tool_result("x", "sunny")
@@ -392,7 +401,8 @@ def test_the_fake_daily_room_runs_the_same_model_on_its_callback_thread():
     assert got[0]["event_type"] == "system.replica_joined"
     roles = [m["properties"]["role"] for m in got if m["event_type"] == "conversation.utterance"]
     assert roles == ["pal", "replica"]
-    assert any(m["event_type"] == "conversation.utterance.streaming" for m in got)
+    # the custom greeting is a single-shot utterance: no streaming chunks
+    assert not any(m["event_type"] == "conversation.utterance.streaming" for m in got)
     assert set(threads) == {fake.callback_thread}
 
 

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from helpers import speaking_persona
 
 from cviscript.clock import VIRTUAL_EPOCH, VirtualClock
 from cviscript.language.model import (
@@ -24,6 +25,7 @@ from cviscript.language.templates import compile_text
 from cviscript.protocol import Interactions
 from cviscript.sessions.simulated import SimulatedReplica
 from cviscript.sessions.simulated.faults import REORDER_MAX_HOLD
+from cviscript.sessions.simulated.replica import model_settings
 from cviscript.trace import TraceRecord
 
 IA = Interactions("c-sim")
@@ -191,7 +193,9 @@ def busy_rehearsal(seed: int) -> Rehearsal:
 
 def full_run(seed: int) -> str:
     clock = VirtualClock()
-    replica = SimulatedReplica(clock, busy_rehearsal(seed))
+    rehearsal = busy_rehearsal(seed)
+    settings = model_settings(rehearsal, speaking_persona("get_weather"))
+    replica = SimulatedReplica(clock, rehearsal, settings=settings)
     sink = Sink(clock)
 
     class Runner(Sink):

@@ -298,14 +298,16 @@ def test_after_trigger_fires_when_the_conversation_has_been_quiet():
     assert clock.pending() == 0
 
 
-def test_echo_pipeline_gives_user_speech_no_answer():
+def test_echo_pipeline_does_not_hear_the_visitor():
+    # "Microphone is disabled in the Transport layer" (Tavus's echo-mode page): no user events
     persona = [PersonaRule(re.compile("."), say=Text("I would answer"))]
-    clock, _replica, sink = make(
+    clock, replica, sink = make(
         UserRule(AtTrigger(0.0), say=Text("hello")), persona=persona, pipeline="echo"
     )
     clock.run()
-    assert sink.said("user") == ["hello"]
-    assert sink.said("replica") == []
+    assert sink.said("user") == [] and sink.said("replica") == []
+    assert not [m for _, m in sink.got if "user" in m["event_type"]]
+    assert [what for what, _ in replica.model.notes] == ["visitor-not-heard"]
 
 
 def test_user_words_per_minute_sets_the_visitor_speaking_time():

@@ -848,7 +848,18 @@ def test_replica_settings():
           default_reply: I don't know.
     """)
     assert r.replica == m.ReplicaSettings(
-        200.0, 120.5, 0.1, 1.0, 2.0, "echo", "I don't know.", loc=r.replica.loc
+        200.0,
+        120.5,
+        0.1,
+        1.0,
+        2.0,
+        "echo",
+        "I don't know.",
+        loc=r.replica.loc,
+        given=frozenset(
+            {"words_per_minute", "user_words_per_minute", "echo_latency", "reply_latency"}
+            | {"join_delay", "pipeline", "default_reply"}
+        ),
     )
     one(rehearsal("replica: {pipeline: ful}\n"), "bad-value", REH_LINE)
     one(rehearsal("replica: {words_per_minute: 0}\n"), "bad-value", REH_LINE)

@@ -31,9 +31,44 @@ def payload(name: str, **changes) -> dict:
     return message
 
 
-def test_every_entry_names_its_source():
+CONFIDENCE = ("documented", "seen in Tavus's code", "inferred", "unconfirmed")
+
+
+def test_every_entry_says_how_sure_it_is_and_cites_a_url_a_reader_can_open():
     for entry in [*RECEIVED.values(), *SENT.values()]:
-        assert entry["source"].strip(), entry["name"]
+        assert entry["confidence"] in CONFIDENCE, entry["name"]
+        for part in entry["source"].split(" ; "):
+            assert part.startswith("https://"), (entry["name"], part)
+
+
+def test_the_replica_model_knows_the_eight_documented_shutdown_reasons():
+    from cviscript.sessions.replica_model.presence import SHUTDOWN_REASONS
+
+    in_corpus = {
+        e["expect"].get("text")
+        for e in RECEIVED.values()
+        if isinstance(e["message"], dict) and e["message"].get("event_type") == "system.shutdown"
+    }
+    assert len(SHUTDOWN_REASONS) == 8 and set(SHUTDOWN_REASONS) <= in_corpus | {
+        "participant_left_timeout reached"
+    }
+
+
+def test_a_second_barge_in_of_the_same_turn_is_a_second_interruption():
+    # turn_idx moves on respond, not per echo: two echoes cut off in one turn share it
+    def started(inf: str, seq: int) -> dict:
+        return payload("replica_started_speaking", seq=seq, turn_idx=5, inference_id=inf)
+
+    first = payload(
+        "stopped_speaking_interrupted_second_echo_same_turn", seq=11, inference_id="inf-echo-1"
+    )
+    second = payload("stopped_speaking_interrupted_second_echo_same_turn")
+    legacy = payload("replica_interrupted_legacy", seq=31, turn_idx=5, inference_id="inf-echo-2")
+    events = _accepted(
+        [started("inf-echo-1", 10), first, started("inf-echo-2", 29), second, legacy]
+    )
+    cut = [e for e in events if e.answers_to("replica.interrupted")]
+    assert [e.inference_id for e in cut] == ["inf-echo-1", "inf-echo-2"]  # the legacy copy folds
 
 
 @pytest.mark.parametrize("name", sorted(RECEIVED))
@@ -68,6 +103,10 @@ def test_each_documented_event_normalises_as_expected(name):
             lambda it: it.tool_result(
                 "<id from the tool_call event>", "It is 72 degrees and sunny in San Francisco."
             ),
+        ),
+        (
+            "tool_result_perception_call",
+            lambda it: it.tool_result("<id from the perception_tool_call event>", "Badge logged."),
         ),
         (
             "tool_result_error_object_output",

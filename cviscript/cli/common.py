@@ -64,13 +64,14 @@ def print_diagnostics(err: ScenarioError) -> None:
         click.echo(str(diag), err=True)
 
 
-def load_or_exit(path: str, *, show_warnings: bool = False) -> Any:
-    """The scenario, or exit 2 printing every problem. Warnings go to stderr when asked."""
+def load_or_exit(path: str, *, show_warnings: bool = False, strict: bool = False) -> Any:
+    """The scenario, or exit 2 printing every problem. Warnings go to stderr when asked.
+    `strict`: the persona findings are errors (``--strict``)."""
     from ..language.validate import load_scenario
 
     warnings: list[Any] = []
     try:
-        scenario = load_scenario(path, warnings=warnings)
+        scenario = load_scenario(path, warnings=warnings, strict=strict)
         if show_warnings:
             for diag in warnings:
                 click.echo(str(diag), err=True)

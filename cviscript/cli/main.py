@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "graph": ("cviscript.cli.graph", "Draw a scenario's state machine (Mermaid, DOT, SVG, PNG)."),
     "init": ("cviscript.cli.init", "Write a starter scenario whose rehearsal passes."),
     "fire": ("cviscript.cli.fire", "Fire an operator transition in a running `run --control`."),
+    "persona": ("cviscript.cli.persona", "Pull your Tavus persona into the file rehearsals use."),
 }
 
 EXIT_CODES_HELP = """\b

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,6 +182,12 @@ no case selected), 3 a live conversation could not be ended, 130 interrupted."""
     show_default=True,
     help="--live: where each run's transcript is saved (cviscript replay reads them).",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="A persona finding (the scenario checked against its persona file at load) is an "
+    "error: that file is invalid and its cases do not run.",
+)
 @no_cache_option
 @include_root_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only failures and the summary.")
@@ -260,6 +268,7 @@ class _Args:
     time_slack: float
     visitor: str
     transcripts: str
+    strict: bool
     quiet: bool
     color: bool | None
     watch: bool
@@ -287,12 +296,47 @@ class _Printer:
             click.echo(line)
 
 
+def _persona_gate(args: _Args, printer: _Printer) -> tuple[tuple[str, ...], list[Any]]:
+    """The persona findings of every file (`language.persona_checks`), printed before the run:
+    warnings; with ``--strict`` errors, and such a file is left out as invalid. Returns the
+    paths to run and the files left out."""
+    from ..language.persona_checks import CODES
+    from ..language.validate import check_file
+    from ..rehearsal.results import InvalidFile
+    from ..rehearsal.suite import discover
+
+    files = discover(args.paths)
+    keep: list[str] = []
+    left_out: list[Any] = []
+    for file in files:
+        findings = [d for d in check_file(file) if d.code in CODES]
+        if args.strict and findings:
+            lines = [str(dataclasses.replace(d, severity="error")) for d in findings]
+            left_out.append(InvalidFile(file, lines))
+            continue
+        for d in findings:
+            click.echo(str(d), err=True)
+        keep.append(file)
+    if left_out:
+        printer.on_collected(types.SimpleNamespace(invalid=left_out))
+    return (tuple(keep) if left_out else args.paths), left_out
+
+
 def _run(args: _Args, printer: _Printer) -> tuple[Any, Any]:
     """The suite's result (and, live, the conversations' summary)."""
+    paths, left_out = _persona_gate(args, printer)
+    if left_out:
+        args = dataclasses.replace(args, paths=paths)
     if args.live or args.live_url:
-        return _run_live(args, printer)
+        suite, summary = _run_live(args, printer)
+        suite.invalid = [*left_out, *suite.invalid]
+        return suite, summary
     from ..rehearsal.suite import run_suite
 
+    if not args.paths:
+        from ..rehearsal.results import SuiteResult
+
+        return SuiteResult(invalid=left_out), None
     suite = run_suite(
         args.paths,
         patterns=args.patterns,
@@ -307,6 +351,7 @@ def _run(args: _Args, printer: _Printer) -> tuple[Any, Any]:
         shard=args.shard,
         min_pass_rate=args.min_pass_rate,
     )
+    suite.invalid = [*left_out, *suite.invalid]
     return suite, None
 
 

@@ -248,19 +248,27 @@ class SteerFlags:
     help="Serve a local control page and API (loopback only, with a token printed at start) to "
     "fire manual: transitions from a browser or `cviscript fire`; port 0 picks a free one.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="A persona finding (the scenario checked against its persona file) is an error: "
+    "nothing runs.",
+)
 @include_root_option
 @collect("output", RunOutput.from_flags, "transcript", "quiet", "as_json", "color")
 @collect("where", TargetFlags, "url", "create", "live", "simulate", "test_mode", "api_url")
 @collect("audio", _audio, "audio_chunk_ms", "audio_speed")
 @collect("steer", SteerFlags, "speed", "interactive", "with_script", "control")
-def command(file, rehearsal, variables, context_spelling, seed, output, where, flags, audio, steer):
+def command(
+    file, rehearsal, variables, context_spelling, seed, strict, output, where, flags, audio, steer
+):
     """Run the scenario FILE and print a readable transcript as it goes.
 
     With no live conversation given, FILE runs against the built-in simulated replica on a virtual
     clock: minutes of conversation take milliseconds, and the same file gives the same transcript
     every time. With --url, --create or --live it drives a real Tavus conversation.
     """
-    scenario = load_or_exit(file, show_warnings=not output.quiet)
+    scenario = load_or_exit(file, show_warnings=not output.quiet, strict=strict)
     vars_override = _checked_vars(scenario, variables)
     target = where.resolve(scenario, flags, vars_override)
     steering = steer.steering(live=target is not None)

@@ -174,7 +174,10 @@ class ActionRunner:
         running transition (`tool_result`, or a hook's result with `answer: true`)."""
         eng = self.engine
         event = eng.event
-        if event is None or event.type != "tool_call":
+        # a tool_result answers an LLM tool call or a perception tool call ("must match the
+        # tool_call_id from the original conversation.tool_call (or
+        # conversation.perception_tool_call) event": Tavus's tool result page)
+        if event is None or event.type not in ("tool_call", "perception_tool_call"):
             raise CviscriptError(
                 f"{loc}: {what} has no tool call to answer "
                 f"(in state {state!r}; use it in a transition fired by a tool_call)"

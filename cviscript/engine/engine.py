@@ -50,6 +50,8 @@ from .hooks import HookRunner, Pending, failure
 from .machine import INIT, Model, build_machine
 from .timers import Timers
 
+OWN_RESPONDS = 8  # recent `respond` texts remembered, to recognise one coming back
+
 
 @dataclass(slots=True)
 class RunResult:
@@ -88,6 +90,9 @@ class Engine:
         self.event: Event | None = None  # the event that fired the running transition
         self.groups: dict[str, Any] = {}
         self.speech = Speech()  # the replica's speech: speaking, requested, when last asked
+        # the texts of the scenario's own `respond`s: Tavus's own template expects one back as a
+        # user-role utterance, which is the scenario talking, not the visitor (`own_respond`)
+        self._own_responds: deque[str] = deque(maxlen=OWN_RESPONDS)
         self._send = send
         self._done_callbacks: list[Callable[[RunResult], None]] = []
         self._prev_state: str | None = None
@@ -180,16 +185,39 @@ class Engine:
         if self.result is not None:  # done
             return
         kind = event.type
+        if kind == "utterance" and self._own_responds and self._own_respond(event):
+            return
         if kind == "replica.started_speaking":
-            speech = self.speech
-            speech.speaking = True
-            speech.pending = max(0, speech.pending - 1)
+            self.speech.started()
         elif kind == "replica.stopped_speaking":
             self.speech.speaking = False
+        elif kind == "utterance" and event.role == "replica":
+            self.speech.said(event.text)
         if self.final.active:
             self.final.check()
             return
         self._feed(event)
+
+    def _own_respond(self, event: Event) -> bool:
+        """A user utterance repeating one of the scenario's own `respond` texts: Tavus echoed it
+        back (its template: "if Tavus echoes the conversation.respond back as a user turn"). It
+        is marked as the scenario's own and fires no transition."""
+        if event.role != "user" or not isinstance(event.text, str):
+            return False
+        said = " ".join(event.text.split()).lower()
+        if said not in self._own_responds:
+            return False
+        self._own_responds.remove(said)
+        self.trace.emit_data(
+            "log",
+            {
+                "text": "the scenario's own respond came back as a user utterance "
+                "(not the visitor's words): no transition fires on it",
+                "level": "info",
+                "own_respond": True,
+            },
+        )
+        return True
 
     def fire(self, name: str) -> str | None:
         """An operator fires `manual: name` (a key, the control interface, a rehearsal's
@@ -365,15 +393,18 @@ class Engine:
         self.sent.append(event_type)
         if event_type in ("conversation.echo", "conversation.respond"):
             props = message.get("properties") or {}
+            text = props.get("text")
+            if event_type == "conversation.respond" and isinstance(text, str):
+                self._own_responds.append(" ".join(text.split()).lower())
             if (
                 event_type == "conversation.respond"
                 or props.get("modality") == "text"
                 or props.get("done") is True
             ):
-                self.speech.pending += 1
-                self.speech.asked_at = self.clock.now()
+                echo_text = text if event_type == "conversation.echo" else None
+                self.speech.asked(self.clock.now(), echo_text if isinstance(echo_text, str) else None)
         elif event_type == "conversation.interrupt":
-            self.speech.pending = 0
+            self.speech.cancelled()
         self._send(message)
 
     # ---------------------------------------------------------------------- transitions callbacks

@@ -8,6 +8,7 @@ the grace for requested speech to start).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -21,14 +22,61 @@ REPLY_GRACE = 5.0
 
 
 class Speech:
-    """The replica's speech as the engine sees it."""
+    """The replica's speech as the engine sees it.
 
-    __slots__ = ("asked_at", "pending", "speaking")
+    The replica also speaks unasked (the LLM's reply to the visitor, a tool's filler line), so a
+    text echo counts as started when a replica utterance with its text arrives (Tavus sends it as
+    speaking starts); a respond or an audio echo, whose words are not known, when any speech
+    starts. Until a first replica utterance has arrived (a server that sends none: closed
+    captions off), every start counts for the oldest request."""
+
+    __slots__ = ("_echoes", "_other", "_utterances", "asked_at", "pending", "speaking")
 
     def __init__(self) -> None:
         self.speaking = False
         self.pending = 0  # speech requested and not yet started
         self.asked_at = 0.0  # clock time of the last speech request
+        self._echoes: deque[str] = deque(maxlen=64)  # text echoes asked for, not yet started
+        self._other = 0  # responds and audio echoes asked for, not yet started
+        self._utterances = False  # a replica utterance has arrived
+
+    def asked(self, now: float, echo_text: str | None = None) -> None:
+        """Speech was asked for: a text echo (`echo_text`), or a respond / audio echo."""
+        if echo_text and echo_text.strip():
+            self._echoes.append(_words(echo_text))
+        else:
+            self._other += 1
+        self.asked_at = now
+        self._count()
+
+    def started(self) -> None:
+        self.speaking = True
+        if self._other:
+            self._other -= 1
+        elif self._echoes and not self._utterances:
+            self._echoes.popleft()
+        self._count()
+
+    def said(self, text: str | None) -> None:
+        """A replica utterance arrived (as its speech started)."""
+        self._utterances = True
+        words = _words(text or "")
+        if words in self._echoes:
+            self._echoes.remove(words)
+        self._count()
+
+    def cancelled(self) -> None:
+        """An interrupt: nothing asked for will start any more."""
+        self._other = 0
+        self._echoes.clear()
+        self._count()
+
+    def _count(self) -> None:
+        self.pending = self._other + len(self._echoes)
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split()).lower()
 
 
 class FinalWait:

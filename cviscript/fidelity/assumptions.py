@@ -113,6 +113,9 @@ def for_scenario(scenario: Any, rehearsal: Any = None) -> Assumptions:
     if rehearsal is None or getattr(rehearsal, "replay", None):
         return Assumptions.from_settings(None)
     name = getattr(rehearsal, "name", "")
-    return Assumptions.from_settings(
-        model_settings(rehearsal), source=f"the replica: settings of rehearsal {name!r}"
-    )
+    persona_for = getattr(scenario, "persona_for", None)
+    persona = persona_for(rehearsal) if persona_for is not None else None
+    source = f"the replica: settings of rehearsal {name!r}"
+    if persona is not None:
+        source += f" and the persona file {persona.path}"
+    return Assumptions.from_settings(model_settings(rehearsal, persona), source=source)

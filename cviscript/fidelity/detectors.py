@@ -105,6 +105,9 @@ class RespondEcho(Detector):
     def __init__(self, assumptions: Assumptions, report: Report):
         super().__init__(assumptions, report)
         self.pending: deque[_Respond] = deque(maxlen=_MAX_PENDING)
+        # no utterance at all has arrived: an echo could not have either (that is the
+        # no-utterances finding, not this one)
+        self.utterances = False
 
     def sent(self, message: dict[str, Any], t: float) -> None:
         if message.get("event_type") != "conversation.respond":
@@ -115,6 +118,8 @@ class RespondEcho(Detector):
             self.pending.append(_Respond(_words(text), text, t))
 
     def event(self, ev: Event, t: float) -> None:
+        if ev.type == "utterance":
+            self.utterances = True
         if ev.type == "utterance" and ev.role == "user":
             words = _words(ev.text)
             for r in self.pending:
@@ -146,7 +151,7 @@ class RespondEcho(Detector):
             if not r.echoed and not (r.replies and (final or t - r.t >= self.NOT_ECHOED_AFTER)):
                 return
             self.pending.popleft()
-            if not r.echoed and self.a.respond_echo:
+            if not r.echoed and self.a.respond_echo and self.utterances:
                 self.report(
                     codes.RESPOND_NOT_ECHOED.code,
                     "",

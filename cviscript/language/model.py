@@ -233,6 +233,8 @@ class ConversationSettings:
     create: dict[str, Any] | None = None  # Create Conversation body, Text leaves
     context_spelling: ContextSpelling = "llm_context"
     loc: Location | None = None
+    persona_file: str | None = None  # the persona's JSON file (resolved path)
+    replica_profile: str | None = None  # replica settings YAML (resolved path)
 
 
 # ------------------------------------------------------------------------------------- rehearsals
@@ -276,6 +278,16 @@ class OperatorRule:
 
 
 @dataclass(slots=True)
+class CompleteObjective:
+    """A persona rule's `complete_objective:` — the simulated replica reports the objective done
+    (``conversation.objective.completed``); `output_variables` leaves are templates like `say:`."""
+
+    name: str
+    output_variables: dict[str, Any] = field(default_factory=dict)
+    loc: Location | None = None
+
+
+@dataclass(slots=True)
 class PersonaRule:
     """`persona:` rule — the stand-in LLM. First matching rule answers user speech and `respond`."""
 
@@ -283,6 +295,7 @@ class PersonaRule:
     say: Text | None = None  # may use {{ groups.x }} and, after a tool call, {{ result }}
     tool_call: ToolCallSpec | None = None  # the reply waits for the tool_result
     loc: Location | None = None
+    complete_objective: CompleteObjective | None = None
 
 
 @dataclass(slots=True)
@@ -299,7 +312,13 @@ class ReplicaSettings:
     vintage: Literal["2026", "2024"] = "2026"  # the server's event stream: today's, or older
     greeting: str | None = None  # spoken on joining; None: the conversation's custom_greeting
     heartbeat: float = 10.0  # seconds between system.replica_present (2026); 0: none
+    # a conversation.respond comes back as a user utterance (Tavus's own template expects it)
+    respond_echo: bool = True
+    follow_up_window: float = 15.0  # a tool result later than this after the call is not spoken
+    persona_file: str | None = None  # overrides conversation.persona_file (resolved path)
+    profile: str | None = None  # overrides conversation.replica_profile (resolved path)
     loc: Location | None = None
+    given: frozenset[str] = frozenset()  # the keys written in the block (the rest: defaults)
 
 
 @dataclass(slots=True)
@@ -364,6 +383,14 @@ class Scenario:
     rehearsals: list[Rehearsal] = field(default_factory=list)
     path: str = "<string>"  # the file it was loaded from
     loc: Location | None = None
+    # the persona file(s) read at load: resolved path -> language.persona_file.PersonaFile
+    personas: dict[str, Any] = field(default_factory=dict)
+
+    def persona_for(self, rehearsal: Rehearsal | None) -> Any:
+        """The persona file a rehearsal runs against (its own, else the scenario's), or None."""
+        path = rehearsal.replica.persona_file if rehearsal is not None else None
+        path = path or self.conversation.persona_file
+        return self.personas.get(path) if path else None
 
     def leaves(self) -> list[str]:
         """The states a run can be in (every state that is not compound), in file order."""

@@ -273,6 +273,23 @@ CONVERSATION = Obj(
         "context_spelling": f(
             Enum(CONTEXT_SPELLINGS, "conversation.*_llm_context (default) or the older *_context.")
         ),
+        "persona_file": f(
+            Str(
+                "The persona as Tavus's API returns it (a JSON file relative to the scenario, "
+                "written by `cviscript persona pull`): configures the simulated replica and is "
+                "checked against the scenario at load.",
+                nonempty=True,
+            ),
+            nullable=True,
+        ),
+        "replica_profile": f(
+            Str(
+                "Replica settings (a YAML file of replica: keys, relative to the scenario, "
+                "written by `cviscript calibrate`) every rehearsal starts from.",
+                nonempty=True,
+            ),
+            nullable=True,
+        ),
     },
     "How to reach a live conversation: url to join one, or create to start one.",
     exclusive=(("url", "create"),),
@@ -350,9 +367,21 @@ PERSONA_RULE = Obj(
         ),
         "say": f(Text("The reply; may use {{ groups.x }} and, after a tool call, {{ result }}.")),
         "tool_call": f(SIM_TOOL_CALL),
+        "complete_objective": f(Ref("complete_objective")),
     },
     "The stand-in LLM: the first matching rule (or rule without match) answers.",
-    at_least_one=("say", "tool_call"),
+    at_least_one=("say", "tool_call", "complete_objective"),
+)
+COMPLETE_OBJECTIVE = Obj(
+    {
+        "name": f(Str("The objective's name (objective_name).", nonempty=True), required=True),
+        "output_variables": f(
+            MapOf(AnyValue(), "Its output variables; text values are templates like say:."),
+            nullable=True,
+        ),
+    },
+    "The simulated replica reports this objective completed (conversation.objective.completed) "
+    "as the rule answers, or once its tool's result is in.",
 )
 REPLICA = Obj(
     {
@@ -377,6 +406,28 @@ REPLICA = Obj(
             nullable=True,
         ),
         "heartbeat": f(Duration("Between system.replica_present heartbeats (2026); 0: none.")),
+        "respond_echo": f(
+            Bool(
+                "A conversation.respond comes back as a user utterance (default true, as Tavus's "
+                "own template expects; unconfirmed)."
+            )
+        ),
+        "follow_up_window": f(
+            Duration(
+                "A tool result arriving later than this after the call is no longer spoken "
+                "(default 15s; unconfirmed)."
+            )
+        ),
+        "persona_file": f(
+            Str("This case's persona file (overrides conversation.persona_file).", nonempty=True)
+        ),
+        "profile": f(
+            Str(
+                "This case's replica settings file (overrides conversation.replica_profile); "
+                "keys written here win over it.",
+                nonempty=True,
+            )
+        ),
     },
     "Simulated replica timing and server vintage.",
 )
@@ -512,6 +563,7 @@ DEFS: dict[str, Spec] = {
     "user_on": USER_ON,
     "operator_rule": OPERATOR_RULE,
     "persona_rule": PERSONA_RULE,
+    "complete_objective": COMPLETE_OBJECTIVE,
     "replica": REPLICA,
     "faults": FAULTS,
     "expect": EXPECT,

@@ -42,6 +42,7 @@ types).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 from collections.abc import Iterator
@@ -57,7 +58,10 @@ from .include import expand_includes, include_root
 from .lint import lint
 from .loader import Node, compose, read_source
 from .overrides import template_timers, timer_problems, timer_seconds
+from .persona_checks import CODES as PERSONA_CODES
+from .persona_checks import persona_findings
 from .validate_actions import ActionChecks
+from .validate_persona import PersonaChecks
 from .validate_rehearsals import RehearsalChecks
 from .validate_states import StateChecks, state_names
 
@@ -71,13 +75,15 @@ def load_scenario(
     warnings: list[Diagnostic] | None = None,
     cache: bool = True,
     include_root: str | os.PathLike[str] | None = None,
+    strict: bool = False,
 ) -> m.Scenario:
     """The validated scenario. Raises `ScenarioError` carrying every diagnostic (errors and
     warnings) when there is at least one error. With `source`, `path` is only the displayed name
     and the folder relative paths are resolved against. Warnings of a valid file are appended to
     `warnings` when a list is given. `cache`: use the scenario cache (`cviscript.language.cache`;
     a file read from disk only). `include_root` is the folder `include:` fragments must be in
-    (default: ``CVISCRIPT_INCLUDE_ROOT``, else the scenario's folder)."""
+    (default: ``CVISCRIPT_INCLUDE_ROOT``, else the scenario's folder). `strict`: the persona
+    findings (`persona_checks`: the scenario against its persona file) are errors."""
     if source is None and looks_like_fragment(path):
         raise ScenarioError(
             [
@@ -92,6 +98,11 @@ def load_scenario(
             ]
         )
     scenario, diagnostics = _load(path, source, cache, include_root)
+    if strict:
+        diagnostics = [
+            dataclasses.replace(d, severity="error") if d.code in PERSONA_CODES else d
+            for d in diagnostics
+        ]
     if scenario is None or any(d.severity == "error" for d in diagnostics):
         raise ScenarioError(diagnostics)
     if warnings is not None:
@@ -201,6 +212,7 @@ def _load_unguarded(
     if lint_it and scenario is not None and not _has_errors(diagnostics):
         # graph and template rules need a whole, valid model: on a broken one they only add noise
         diagnostics += lint(scenario)
+        diagnostics += persona_findings(scenario)
     diagnostics.sort(key=lambda d: (d.loc.line, d.loc.column) if d.loc else (0, 0))
     return scenario, [_name_includer(d, filename) for d in diagnostics]
 
@@ -216,7 +228,7 @@ def _name_includer(d: Diagnostic, filename: str) -> Diagnostic:
     return Diagnostic(d.message + note, d.loc, d.severity, d.code)
 
 
-class Validator(StateChecks, ActionChecks, RehearsalChecks):
+class Validator(StateChecks, ActionChecks, RehearsalChecks, PersonaChecks):
     """The whole file: the top level here, each part by its own mixin."""
 
     include_root: str | os.PathLike[str] | None = None
@@ -276,6 +288,8 @@ class Validator(StateChecks, ActionChecks, RehearsalChecks):
         if states_node is not None and states_node.is_map:
             self.states_into(states_node, sc.states)
         sc.rehearsals = self.rehearsals(get("rehearsals"))
+        self.profiles_into(sc)
+        self.personas_into(sc)
         self.sent_warnings()
         self.timers_with_known_vars(sc)
         return sc
@@ -315,6 +329,10 @@ class Validator(StateChecks, ActionChecks, RehearsalChecks):
                 setattr(cs, key, self.text(n, f"conversation.{key}"))
         if (n := node.get("create")) is not None and not n.is_null:
             cs.create = self.create(n)
+        for key in ("persona_file", "replica_profile"):
+            if (n := node.get(key)) is not None and not n.is_null:
+                setattr(cs, key, self.path(n, f"conversation.{key}"))
+                self.file_keys[key, getattr(cs, key)] = n.loc
         if (n := node.get("context_spelling")) is not None:
             cs.context_spelling = (
                 self.choice(n, "conversation.context_spelling", S.CONTEXT_SPELLINGS)

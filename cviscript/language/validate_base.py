@@ -67,6 +67,8 @@ class Checks:
         # (where, event_type, label) of expect.sent names, checked once every `send` is known
         self.expected_sent: list[tuple[m.Location, str, str]] = []
         self.manual_names: set[str] = set()  # every `manual:` trigger's name, for `operator:` rules
+        # (key, resolved path) -> where a persona_file / profile key names the file
+        self.file_keys: dict[tuple[str, str | None], m.Location | None] = {}
 
     # ------------------------------------------------------------------------------- reporting
 

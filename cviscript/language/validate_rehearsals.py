@@ -221,7 +221,9 @@ class RehearsalChecks(Checks):
         if not self.shape(node, what, S.PERSONA_RULE):
             return None
         if not any(k in node.value for k in S.PERSONA_RULE.at_least_one):
-            self.error(node.loc, "missing-key", f"{what} needs say, tool_call or both")
+            self.error(
+                node.loc, "missing-key", f"{what} needs say, tool_call or complete_objective"
+            )
             return None
         # no `match:` at all: the fallback answer, used when no earlier rule matched
         pattern = self.regex(n, f"{what} match") if (n := node.get("match")) else None
@@ -235,7 +237,30 @@ class RehearsalChecks(Checks):
         if (n := node.get("tool_call")) is not None:
             rule.tool_call = self.tool_call(n, f"{what} tool_call", names=SIMULATED_NAMES)
             ok &= rule.tool_call is not None
+        if (n := node.get("complete_objective")) is not None:
+            rule.complete_objective = self.complete_objective(
+                n, f"{what} complete_objective", "tool_call" in node.value
+            )
+            ok &= rule.complete_objective is not None
         return rule if ok else None
+
+    def complete_objective(
+        self, node: Node, what: str, after_tool: bool
+    ) -> m.CompleteObjective | None:
+        if not self.shape(node, what, S.COMPLETE_OBJECTIVE):
+            return None
+        name = self.string(n, f"{what} name") if (n := node.get("name")) else None
+        if name is None:
+            return None
+        obj = m.CompleteObjective(name.strip(), loc=node.loc)
+        n = node.get("output_variables")
+        if n is not None and not n.is_null:
+            if not n.is_map:
+                self.error(n.loc, "wrong-type", f"{what} output_variables must be a mapping")
+                return None
+            names = SIMULATED_NAMES + (("result",) if after_tool else ())
+            obj.output_variables = {str(k): self.tree(v, names) for k, v in n.value.items()}
+        return obj
 
     def after_fallback(self, rules: list[m.PersonaRule], what: str) -> None:
         """A persona rule without `match:` answers everything: the rules after it never do."""
@@ -251,13 +276,24 @@ class RehearsalChecks(Checks):
                 f"{first.line if first else '?'}) answers everything; move the fallback last",
             )
 
-    def replica(self, node: Node, what: str) -> m.ReplicaSettings:
+    def replica(self, node: Node, what: str, *, profile: bool = False) -> m.ReplicaSettings:
         rs = m.ReplicaSettings(loc=node.loc)
         if not self.shape(node, what, S.REPLICA):
             return rs
+        given = set()
         for key, n in node.value.items():
             field = S.REPLICA.fields.get(key)
             if field is None or (field.nullable and n.is_null):
+                continue
+            given.add(key)
+            if key in ("persona_file", "profile"):
+                if profile:
+                    self.error(
+                        n.loc, "bad-value", f"{what}: a profile holds replica settings, not {key}"
+                    )
+                else:
+                    setattr(rs, key, self.path(n, f"{what} {key}"))
+                    self.file_keys[key, getattr(rs, key)] = n.loc
                 continue
             if key == "vintage":  # `vintage: 2024` is a number in YAML, "2024" a string
                 value = n.value if n.is_scalar and not isinstance(n.value, bool) else None
@@ -273,6 +309,7 @@ class RehearsalChecks(Checks):
             value = self.leaf(n, f"{what} {key}", field.spec)
             if value is not None:
                 setattr(rs, key, value)
+        rs.given = frozenset(given)
         return rs
 
     def faults(self, node: Node, what: str) -> m.Faults:

@@ -50,6 +50,9 @@ CANONICAL: dict[str, str] = {
     "conversation.tool_call": "tool_call",
     "conversation.perception_tool_call": "perception_tool_call",
     "conversation.perception_analysis": "perception_analysis",
+    # Tavus's own app spells the in-call end-of-call analysis with a hyphen (the webhook and the
+    # event schema page use the underscore): Tavus-Engineering/tavus-interviewer src/types/events.ts
+    "conversation.perception-analysis": "perception_analysis",
     "conversation.replica_interrupted": "replica.interrupted",
     "conversation.replica.interrupted": "replica.interrupted",
     "conversation.pal_interrupted": "replica.interrupted",

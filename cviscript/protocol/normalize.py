@@ -36,8 +36,18 @@ from older servers, also as ``conversation.replica_interrupted``: ``replica.inte
 ``user_audio_analysis`` (their texts, joined by a newline, become `Event.perception`) and
 ``conversation.perception_tool_call`` (`Event.perception` is the tool's name, then a space and the
 arguments as compact JSON when it has any: ``"gesture_detected {"gesture":"wave"}"``).
-``conversation.perception_analysis`` is the end-of-call summary: its text is `Event.text`, and it
-has no `perception`.
+``conversation.perception_analysis`` (``conversation.perception-analysis`` in Tavus's own app) is
+the end-of-call summary: its text is `Event.text`, and it has no `perception`. An older server's
+``visual_context`` on a user utterance is in-call perception too.
+
+**Interruptions of one turn.** `turn_idx` moves when a ``conversation.respond`` (or the visitor's
+turn) comes in, not on every echo, so two echoes cut off one after the other share a `turn_idx`:
+a repeat of an interruption is one with the same ``inference_id``, or (when either lacks one) one
+with no replica speech started between the two.
+
+**A message as a JSON string.** Two Tavus clients parse an app message whose data is a string
+(Tavus's InteractionBus and tavus-cli's daily transport both ``JSON.parse``/``json.loads`` it), so a
+string of at most `MAX_JSON_TEXT` characters holding a JSON object is read as that object.
 """
 
 from __future__ import annotations
@@ -63,6 +73,10 @@ COPY_SECONDS = 2.0  # and, when both carry a timestamp, this close to the first
 _MEMORY = 256  # recent events and seqs remembered for recognising copies
 _INTERRUPT_MEMORY = 32  # interruptions remembered
 _MAX_ARGUMENTS_TEXT = 8192  # characters of tool arguments kept in a perception text
+# In-call perception on an utterance; an older server's `visual_context` only on the visitor's.
+_PERCEPTION_KEYS = ("user_visual_analysis", "user_audio_analysis")
+_USER_PERCEPTION = (*_PERCEPTION_KEYS, "visual_context")
+MAX_JSON_TEXT = 1_000_000  # characters: a longer string message is dropped unparsed
 _ROLES = {"replica": "replica", "pal": "replica", "user": "user"}
 _PRESENT_ALIASES = frozenset({"replica.present"})
 _INTERRUPTED_ALIASES = frozenset({"replica.interrupted"})
@@ -150,6 +164,10 @@ class Normalizer:
     def feed(self, message: Any) -> tuple[Event | None, str | None]:
         """(event, None) for an accepted message; (None, reason) for one to skip (never raises)."""
         self.last_seq = None
+        if isinstance(message, str | bytes | bytearray):
+            message, why = _parse_text(message)
+            if why:
+                return None, why
         if not isinstance(message, dict):
             return None, f"malformed: not a JSON object ({type(message).__name__})"
         event_type = message.get("event_type")
@@ -262,10 +280,9 @@ class Normalizer:
         elif "arguments" in properties:
             event.arguments = _arguments(properties.get("arguments"))
         if type_ == "utterance":
+            keys = _USER_PERCEPTION if role == "user" else _PERCEPTION_KEYS
             analyses = [
-                value
-                for key in ("user_visual_analysis", "user_audio_analysis")
-                if isinstance(value := properties.get(key), str) and value
+                value for key in keys if isinstance(value := properties.get(key), str) and value
             ]
             if analyses:
                 event.perception = "\n".join(analyses)
@@ -353,14 +370,17 @@ class Normalizer:
         return None
 
     def _matching_interruption(self, event: Event) -> bool:
+        """An interruption already reported for the same speech: the same inference id, or, when
+        either lacks one, no replica speech started since (and no other turn_idx). A turn_idx
+        alone says nothing: echoes share one (it moves on respond), so the visitor cutting off
+        two echoes of one turn is two interruptions."""
         for rec in self._interruptions:
-            if event.turn_idx is not None and rec.turn_idx is not None:
-                if event.turn_idx == rec.turn_idx:
-                    return True
-            elif event.inference_id is not None and rec.inference_id is not None:
+            if event.inference_id is not None and rec.inference_id is not None:
                 if event.inference_id == rec.inference_id:
                     return True
-            elif rec.speaking_turn == self._speaking_turn:
+            elif rec.speaking_turn == self._speaking_turn and (
+                event.turn_idx is None or rec.turn_idx is None or event.turn_idx == rec.turn_idx
+            ):
                 return True
         return False
 
@@ -398,6 +418,19 @@ _FORMS = {
     for event_type in KNOWN_EVENT_TYPES
     for role in (None, "pal", "replica", "user")
 }
+
+
+def _parse_text(message: str | bytes | bytearray) -> tuple[Any, str | None]:
+    """An app message whose data is JSON text: (the parsed value, None) or (None, why not)."""
+    if len(message) > MAX_JSON_TEXT:
+        return (
+            None,
+            f"malformed: a text message of {len(message)} characters (over {MAX_JSON_TEXT})",
+        )
+    try:
+        return json.loads(message), None
+    except (ValueError, RecursionError):
+        return None, "malformed: not a JSON object (a text message that is not JSON)"
 
 
 def _short(value: Any) -> str:

@@ -311,6 +311,7 @@ class _Checker:
                 where = "the replica never said it"
             else:
                 where = f"the replica never said it after {last[1]!r}"
+            where += self._unspoken_because(needle)
             self.fail(
                 "said-missing",
                 f"said[{n}]",
@@ -320,6 +321,24 @@ class _Checker:
                 focus=None if last is None else last[0] + 1,
             )
             return
+
+    def _unspoken_because(self, needle: str) -> str:
+        """Why the simulated replica did not say a reply holding `needle`, when it decided not
+        to (a ``model`` record: on_resolve, the follow-up window, a tool error)."""
+        for rec in self.records:
+            if rec.kind != "model":
+                continue
+            d = rec.data
+            text = (
+                d.get("text") if d.get("note") != "tool-error-acknowledged" else d.get("replaces")
+            )
+            if not isinstance(text, str) or needle not in text.lower():
+                continue
+            line = d.get("rule_line")
+            rule = f"the persona rule's reply (line {line})" if line else "the persona's reply"
+            field = f" [persona field: {d['field']}]" if d.get("field") else ""
+            return f"; {rule} was not spoken: {d.get('why')}{field}"
+        return ""
 
     def not_said(self, forbidden: list[str]) -> None:
         for index, text in replica_speech(self.records):

@@ -410,7 +410,9 @@ def _fake_room(sc: Scenario, reh: Rehearsal, seed: int | None, spec: str) -> tup
     from ..sessions.simulated.replica import model_settings
     from ..sessions.simulated.runner import create_body as render
 
-    settings = model_settings(reh, **conversation_limits(render(sc, dict(reh.vars))))
+    settings = model_settings(
+        reh, sc.persona_for(reh), **conversation_limits(render(sc, dict(reh.vars)))
+    )
     fake = FakeDaily()
     FakeReplica(
         fake,

@@ -13,7 +13,16 @@ from ..loader import Node
 from ..spec_types import AnyValue, EventName, Field, MapOf
 from .base import NO_GROUPS, Groups, Reader, TriggerKind, field_value, same, subset
 
-TOOL_CALL_EVENTS = ("tool_call", "conversation.tool_call")
+# A `tool_result` answers the call that fired the transition: an LLM tool call, or a perception
+# tool call (its tool_call_id "must match the tool_call_id from the original
+# conversation.tool_call (or conversation.perception_tool_call) event":
+# https://docs.tavus.io/sections/event-schemas/conversation-tool-result).
+TOOL_CALL_EVENTS = (
+    "tool_call",
+    "conversation.tool_call",
+    "perception_tool_call",
+    "conversation.perception_tool_call",
+)
 WHERE = Field(
     MapOf(AnyValue(), "With an event trigger: event fields that must be equal."), nullable=True
 )

@@ -61,6 +61,11 @@ class Perception(TriggerKind):
     events = ("utterance", "perception_tool_call")
     adapts = True
 
+    def answers_tool_calls(self, trigger: Any) -> bool:
+        """A perception tool call may be answered with `tool_result` (a visitor utterance
+        carrying an analysis cannot: the engine says so when it has no tool_call_id)."""
+        return True
+
     def parse(
         self, r: Reader, node: Node, what: str, loc: Location, parent: Node, *, templates: bool
     ) -> PerceptionTrigger | None:

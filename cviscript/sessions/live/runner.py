@@ -100,6 +100,20 @@ class Interrupted(errors.CviscriptError):
 # --------------------------------------------------------------------------------- the run
 
 
+def _with_persona_name(scenario: Scenario, options: LiveOptions) -> LiveOptions:
+    """The persona file's name (``persona_name`` / ``pal_name``) is the replica's Daily user
+    name: one more way to recognise it in the room, without asking Tavus."""
+    persona_for = getattr(scenario, "persona_for", None)
+    persona = persona_for(None) if persona_for is not None else None
+    name = getattr(persona, "name", None)
+    identity = options.identity
+    if not name or name in identity.persona_names:
+        return options
+    return replace(
+        options, identity=replace(identity, persona_names=(*identity.persona_names, name))
+    )
+
+
 class LiveRun:
     """One live run. `run()` on a loop, or `run_sync()` owning the loop and the signals.
 
@@ -128,6 +142,7 @@ class LiveRun:
         if (target.url is None) == (target.create is None):
             raise errors.UsageError("a live run needs either a conversation URL or a create body")
         self.scenario = scenario
+        options = _with_persona_name(scenario, options)
         self.options = options
         self.url = target.url
         self.conversation_id = target.conversation_id
@@ -330,7 +345,7 @@ class LiveRun:
         options = replace(self.options, connection=replace(self.options.connection, target=joined))
         self.session = DailySession(options, loop=self._loop)
         identity = self.options.identity
-        if not (identity.replica_user_id or identity.replica_name):
+        if not (identity.replica_user_id or identity.replica_name or identity.persona_names):
             self._lookup = asyncio.ensure_future(self._learn_persona_name(self.session))
         self._status(f"joining {public_url(self.url)} and waiting for the replica")
         await self._unless_stopped(self.session.connect(), "connecting")

@@ -233,6 +233,15 @@ class TavusClient:
             raise TavusError(f"Tavus sent an unexpected answer reading persona {persona_id}")
         return data
 
+    def without_key(self, text: str) -> str:
+        """`text` with the API key this client uses replaced by ``***``."""
+        return text.replace(self._key.value, "***")
+
+    def get_json(self, path: str, what: str) -> Any:
+        """GET `path` (a read, retried like every read): Tavus's JSON answer. Used for the
+        persona, PAL, tool and objective reads of `cviscript persona pull`."""
+        return self._request("GET", path, None, idempotent=True, what=what)
+
     # ---------------------------------------------------------------------------- plumbing
     def _request(
         self,
@@ -359,6 +368,11 @@ def conversation_id_from_url(url: str) -> str:
             f"no conversation id in the URL {url!r} (expected https://tavus.daily.co/<id>)"
         )
     return urllib.parse.unquote(parts[-1])
+
+
+def path_id(value: str) -> str:
+    """An id made safe for a URL path (quoted; a UsageError when empty)."""
+    return _path_id(value)
 
 
 def _path_id(conversation_id: str) -> str:

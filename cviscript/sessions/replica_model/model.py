@@ -8,6 +8,14 @@ link; the fake room (`cviscript.sessions.fake.replica`) puts it on the room's on
 thread. The jobs are split by module: `wire` spells and numbers events, `speech` speaks,
 `tools` keeps tool calls, `presence` has the join/heartbeat/shutdown facts.
 
+The persona (`settings.persona_file`, the user's own Tavus persona; Tavus's documented defaults
+without one) decides what the pipeline does: an echo persona has no microphone, speech
+recognition, LLM, tool calls or perception (the visitor's speech sends nothing at all); each tool's
+`on_call` says what is spoken while it runs and `on_resolve` whether anything is spoken after its
+result; perception happens only with a perception layer, and its tool calls are the persona's
+vision/audio tools. What the model decides *not* to do (a reply not spoken, a visitor not heard)
+is reported through `on_note`, so a rehearsal's transcript says why.
+
 Every timer goes through `later`, which the model tracks, so nothing runs after `close()`; every id
 comes from a counter, so the same inputs on a virtual clock give the same messages byte for byte.
 """
@@ -23,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...clock import Clock
+from ...language.persona_file import PersonaTool
 from ...protocol import Interaction, parse_interaction
 from . import presence
 from .persona import Answer, Persona
@@ -59,6 +68,12 @@ class UserTurn:
     wordless: bool
 
 
+def _line(answer: Answer | None) -> int | None:
+    """The line of the persona rule behind an answer, for a note."""
+    loc = getattr(getattr(answer, "rule", None), "loc", None)
+    return getattr(loc, "line", None)
+
+
 class ReplicaModel:
     def __init__(
         self,
@@ -80,6 +95,8 @@ class ReplicaModel:
         self.on_present: Callable[[], None] = lambda: None  # the replica has joined
         self.on_quiet: Callable[[], None] = lambda: None  # nothing speaking, queued or pending
         self.on_leave: Callable[[str], None] = lambda reason: None  # left after a shutdown
+        # what the model chose not to do, and why: (what, details) -> a transcript note
+        self.on_note: Callable[[str, dict[str, Any]], None] = lambda what, data: None
         self.joined = False
         self.ended: str | None = None  # the shutdown reason
         self.closed = False
@@ -95,6 +112,8 @@ class ReplicaModel:
         self.ignored: list[tuple[Any, str]] = []  # (message, reason)
         self.lost: list[Any] = []  # sent before the replica joined
         self.perceived: list[str] = []
+        self.notes: list[tuple[str, dict[str, Any]]] = []
+        self._deaf_noted = False
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -144,7 +163,8 @@ class ReplicaModel:
             self.wire.send("system.replica_joined")
         if s.greeting:
             length = speaking_time(s.greeting, s.words_per_minute, s.min_speech)
-            self.speaker.speak_first(Speech(s.greeting, length, self.next_id("inf")))
+            greeting = Speech(s.greeting, length, self.next_id("inf"), stream=False)
+            self.speaker.speak_first(greeting)
         if s.modern and s.heartbeat > 0:
             self.later(s.heartbeat, self._heartbeat)
         if s.max_call_duration is not None:
@@ -214,7 +234,10 @@ class ReplicaModel:
         text = text if isinstance(text, str) else ""
         s = self.settings
         length = speaking_time(text, s.words_per_minute, s.min_speech)
-        self.speaker.request(Speech(text, length, self.next_id("inf")), s.echo_latency)
+        # turn_idx "increments each time a conversation.respond interaction is received" (and
+        # with each visitor turn), not per echo: an echo speaks in the current turn
+        speech = Speech(text, length, self.next_id("inf"), self.wire.turn)
+        self.speaker.request(speech, s.echo_latency)
 
     def _on_echo_audio(self, ia: Interaction) -> None:
         props = ia.properties
@@ -236,7 +259,7 @@ class ReplicaModel:
         if props.get("done"):
             pcm_bytes, rate = self._audio.pop(key)
             length = pcm_bytes / 2 / rate / max(self.settings.audio_speed, 1e-9)
-            speech = Speech("", length, key or self.next_id("inf"))
+            speech = Speech("", length, key or self.next_id("inf"), self.wire.turn)
             self.speaker.request(speech, self.settings.echo_latency)
 
     def _on_respond(self, ia: Interaction) -> None:
@@ -246,9 +269,16 @@ class ReplicaModel:
             self.ignored.append((ia.message, "respond in an echo pipeline (no LLM)"))
             return
         # treated as if the user said it: a turn of its own
-        self.think(
-            text, {"type": "respond", "text": text}, self.wire.next_turn(), self.next_id("inf")
-        )
+        turn, inference_id = self.wire.next_turn(), self.next_id("inf")
+        if self.settings.respond_echo:
+            # Tavus's own template expects the text back as a user-role utterance
+            self.wire.send(
+                "conversation.utterance",
+                {"role": "user", "speech": text},
+                turn_idx=turn,
+                inference_id=inference_id,
+            )
+        self.think(text, {"type": "respond", "text": text}, turn, inference_id)
 
     def _on_tool_result(self, ia: Interaction) -> None:
         call, record, why = self.tools.answered(ia.properties)
@@ -256,14 +286,57 @@ class ReplicaModel:
             self.ignored.append((ia.message, why))
             return
         s = self.settings
+        tool = self.tool(call.name)
+        late = self.clock.now() - call.at
+        rule_line = _line(call.answer)
+        if call.answer is not None and record["status"] != "error":
+            self._objective_after(call.answer, record["output"], call.turn_idx)
+        if call.answer is None or tool.on_resolve != "generate_response":
+            if call.answer is not None:
+                reply = None
+                if record["status"] != "error":
+                    reply = self.persona.after_tool(call.answer, record["output"])
+                if reply:
+                    self.note(
+                        "reply-not-spoken",
+                        tool=call.name,
+                        text=reply,
+                        rule_line=rule_line,
+                        why=f"on_resolve is {tool.on_resolve} (nothing is spoken after the result)",
+                        field=self._field(tool, "on_resolve"),
+                    )
+            return
+        if late > s.follow_up_window:
+            self.note(
+                "reply-not-spoken",
+                tool=call.name,
+                rule_line=rule_line,
+                why=(
+                    f"the result came {late:.1f}s after the call, past the follow-up window "
+                    f"({s.follow_up_window:g}s): it drops out of context"
+                ),
+                field="replica.follow_up_window",
+            )
+            return
         if record["status"] == "error":
             text: str | None = s.tool_error_reply
+            replaced = self.persona.after_tool(call.answer, None) if call.answer.rule else None
+            self.note(
+                "tool-error-acknowledged",
+                tool=call.name,
+                text=text,
+                rule_line=rule_line,
+                replaces=replaced,
+                why="the tool_result has status: error: the replica acknowledges the failure "
+                "instead of speaking a result",
+            )
         else:
             text = self.persona.after_tool(call.answer, record["output"])
         if text:
             length = speaking_time(text, s.words_per_minute, s.min_speech)
             self.speaker.request(
-                Speech(text, length, call.inference_id, call.turn_idx), s.reply_latency
+                Speech(text, length, call.inference_id or self.next_id("inf"), call.turn_idx),
+                s.reply_latency,
             )
 
     def interrupt(self) -> None:
@@ -274,6 +347,28 @@ class ReplicaModel:
         self.speaker.interrupt()
 
     # ---------------------------------------------------------------------------- the persona
+
+    def tool(self, name: str) -> PersonaTool:
+        """The persona's tool `name`, or one with Tavus's documented defaults."""
+        pf = self.settings.persona_file
+        found = pf.tools.get(name) if pf is not None else None
+        return found if found is not None else PersonaTool(name, field="(default)")
+
+    def _field(self, tool: PersonaTool, key: str) -> str:
+        """Where `key` of `tool` comes from, for a note: its field in the persona file, or
+        Tavus's default."""
+        if key in tool.given or (tool.field != "(default)" and key == "delivery"):
+            return f"{tool.field}.{key}"
+        if self.settings.persona_file is None:
+            return f"{key} (Tavus's default: no persona file)"
+        if tool.field == "(default)":
+            return f"{key} (Tavus's default: tool {tool.name!r} is not in the persona file)"
+        return f"{tool.field}.{key} (not set: Tavus's default)"
+
+    def note(self, what: str, **data: Any) -> None:
+        """Report something the model chose not to do (or did instead), and why."""
+        self.notes.append((what, data))
+        self.on_note(what, data)
 
     def think(self, text: str, event: dict[str, Any], turn_idx: int, inference_id: str) -> None:
         """The persona answers an input of turn `turn_idx` (full pipeline only)."""
@@ -288,7 +383,16 @@ class ReplicaModel:
             self._thinking[key] = self.later(
                 s.reply_latency, self._call_tool, key, answer, turn_idx, inference_id
             )
-        elif answer.say:
+            return
+        if answer.objective is not None:
+            self.later(
+                s.reply_latency,
+                self._objective,
+                answer.objective,
+                answer.objective_variables,
+                turn_idx,
+            )
+        if answer.say:
             length = speaking_time(answer.say, s.words_per_minute, s.min_speech)
             self.speaker.request(
                 Speech(answer.say, length, inference_id, turn_idx), s.reply_latency
@@ -296,15 +400,47 @@ class ReplicaModel:
 
     def _call_tool(self, key: int, answer: Answer, turn_idx: int, inference_id: str) -> None:
         self._thinking.pop(key, None)
+        name = answer.tool_name or ""
+        tool = self.tool(name)
         call_id = self.next_id("call")
-        self.wire.send(
-            "conversation.tool_call",
-            self.tools.call_properties(answer, call_id),
-            turn_idx=turn_idx,
-            inference_id=inference_id,
-        )
-        self.tools.opened(call_id, OpenCall(answer, inference_id, turn_idx))
+        if tool.app_message:
+            self.wire.send(
+                "conversation.tool_call",
+                self.tools.call_properties(answer, call_id),
+                turn_idx=turn_idx,
+                inference_id=inference_id,
+            )
+            self.tools.opened(
+                call_id, OpenCall(answer, inference_id, turn_idx, name, self.clock.now())
+            )
+        else:
+            self.note(
+                "tool-call-not-sent",
+                tool=name,
+                why="the tool is delivered to an API (delivery.api), not as an app message",
+                field=self._field(tool, "delivery"),
+            )
+        filler = None
+        if tool.on_call == "generate_filler":
+            filler = self.settings.filler
+        elif tool.on_call == "static_filler":
+            filler = tool.static_filler
+        if filler:
+            s = self.settings
+            length = speaking_time(filler, s.words_per_minute, s.min_speech)
+            self.speaker.request(Speech(filler, length, inference_id, turn_idx), 0.0)
         self.speaker.settle()
+
+    def _objective_after(self, answer: Answer, output: Any, turn_idx: int) -> None:
+        if answer.objective is not None:
+            variables = self.persona.objective_after_tool(answer, output)
+            self._objective(answer.objective, variables, turn_idx)
+
+    def _objective(self, name: str, variables: dict[str, Any], turn_idx: int) -> None:
+        """Tavus's evaluator found objective `name` completed: conversation.objective.completed
+        (Tavus-Engineering/tavus-interviewer src/types/events.ts)."""
+        props = {"objective_name": name, "output_variables": dict(variables)}
+        self.wire.send("conversation.objective.completed", props, turn_idx=turn_idx)
 
     def _quiet(self) -> None:
         if not self._thinking:
@@ -312,7 +448,33 @@ class ReplicaModel:
 
     # ----------------------------------------------------------------------------- the visitor
 
+    @property
+    def hears_visitor(self) -> bool:
+        """Text/audio echo mode: "Microphone is disabled in the Transport layer"
+        (https://docs.tavus.io/sections/conversational-video-interface/echo-mode)."""
+        return self.settings.pipeline != "echo"
+
+    @property
+    def perceives(self) -> bool:
+        pf = self.settings.persona_file
+        if self.settings.pipeline == "echo":
+            return False
+        return pf is None or pf.has_perception
+
+    def _deaf(self) -> None:
+        if not self._deaf_noted:
+            self._deaf_noted = True
+            self.note(
+                "visitor-not-heard",
+                why="an echo pipeline has no microphone, speech recognition or perception: "
+                "the visitor's speech sends no events",
+                field="pipeline_mode",
+            )
+
     def user_started(self, *, barge_in: bool = False, wordless: bool = False) -> UserTurn:
+        if not self.hears_visitor:
+            self._deaf()
+            return UserTurn(self.wire.turn, self.next_id("inf"), self.clock.now(), wordless)
         turn = UserTurn(self.wire.next_turn(), self.next_id("inf"), self.clock.now(), wordless)
         self.wire.speaking("user", True, turn.turn_idx, turn.inference_id)
         if barge_in:
@@ -322,16 +484,27 @@ class ReplicaModel:
     def user_finished(self, turn: UserTurn, text: str | None, visual: str | None = None) -> None:
         """The visitor stopped speaking; with words, their utterance follows and is answered.
         `visual` is what perception saw meanwhile (``user_visual_analysis``)."""
+        if not self.hears_visitor:
+            return
         # The docs allow a null duration when the start could not be told: a wordless noise.
         duration = None if turn.wordless else round(self.clock.now() - turn.started_at, 3)
         props = {"duration": duration, "interrupted": False}
         self.wire.speaking("user", False, turn.turn_idx, turn.inference_id, props)
         if text is None:
             return
+        if self.wire.modern:
+            self._user_streaming(turn, text)
         utterance: dict[str, Any] = {"role": "user", "speech": text}
-        if visual:
+        if visual and self.perceives:
             utterance["user_visual_analysis"] = visual
             self.perceived.append(visual)
+        elif visual:
+            self.note(
+                "not-perceived",
+                text=visual,
+                why="the persona has no perception layer",
+                field="layers.perception",
+            )
         self.wire.send(
             "conversation.utterance",
             utterance,
@@ -341,19 +514,51 @@ class ReplicaModel:
         event = {"type": "utterance", "role": "user", "text": text}
         self.think(text, event, turn.turn_idx, turn.inference_id)
 
+    def _user_streaming(self, turn: UserTurn, text: str) -> None:
+        """The visitor's speech streams too, as snapshots of the turn so far, and `final` may be
+        true mid-turn (Tavus-Engineering/tavus-interviewer src/hooks/useUtteranceEvents.ts: "it
+        fires `true` mid-turn"): a first half marked final, then the whole."""
+        words = text.split()
+        chunks = [" ".join(words[: len(words) // 2]), text] if len(words) > 1 else [text]
+        for index, chunk in enumerate(chunks):
+            self.wire.send(
+                "conversation.utterance.streaming",
+                {"role": "user", "speech": chunk, "content_index": index, "final": True},
+                turn_idx=turn.turn_idx,
+                inference_id=turn.inference_id,
+            )
+
     def perceive(self, analysis: str) -> None:
-        """Perception saw something while nobody spoke: a vision ``perception_tool_call``."""
+        """Perception saw something while nobody spoke: a ``perception_tool_call`` of the
+        persona's first perception tool (vision before audio; a stand-in without a persona
+        file), which a `tool_result` may answer."""
+        if not self.perceives:
+            if not self.hears_visitor:
+                self._deaf()
+            else:
+                self.note(
+                    "not-perceived",
+                    text=analysis,
+                    why="the persona has no perception layer",
+                    field="layers.perception",
+                )
+            return
         self.perceived.append(analysis)
-        self.wire.send(
-            "conversation.perception_tool_call",
-            {
-                "name": "visual_observation",
-                "modality": "vision",
-                "arguments": json.dumps({"analysis": analysis}),
-                "frames": [dict(PLACEHOLDER_FRAME)],
-            },
-            turn_idx=self.wire.turn,
-        )
+        pf = self.settings.persona_file
+        tools = sorted(pf.perception_tools(), key=lambda t: t.origin != "vision") if pf else []
+        name = tools[0].name if tools else "visual_observation"
+        modality = tools[0].origin if tools else "vision"
+        call_id = self.next_id("call")
+        props: dict[str, Any] = {
+            "name": name,
+            "modality": modality,
+            "arguments": json.dumps({"analysis": analysis}),
+            "tool_call_id": call_id,
+        }
+        if modality == "vision":
+            props["frames"] = [dict(PLACEHOLDER_FRAME)]
+        self.wire.send("conversation.perception_tool_call", props, turn_idx=self.wire.turn)
+        self.tools.opened(call_id, OpenCall(None, None, self.wire.turn, name, self.clock.now()))
 
     def visitor_tool_call(self, name: str, arguments: Any) -> None:
         """A tool call the rehearsal scripts directly (`user:` rule `tool_call`)."""

@@ -22,6 +22,10 @@ class Answer:
     say: str | None = None  # rendered now, unless a tool call comes first
     tool_name: str | None = None
     tool_arguments: dict[str, Any] | None = None
+    # `complete_objective`: the objective's name and its output variables (rendered); reported
+    # as the reply starts, or once the tool's result is in
+    objective: str | None = None
+    objective_variables: dict[str, Any] = field(default_factory=dict)
 
 
 class Persona(Protocol):
@@ -30,6 +34,9 @@ class Persona(Protocol):
 
     def after_tool(self, answer: Answer, result: Any) -> str | None:
         """The reply once a tool's `output` is known (None: say nothing)."""
+
+    def objective_after_tool(self, answer: Answer, result: Any) -> dict[str, Any]:
+        """The objective's output variables once a tool's `output` is known."""
 
 
 class FunctionPersona:
@@ -44,3 +51,6 @@ class FunctionPersona:
 
     def after_tool(self, answer: Answer, result: Any) -> str | None:
         return None
+
+    def objective_after_tool(self, answer: Answer, result: Any) -> dict[str, Any]:
+        return {}

@@ -18,11 +18,21 @@ MAX_CALL_DURATION = "max_call_duration reached"
 PARTICIPANT_LEFT_TIMEOUT = "participant_left_timeout reached"
 PARTICIPANT_ABSENT_TIMEOUT = "participant_absent_timeout reached"
 END_ENDPOINT = "end_conversation_endpoint_hit"
+BOT_COULD_NOT_JOIN = "bot_could_not_join_meeting_it_was_probably_ended"
+ROOM_DELETED = "daily_room_has_been_deleted"
+STARTUP_EXCEPTION = "exception_encountered_during_conversation_startup"
+INTERNAL_ERROR = "internal error occurred at step x"  # "x" is the page's own placeholder
+# The eight documented reasons (https://docs.tavus.io/sections/webhooks-and-callbacks); the
+# webhook example spells one without " reached", so a reader should match loosely.
 SHUTDOWN_REASONS = (
     MAX_CALL_DURATION,
     PARTICIPANT_LEFT_TIMEOUT,
     PARTICIPANT_ABSENT_TIMEOUT,
+    BOT_COULD_NOT_JOIN,
+    ROOM_DELETED,
+    STARTUP_EXCEPTION,
     END_ENDPOINT,
+    INTERNAL_ERROR,
 )
 LEAVE_AFTER_SHUTDOWN = 0.5  # seconds between system.shutdown and the replica leaving the room
 

@@ -13,13 +13,20 @@ only, no copies, no streaming, ``conversation.replica_interrupted`` on a cut-off
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ...language.persona_file import PersonaFile
 
 Vintage = Literal["2026", "2024"]
 VINTAGES: tuple[str, ...] = ("2026", "2024")
 DEFAULT_VINTAGE: Vintage = "2026"
 MIN_SPEECH = 0.4  # seconds: the shortest utterance (also the length of a wordless interruption)
 DEFAULT_HEARTBEAT = 10.0  # seconds between system.replica_present heartbeats
+# Unconfirmed: Tavus documents no timeout ("the dispatch eventually drops out of context"), and
+# tavus-cli says a late result "usually lands after CVI synthesized one".
+DEFAULT_FOLLOW_UP_WINDOW = 15.0
+DEFAULT_FILLER = "One moment, let me check that."  # stands in for a generate_filler line
 
 
 @dataclass(slots=True)
@@ -38,7 +45,12 @@ class ModelSettings:
     heartbeat: float = DEFAULT_HEARTBEAT  # 0: no system.replica_present heartbeats
     announce: bool = True  # send system.replica_joined on joining
     max_call_duration: float | None = None  # from joining; then system.shutdown
-    tool_error_reply: str = "Sorry, that did not work."  # said after a tool_result with error
+    tool_error_reply: str = "Sorry, that did not work."  # the acknowledgement of a tool error
+    persona_file: PersonaFile | None = None  # the user's persona: tools, objectives, perception
+    # a conversation.respond comes back as a user-role utterance (Tavus's own template expects it)
+    respond_echo: bool = True
+    follow_up_window: float = DEFAULT_FOLLOW_UP_WINDOW  # a later tool result is not spoken
+    filler: str = DEFAULT_FILLER  # what an on_call generate_filler tool says while it runs
 
     @property
     def modern(self) -> bool:

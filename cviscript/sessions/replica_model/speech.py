@@ -36,6 +36,10 @@ class Speech:
     started_at: float = 0.0
     content_index: int = 0
     timers: list[Any] = field(default_factory=list)
+    # streamed as conversation.utterance.streaming chunks (2026); the custom greeting is not:
+    # Tavus sends it as a single-shot utterance (Tavus-Engineering/tavus-interviewer
+    # src/hooks/useUtteranceEvents.ts: "Tavus emits the greeting only as a single-shot event")
+    stream: bool = True
 
 
 def clauses(text: str, length: float) -> list[tuple[float, str]]:
@@ -101,12 +105,13 @@ class Speaker:
         self.current = speech
         self.spoken.append(speech)
         speech.started_at = self._now()
+        wire.speeches += 1
         if speech.turn_idx is None:
             speech.turn_idx = wire.next_turn()
         turn, inf = speech.turn_idx, speech.inference_id
         wire.speaking("replica", True, turn, inf)
         wire.replica_says("conversation.utterance", {"speech": speech.text}, turn, inf)
-        if wire.modern and speech.text:
+        if wire.modern and speech.text and speech.stream:
             for at, so_far in clauses(speech.text, speech.length):
                 speech.timers.append(self._later(at, self._stream, speech, so_far))
         speech.timers.append(self._later(speech.length, self._finish, speech))
@@ -128,7 +133,7 @@ class Speaker:
     def _finish(self, speech: Speech) -> None:
         self.current = None
         speech.timers.clear()  # all fired; `spoken` keeps the speech, not its spent timers
-        if self.wire.modern and speech.text:
+        if self.wire.modern and speech.text and speech.stream:
             self._stream(speech, speech.text, final=True)
         self._stopped(speech, round(speech.length, 3), interrupted=False)
         self.settle()
@@ -156,7 +161,7 @@ class Speaker:
             elapsed = self._now() - speech.started_at
             assert speech.turn_idx is not None
             if self.wire.modern:
-                if speech.text:
+                if speech.text and speech.stream:
                     fraction = elapsed / speech.length if speech.length > 0 else 1.0
                     so_far = spoken_part(speech.text, fraction)
                     self._stream(speech, so_far, final=True, cut=True)

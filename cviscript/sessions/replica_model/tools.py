@@ -3,8 +3,12 @@
 A tool call carries the `inference_id` and `turn_idx` of the input that triggered it (the user's
 utterance, or the `respond`), as Tavus documents, and a `tool_call_id` the result must name:
 Tavus marks `tool_call_id` required, so a result without one (or naming no open call) answers
-nothing. A result with ``status: error`` is acknowledged as a failure (the model's
-`tool_error_reply`), never spoken as if it had worked.
+nothing. What the replica says while the tool runs (`on_call`) and after its result
+(`on_resolve`) is the tool's own setting (`language.persona_file.PersonaTool`), Tavus's documented
+defaults when the persona file does not have the tool or there is none: a filler line while it
+runs, nothing after the result. A result with ``status: error`` is acknowledged as a failure (the
+model's `tool_error_reply`) where a result would have been spoken, never spoken as if it had
+worked.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from .persona import Answer
 
 @dataclass(slots=True)
 class OpenCall:
-    answer: Answer
-    inference_id: str
+    answer: Answer | None  # None: a perception tool call (no persona rule behind it)
+    inference_id: str | None
     turn_idx: int
+    name: str = ""
+    at: float = 0.0  # when the call went out (a result later than the follow-up window is late)
 
 
 class ToolDesk:

@@ -9,8 +9,8 @@ tool and presence modules state facts and never spell events:
   (``conversation.replica.started_speaking``) and the role-agnostic copy
   (``conversation.started_speaking``), and every replica-role message once with role ``pal`` and
   again with the legacy role ``replica``. The docs say a copy "gets the next value in the sequence"
-  but clients see both forms, so the legacy copy shares its original's `seq` on odd turns and has
-  its own on even turns: every conversation of two turns or more shows a normaliser both;
+  but clients see both forms, so the legacy copy shares its original's `seq` in odd speeches and
+  has its own in even ones: every conversation of two speeches or more shows a normaliser both;
 * a 2024 server says each fact once, with role ``replica``.
 
 Every message is a fresh dict of JSON values (str, int, float, bool, None, lists and dicts of them)
@@ -60,6 +60,7 @@ class Wire:
         self._out = out
         self.seq = 0
         self.turn = 0
+        self.speeches = 0  # replica speeches started: the legacy copy's seq form alternates
         self.closed = False
         self.copy = False  # the message being emitted repeats a fact already emitted
         self._wall = self._timestamp = -1.0
@@ -141,7 +142,7 @@ class Wire:
             {"role": "replica", **properties},
             turn_idx=turn_idx,
             inference_id=inference_id,
-            seq=seq if turn_idx % 2 else None,
+            seq=seq if self.speeches % 2 else None,
             copy=True,
         )
 

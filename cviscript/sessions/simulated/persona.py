@@ -43,6 +43,12 @@ class Persona:
                 ans.tool_arguments = render.render_value(rule.tool_call.arguments, ctx)
             elif rule.say is not None:
                 ans.say = render.render_text(rule.say, ctx)
+            if rule.complete_objective is not None:
+                ans.objective = rule.complete_objective.name
+                if rule.tool_call is None:
+                    ans.objective_variables = render.render_value(
+                        rule.complete_objective.output_variables, ctx
+                    )
             return ans
         if self.default_reply:
             return Answer(None, {}, dict(event or {}), say=self.default_reply)
@@ -54,3 +60,11 @@ class Persona:
             return None
         ctx = render.context(answer.groups, answer.event, result=result)
         return render.render_text(answer.rule.say, ctx)
+
+    def objective_after_tool(self, answer: Answer, result: Any) -> dict[str, Any]:
+        """A tool rule's objective output variables, rendered once the result is known."""
+        rule = answer.rule
+        if rule is None or rule.complete_objective is None:
+            return {}
+        ctx = render.context(answer.groups, answer.event, result=result)
+        return render.render_value(rule.complete_objective.output_variables, ctx)

@@ -37,20 +37,30 @@ from .user import SimulatedUser
 __all__ = ["MIN_SPEECH", "SimulatedReplica", "model_settings"]
 
 
-def model_settings(rehearsal: Rehearsal, **conversation: Any) -> ModelSettings:
-    """The model's settings from a rehearsal's `replica:` block, plus the conversation's own
-    (`greeting`, `max_call_duration` from `conversation.create`); the block's greeting wins."""
+def model_settings(
+    rehearsal: Rehearsal, persona_file: Any = None, **conversation: Any
+) -> ModelSettings:
+    """The model's settings from a rehearsal's `replica:` block (a `profile:` already merged in
+    at load), plus the conversation's own (`greeting`, `max_call_duration` from
+    `conversation.create`; the block's greeting wins) and the persona file the case runs against
+    (`language.persona_file.PersonaFile`: its `pipeline_mode` unless the block sets `pipeline`)."""
     r = rehearsal.replica
+    pipeline = r.pipeline
+    if persona_file is not None and "pipeline" not in r.given:
+        pipeline = persona_file.pipeline_mode
     settings = ModelSettings(
         words_per_minute=r.words_per_minute,
         user_words_per_minute=r.user_words_per_minute,
         echo_latency=r.echo_latency,
         reply_latency=r.reply_latency,
         join_delay=r.join_delay,
-        pipeline=r.pipeline,
+        pipeline=pipeline,
         default_reply=r.default_reply,
         vintage="2024" if str(r.vintage) == "2024" else "2026",
         heartbeat=r.heartbeat,
+        persona_file=persona_file,
+        respond_echo=r.respond_echo,
+        follow_up_window=r.follow_up_window,
         **conversation,
     )
     if r.greeting is not None:
@@ -114,8 +124,10 @@ class SimulatedReplica(Session):
         return self.model.speaking
 
     def attach_trace(self, trace: Any) -> None:
-        """Report network faults into this run's trace (see `faults.FaultyLink`)."""
+        """Report network faults, and what the model chose not to do (a ``model`` record: a
+        reply not spoken, a visitor not heard, and why), into this run's trace."""
         self.link.report = trace.emit
+        self.model.on_note = lambda what, data: trace.emit_data("model", {"note": what, **data})
 
     # ------------------------------------------------------------------------ session interface
 

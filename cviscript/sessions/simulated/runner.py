@@ -69,7 +69,11 @@ def simulated_conversation(
     seed = seed if seed is not None else (rehearsal.seed if rehearsal else 0)
     merged = {**(rehearsal.vars if rehearsal else {}), **(vars_override or {})}
     case = rehearsal or Rehearsal(name="simulated")
-    settings = model_settings(case, **conversation_limits(create_body(scenario, merged)))
+    settings = model_settings(
+        case,
+        scenario.persona_for(rehearsal),
+        **conversation_limits(create_body(scenario, merged)),
+    )
     replica = SimulatedReplica(
         clock, case, conversation_id=SIM_CONVERSATION_ID, seed=seed, settings=settings
     )
