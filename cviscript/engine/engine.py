@@ -402,7 +402,9 @@ class Engine:
                 or props.get("done") is True
             ):
                 echo_text = text if event_type == "conversation.echo" else None
-                self.speech.asked(self.clock.now(), echo_text if isinstance(echo_text, str) else None)
+                self.speech.asked(
+                    self.clock.now(), echo_text if isinstance(echo_text, str) else None
+                )
         elif event_type == "conversation.interrupt":
             self.speech.cancelled()
         self._send(message)
