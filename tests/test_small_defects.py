@@ -93,6 +93,8 @@ def test_the_simulated_transcript_shows_the_replica_join_before_anything_is_sent
 RESULT = """\
 cviscript: 1
 name: res
+conversation:
+  persona_file: persona.json    # the stock tool speaks its result (Tavus's default does not)
 initial: a
 states:
   a:
@@ -118,6 +120,8 @@ rehearsals:
 def test_a_structured_tool_result_renders_as_json_in_a_persona_reply(tmp_path):
     path = tmp_path / "res.yaml"
     path.write_text(RESULT)
+    persona = {"tools": [{"name": "stock", "on_call": "none", "on_resolve": "generate_response"}]}
+    (tmp_path / "persona.json").write_text(json.dumps(persona))
     conv = run_simulated(load_scenario(path), rehearsal="r")
     said = [
         r.data["message"]["properties"]["speech"]
