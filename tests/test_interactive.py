@@ -509,6 +509,8 @@ def test_in_a_real_terminal_the_person_is_the_visitor_not_the_rehearsal_script(t
     ]
     assert users == [words]
     assert records[-1]["kind"] == "outcome" and records[-1]["outcome"] == "stopped"
+    replayed = replay(transcript, KIOSK)  # stopped where the person stopped it, not an error
+    assert replayed.divergence is None and replayed.conversation.result.outcome == "stopped"
 
 
 def test_r_none_is_a_silent_user_and_with_script_needs_interactive(steer_file):

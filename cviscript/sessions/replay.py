@@ -20,7 +20,8 @@ Timing details that keep a replay faithful:
   the scenario has not ended by itself by then (after everything else due at that instant), the
   replay ends it as `error` ("the recording ended first"). A recording cut short by a lost
   connection or Ctrl-C ended in error too, so it replays to the same outcome; a recording that
-  completed, but whose scenario no longer completes, does not.
+  completed, but whose scenario no longer completes, does not. A run the operator stopped at the
+  prompt (`/quit`: outcome `stopped`) is stopped at the same instant, with the same reason.
 * A recording cut short (no `outcome` record: a crash, a kill) is compared as far as it goes:
   what the replay sends after the last recorded interaction is not a difference.
 * The run gets the variables of the rehearsal named in the header (if the scenario has it), the
@@ -120,7 +121,10 @@ class ReplaySession(Session):
         assert self.end is not None
         reason = f"the recording ended first, at {self.end[0]:.3f}s ({self.end[1]})"
         abort = getattr(self._sink, "abort", None)
-        if abort is not None:
+        if abort is not None and self.end[1].startswith("stopped: "):
+            # the person at the prompt ended it (`/quit`): the replay stops where they did
+            abort("stopped", self.end[1][len("stopped: ") :])
+        elif abort is not None:
             abort("error", reason)
         else:
             self._sink.on_closed(reason)
