@@ -200,3 +200,56 @@ def test_fire_gives_up_on_a_server_that_trickles_within_its_deadline(monkeypatch
     finally:
         stop.set()
         listener.close()
+
+
+def test_an_idle_connection_flood_on_control_cannot_stop_the_end_call(tmp_path):
+    """End to end: `run --create --control` under a low descriptor limit, 300 idle connections
+    to the control port, then Ctrl-C — the conversation is still ended, stderr stays short."""
+    import os
+    import re
+    import resource
+    import signal
+
+    from conftest import REPO
+    from test_live_http import WAITING, TavusStub, live_env
+
+    stub = TavusStub()
+    scenario = tmp_path / "waiting.yaml"
+    scenario.write_text(WAITING)
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cviscript", "run", str(scenario), "--create",
+         "--api-url", stub.url, "--control", "127.0.0.1:0"],
+        cwd=REPO, env={**os.environ, **live_env()}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, preexec_fn=low_limit,
+    )  # fmt: skip
+    idle: list[socket.socket] = []
+    try:
+        url = None
+        while url is None:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            m = re.search(r"control: http://127\.0\.0\.1:(\d+)/", line)
+            url = m and int(m.group(1))
+        _wait_for(lambda: stub.created, 30)
+        for _ in range(300):
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", url), timeout=5))
+            except OSError:
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=40)
+    finally:
+        for sock in idle:
+            sock.close()
+        if proc.poll() is None:
+            proc.kill()
+        stub.close()
+    assert proc.returncode == 130, err
+    assert stub.created == ["c1"] and stub.ended == ["c1"]
+    assert "Too many open files" not in err and "Traceback" not in err
+    assert len(err.splitlines()) < 40
