@@ -180,12 +180,14 @@ def test_the_same_fragment_through_a_symlink_is_one_file(tmp_path):
 def test_the_loader_limits_count_every_fragment_together(tmp_path):
     from cviscript.language import loader
 
-    # three fragments of 40,000 nodes each: each under the limit alone, not together
+    # four fragments of 40,000 nodes each: each under the limit alone, not together (and once
+    # over it, the fragments after are not read: one error, not one per fragment)
     def fragment(i: int) -> str:
         return f"vars:\n  v{i}: [" + ", ".join(["1"] * 40_000) + "]\n"
 
-    files = {f"f{i}.yaml": fragment(i) for i in range(3)}
-    files["main.yaml"] = MAIN.replace("[common.yaml]", "[common.yaml, f0.yaml, f1.yaml, f2.yaml]")
+    files = {f"f{i}.yaml": fragment(i) for i in range(4)}
+    listed = "[common.yaml, f0.yaml, f1.yaml, f2.yaml, f3.yaml]"
+    files["main.yaml"] = MAIN.replace("[common.yaml]", listed)
     files["common.yaml"] = COMMON
     path = _write(tmp_path, files)
     for i in range(3):

@@ -107,6 +107,7 @@ class _Merger:
         self.count = 0
         self.bytes_used = 0
         self.nodes_used = 0
+        self.over_budget = False  # a fragment took the scenario past a limit: read no more
 
     def collect(self, node: Node, filename: str, stack: list[str]) -> list[Node]:
         """`node` and the roots of every fragment it includes, depth first, in order."""
@@ -128,8 +129,8 @@ class _Merger:
                 chain = " -> ".join(os.path.basename(p) for p in [*stack, path])
                 self.v.error(entry.loc, "include-cycle", f"include: cycle: {chain}")
                 continue
-            if path in self.seen:
-                continue
+            if path in self.seen or self.over_budget:
+                continue  # past the size limits: the first fragment over them was reported
             self.count += 1
             if self.count > MAX_FILES:
                 self.v.error(
@@ -170,12 +171,14 @@ class _Merger:
             return None
         text, problems = read_source(path, max_bytes=MAX_BYTES - self.bytes_used)
         if text is None:
+            self.over_budget = any(d.code == "too-large" for d in problems)
             self.v.diagnostics += [_at_entry(d, entry, shown) for d in problems]
             return None
         self.bytes_used += len(text.encode("utf-8", "surrogatepass"))
         root, problems = compose(text, shown, max_nodes=MAX_NODES - self.nodes_used)
         self.v.diagnostics += problems
         if root is None:
+            self.over_budget = any(d.code == "too-large" for d in problems)
             return None
         self.nodes_used += count_nodes(root)
         if not root.is_map:

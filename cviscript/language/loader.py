@@ -596,14 +596,15 @@ class _Converter:
     def convert(self, node: Any, depth: int) -> Node:
         self.count += 1
         if self.count > self.max_nodes:
-            together = (
-                " together with the files it is included with (the limit counts every fragment)"
+            message = (
+                f"the scenario and its fragments have more than {MAX_NODES} nodes together "
+                "(the limit counts every included file, aliases expanded)"
                 if self.max_nodes < MAX_NODES
-                else ""
+                else f"the document has more than {MAX_NODES} nodes once its aliases are "
+                "expanded (too many aliases, or simply too big)"
             )
             raise _Limit(
-                f"the document has more than {MAX_NODES} nodes once its aliases are expanded"
-                f"{together} (too many aliases, or simply too big)",
+                message,
                 node.start_mark,
                 "too-large",
             )
