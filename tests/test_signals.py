@@ -152,6 +152,22 @@ def test_a_second_ctrl_c_while_creating_still_ends_what_was_created(tavus, tmp_p
     assert tavus.created == ["c1"] and tavus.ended == ["c1"]
 
 
+def test_rehearse_live_a_second_ctrl_c_while_creating_ends_what_was_created(tavus, tmp_path):
+    tavus.create_delay = 3.5
+    (tmp_path / "waits.yaml").write_text(CASES)
+    env = live_env(TAVUS_API_URL=tavus.url)
+    args = [*PY, "rehearse", "--live", "-j", "2", "waits.yaml", "--max-duration", "50"]
+    proc = _start(args, env, tmp_path)
+    assert tavus.create_seen.wait(20)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(2.3)
+    proc.send_signal(signal.SIGINT)  # while the creates are out: held ("not ended: none" before)
+    code, out, err = _finish(proc)
+    assert code == 130, out + err
+    assert "still creating or ending conversations" in err
+    _all_ended(tavus, at_least=1)
+
+
 def test_a_third_signal_exits_at_once_naming_what_was_left_running(tavus, tmp_path):
     tavus.end_delay = 15.0  # the end call hangs
     scenario = tmp_path / "waiting.yaml"
