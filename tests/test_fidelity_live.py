@@ -101,3 +101,19 @@ def test_a_bad_misbehave_setting_is_a_usage_error(tmp_path):
     out = run_cli(tmp_path, {"misbehave": {"copy_lag": "many"}})
     assert out.returncode == 2
     assert "misbehave.copy_lag" in out.stderr
+
+
+def test_rehearse_live_reports_show_the_findings(tmp_path):
+    env = {**os.environ, "CVISCRIPT_FAKE_DAILY": json.dumps({"misbehave": {"tool_filler": "Hmm."}})}
+    out = subprocess.run(
+        [sys.executable, "-m", "cviscript", "rehearse", "--live", PROBE, "--transcripts", "t",
+         "--junit", "j.xml", "--html", "r.html", "--json", "r.json"],
+        env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("⚠ fidelity tool-filler") == 1
+    junit = (tmp_path / "j.xml").read_text()
+    assert 'name="fidelity" value="tool-filler"' in junit
+    assert 'class="finding" data-code="tool-filler"' in (tmp_path / "r.html").read_text()
+    (case,) = json.loads((tmp_path / "r.json").read_text())["cases"]
+    assert [f["code"] for f in case["runs"][0]["fidelity"]] == ["tool-filler"]

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from ..errors import UsageError
-from ..rehearsal.text import case_line, failure_report, summary
+from ..rehearsal.text import case_line, failure_report, fidelity_report, summary
 from .common import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -293,6 +293,8 @@ class _Printer:
         if not self.quiet or not case.passed:
             click.echo(case_line(case, color=self.color))
         for line in failure_report(case):
+            click.echo(line)
+        for line in fidelity_report(case, color=self.color):
             click.echo(line)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .excerpt import line_of, records_from_json
 from .results import CaseResult, SuiteResult
-from .text import failure_report
+from .text import failure_report, fidelity_findings, fidelity_report
 
 MAX_SYSTEM_OUT_LINES = 2000
 # Characters XML 1.0 cannot carry at all (ElementTree writes them and the file becomes unreadable).
@@ -83,7 +83,12 @@ def _testcase(parent: ET.Element, case: CaseResult) -> ET.Element:
         values["failing_seeds"] = " ".join(str(s) for s in case.failing_seeds) or None
     if case.replay:
         values["replay"] = case.replay
+    findings = fidelity_findings(case)
+    if findings:  # a live run that differed from the replica model (cviscript.fidelity)
+        values["fidelity"] = " ".join(sorted({str(f.get("code")) for f in findings}))
     _props(tc, values)
+    for line in fidelity_report(case, indent=""):
+        ET.SubElement(tc.find("properties"), "property", name="fidelity_finding", value=line)
     if case.skipped is not None:
         ET.SubElement(tc, "skipped", message=case.skipped)
         return tc

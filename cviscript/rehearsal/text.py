@@ -90,6 +90,33 @@ def failure_report(case: CaseResult, *, indent: str = "  ") -> list[str]:
     return [printable(line, keep_newlines=False) for line in lines]  # speech shown, not obeyed
 
 
+def fidelity_findings(case: CaseResult) -> list[dict[str, Any]]:
+    """The live self-check's findings over a case's runs, each code once (counts added up)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for run in case.runs:
+        for f in run.fidelity or ():
+            key = (str(f.get("code")), str(f.get("live")))
+            if key in found:
+                found[key]["count"] = found[key].get("count", 1) + (f.get("count") or 1)
+            else:
+                found[key] = dict(f)
+    return list(found.values())
+
+
+def fidelity_report(case: CaseResult, *, indent: str = "  ", color: bool = False) -> list[str]:
+    """A live case's differences from the replica model (`cviscript.fidelity`), one line each."""
+    from ..trace_lines import fidelity_line
+
+    mark = _style("⚠ fidelity", color, fg="yellow", bold=True)
+    lines = []
+    for f in fidelity_findings(case):
+        count = f.get("count") or 1
+        times = f" (seen {count} times)" if count > 1 else ""
+        text = printable(fidelity_line(f) + times, keep_newlines=False)
+        lines.append(f"{indent}{mark} {text}")
+    return lines
+
+
 def summary(suite: SuiteResult, *, color: bool = False) -> str:
     parts = [f"{len(suite.passed)} passed", f"{len(suite.failed)} failed"]
     if suite.min_pass_rate is not None:

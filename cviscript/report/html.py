@@ -212,6 +212,8 @@ def _case(case: CaseResult, index: int) -> str:
     parts.append(_facts(case, run))
     if run.failures:
         parts.append(_failures(case, run))
+    if run.fidelity:
+        parts.append(_fidelity(run.fidelity))
     records = None
     if run.trace is not None:
         from ..rehearsal.excerpt import records_from_json
@@ -284,6 +286,27 @@ def _json(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def _fidelity(findings: list[dict[str, Any]]) -> str:
+    """The live self-check's findings: where this live run differed from the replica model."""
+    n = len(findings)
+    parts = [
+        f'<section class="fidelity"><h3>{n} difference{"s" if n != 1 else ""} from the '
+        "replica model</h3>"
+    ]
+    for f in findings:
+        count = f.get("count") or 1
+        times = f" (seen {count} times)" if count > 1 else ""
+        parts.append(
+            f'<div class="finding" data-code="{escape(str(f.get("code")))}">'
+            f'<p class="what"><span class="code">{escape(str(f.get("code")))}</span>{times}</p>'
+            f"<p>live: {escape(str(f.get('live')))}</p>"
+            f"<p>rehearsal assumed: {escape(str(f.get('assumed')))}</p>"
+            f"<p>to make rehearsal match: {escape(str(f.get('fix')))}</p></div>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
 
 
 def _failures(case: CaseResult, run: CaseRun) -> str:
@@ -467,6 +490,7 @@ word-break:break-word}
 section.failures{background:var(--fail-bg);border:1px solid #ffcecb;border-radius:8px;
 padding:4px 14px 10px;margin:12px 0}
 section.failures h3{color:var(--fail)}
+section.fidelity{border:1px solid #e3c16f;border-radius:8px;padding:0 12px;margin:8px 0}
 .failure{background:#fff;border:1px solid #ffcecb;border-radius:6px;padding:8px 12px;margin:8px 0}
 .failure p{margin:2px 0}
 .failure .code{font-family:var(--mono);font-size:12px;color:#fff;background:var(--fail);
