@@ -50,8 +50,20 @@ Exit codes: 0 the same interactions were sent and the run ended as recorded,
     help="Write the replay's own transcript.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verdict (and the diff).")
+@click.option(
+    "--against-model",
+    is_flag=True,
+    help="Would rehearsal have caught it? Also rehearse SCENARIO against the replica model set up "
+    "from the recording (settings calibrated from it, its visitor lines at their times, its "
+    "replies) and print the first state, event or spoken text where the two runs differ.",
+)
+@click.option(
+    "--show-rehearsal",
+    is_flag=True,
+    help="With --against-model: print the rehearsal built from the recording (YAML).",
+)
 @include_root_option
-def command(trace, scenario, variables, transcript, quiet):
+def command(trace, scenario, variables, transcript, quiet, against_model, show_rehearsal):
     """Feed the received events of the transcript TRACE (recorded live or simulated) to SCENARIO
     (default: the file its header names) at their recorded times on a virtual clock, and check it
     sends the same interactions. When it does not, print the first differing interaction and a
@@ -61,6 +73,12 @@ def command(trace, scenario, variables, transcript, quiet):
     from ..transcript import TranscriptWriter
 
     vars_override = parse_vars(variables)
+    if show_rehearsal and not against_model:
+        fail("--show-rehearsal goes with --against-model", EXIT_INVALID)
+    if against_model:
+        if transcript:
+            fail("--transcript is not used with --against-model", EXIT_INVALID)
+        _against_model(trace, scenario, vars_override, quiet, show_rehearsal)
     writer = TranscriptWriter(transcript) if transcript else None
     try:
         result = replay(
@@ -121,3 +139,44 @@ def _print_divergence(result, quiet: bool) -> None:
         click.echo("  replay transcript:")
         for line in excerpt(result.records, focus):
             click.echo(printable(f"    {line}"))
+
+
+def _against_model(trace, scenario, vars_override, quiet, show_rehearsal) -> None:
+    from ..fidelity.against_model import against_model
+
+    try:
+        result = against_model(trace, scenario, vars_override=vars_override)
+    except ScenarioError as err:
+        print_diagnostics(err)
+        fail(f"{scenario or 'the scenario'}: invalid, not replayed", EXIT_INVALID)
+    except CviscriptError as err:
+        fail(str(err), EXIT_INVALID)
+    settings = result.rehearsal.get("replica") or {}
+    if not quiet:
+        shown = ", ".join(f"{k} {v}" for k, v in settings.items() if k != "greeting") or "defaults"
+        click.echo(
+            printable(
+                f"replayed {result.transcript} and rehearsed {result.scenario_path} against the "
+                f"model set up from it (replica: {shown}; "
+                f"{len(result.rehearsal.get('user') or [])} visitor lines, "
+                f"{len(result.rehearsal.get('persona') or [])} persona replies)"
+            )
+        )
+    if show_rehearsal:
+        import yaml
+
+        click.echo(yaml.safe_dump([result.rehearsal], sort_keys=False, allow_unicode=True))
+    d = result.divergence
+    r, m = result.recorded, result.model
+    if d is None:
+        click.echo(
+            f"PASS no divergence: rehearsal sees what live saw ({len(r.states)} states, "
+            f"{len(r.events) + len(r.visitor) + len(r.spoken)} events)"
+        )
+        sys.exit(EXIT_OK)
+    click.echo(printable(f"FAIL {d.describe()}"))
+    if not quiet:
+        for name, line in (("live", r), ("model", m)):
+            states = " → ".join(p.label for p in line.states)
+            click.echo(printable(f"  {name} path: {states}"))
+    sys.exit(EXIT_FAILED)

@@ -272,6 +272,7 @@ class _Runner:
                 stage=_attach_visitor(conv, reh, settings, live.session, audio)
             ),
             fidelity=monitor,
+            rehearsal=reh.name,
         )
         self.active.add(live)
         joined = time.monotonic()

@@ -132,6 +132,7 @@ class LiveRun:
         on_conversation: Callable[[Conversation], None] | None = None,
         keep_trace: bool = True,
         fidelity: Any = None,
+        rehearsal: str | None = None,
     ):
         """`options` says where and how (see `cviscript.sessions.live.options`); its target is a
         URL to join or a create body. `subscribers` hear every trace record; `on_conversation`
@@ -156,6 +157,7 @@ class LiveRun:
         self.on_conversation = on_conversation
         self.max_duration = options.limits.max_duration
         self.fidelity = fidelity
+        self.rehearsal = rehearsal  # the case a live rehearsal runs (named in the header)
         self.hit_max_duration = False
         self.started_at: float | None = None  # monotonic time the conversation was created/joined
         self.ended_at: float | None = None  # ... and ended (or left)
@@ -399,6 +401,7 @@ class LiveRun:
             vars_override=self.vars_override,
             context_spelling=self.options.context_spelling,
             mode="live",
+            rehearsal=self.rehearsal,
             header=header,
         )
         # Which side of our join the replica came in on: read once Daily's announcement of a

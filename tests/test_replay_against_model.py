@@ -1,0 +1,91 @@
+"""`cviscript replay --against-model`: a recording replayed and re-enacted against the model; a
+faithful recording shows no divergence, a misbehaving replica's names the first one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from cviscript.fidelity.against_model import Point, Timeline, against_model, first_divergence
+from cviscript.rehearsal.live import LiveSuiteOptions, run_live_suite
+
+PROBE = str(Path(__file__).parent / "data" / "fidelity" / "probe.yaml")
+
+
+@pytest.fixture(autouse=True)
+def steady_room(monkeypatch):
+    """The fake room at 5x real time, not 20x: on a loaded CI machine a few milliseconds of
+    thread scheduling are then too little to reorder a turn, which a re-enactment would show."""
+    monkeypatch.setattr("cviscript.rehearsal.live.FAKE_SPEED", 5.0)
+
+
+def recordings(tmp_path, paths, misbehave=None) -> list[str]:
+    spec = json.dumps({"misbehave": misbehave or {}})
+    options = LiveSuiteOptions(fake=spec, transcripts=str(tmp_path / "t"), jobs=6, max_concurrent=6)
+    _, summary = run_live_suite(paths, options)
+    return summary.transcripts
+
+
+def test_faithful_recordings_of_shipped_scenarios_show_no_divergence(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    paths = recordings(tmp_path, ["scenarios/kiosk.yaml", "scenarios/guided-tour.yaml"])
+    assert len(paths) == 6
+    for path in paths:
+        result = against_model(path)
+        assert result.divergence is None, (path, result.divergence.describe())
+        assert result.recorded.states and result.model.states
+
+
+@pytest.mark.parametrize(
+    "misbehave, kind, live_has",
+    [
+        ({"tool_filler": "Hmm, one moment."}, "spoken", '"Hmm, one moment."'),
+        ({"respond_echo": True}, "visitor", '"Hello!"'),
+        ({"tool_result_silent": True}, "spoken", '"Goodbye."'),
+        (
+            {"rename": {"conversation.tool_call": "conversation.tool_call_v2"}},
+            "event",
+            "tool_call_v2",
+        ),
+    ],
+)
+def test_a_misbehaving_replica_gives_the_first_divergence(tmp_path, misbehave, kind, live_has):
+    (path,) = recordings(tmp_path, [PROBE], misbehave)
+    d = against_model(path).divergence
+    assert d is not None and d.kind == kind, d
+    assert live_has in (d.recorded or "")
+
+
+def test_timelines_compare_each_sequence_and_ignore_what_happens_after_the_end():
+    live = Timeline(states=[Point(0, "s")], spoken=[Point(1, "x"), Point(9, "y")], end=10)
+    model = Timeline(states=[Point(0, "s")], spoken=[Point(1, "x")], end=5)
+    assert first_divergence(live, model) is None  # the model's run had ended by then
+    model.end = 10
+    d = first_divergence(live, model)
+    assert d is not None and d.kind == "spoken" and d.t == 9
+    assert d.recorded == "y" and d.model is None
+    model.states.append(Point(3, "other"))  # the earliest difference wins
+    assert first_divergence(live, model).kind == "state"
+
+
+def cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "cviscript", "replay", *args], cwd=cwd,
+                          env={**os.environ}, capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_the_command(tmp_path):
+    (good,) = recordings(tmp_path / "good", [PROBE])
+    out = cli("--against-model", good, "--show-rehearsal", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "PASS no divergence" in out.stdout and "re-enacted against the model" in out.stdout
+    (bad,) = recordings(tmp_path / "bad", [PROBE], {"respond_echo": True})
+    out = cli("--against-model", bad, cwd=tmp_path)
+    assert out.returncode == 1
+    assert "FAIL first divergence" in out.stdout and '"Hello!"' in out.stdout
+    assert cli("--show-rehearsal", bad, cwd=tmp_path).returncode == 2
