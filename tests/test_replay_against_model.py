@@ -46,7 +46,7 @@ def test_faithful_recordings_of_shipped_scenarios_show_no_divergence(tmp_path, m
     "misbehave, kind, live_has",
     [
         ({"tool_filler": "Hmm, one moment."}, "spoken", '"Hmm, one moment."'),
-        ({"respond_echo": True}, "visitor", '"Hello!"'),
+        ({"utterances": False}, "spoken", "nothing"),
         ({"tool_result_silent": True}, "spoken", '"Goodbye."'),
         (
             {"rename": {"conversation.tool_call": "conversation.tool_call_v2"}},
@@ -59,7 +59,7 @@ def test_a_misbehaving_replica_gives_the_first_divergence(tmp_path, misbehave, k
     (path,) = recordings(tmp_path, [PROBE], misbehave)
     d = against_model(path).divergence
     assert d is not None and d.kind == kind, d
-    assert live_has in (d.recorded or "")
+    assert live_has in (d.recorded or "nothing")
 
 
 def test_timelines_compare_each_sequence_and_ignore_what_happens_after_the_end():
@@ -79,13 +79,28 @@ def cli(*args, cwd):
                           env={**os.environ}, capture_output=True, text=True, timeout=60)  # fmt: skip
 
 
+def test_what_the_recordings_profile_models_is_no_divergence(tmp_path):
+    """The re-enactment runs with the settings calibrated from the recording: a respond echo
+    either way is modelled by respond_echo, so only what no setting models diverges."""
+    from cviscript.sessions.replica_model import ModelSettings
+
+    echoes = not bool(getattr(ModelSettings(), "respond_echo", False))
+    (path,) = recordings(tmp_path, [PROBE], {"respond_echo": echoes})
+    result = against_model(path)
+    if "respond_echo" in __import__("cviscript.fidelity.profile", fromlist=["x"]).replica_keys():
+        assert result.rehearsal["replica"]["respond_echo"] is echoes
+        assert result.divergence is None, result.divergence.describe()
+    else:
+        assert result.divergence is not None and result.divergence.kind == "visitor"
+
+
 def test_the_command(tmp_path):
     (good,) = recordings(tmp_path / "good", [PROBE])
     out = cli("--against-model", good, "--show-rehearsal", cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "PASS no divergence" in out.stdout and "re-enacted against the model" in out.stdout
-    (bad,) = recordings(tmp_path / "bad", [PROBE], {"respond_echo": True})
+    (bad,) = recordings(tmp_path / "bad", [PROBE], {"tool_filler": "Hmm."})
     out = cli("--against-model", bad, cwd=tmp_path)
     assert out.returncode == 1
-    assert "FAIL first divergence" in out.stdout and '"Hello!"' in out.stdout
+    assert "FAIL first divergence" in out.stdout and '"Hmm."' in out.stdout
     assert cli("--show-rehearsal", bad, cwd=tmp_path).returncode == 2

@@ -111,7 +111,12 @@ def for_scenario(scenario: Any, rehearsal: Any = None) -> Assumptions:
         rehearsals = getattr(scenario, "rehearsals", None) or []
         rehearsal = rehearsals[0] if rehearsals else None
     if rehearsal is None or getattr(rehearsal, "replay", None):
-        return Assumptions.from_settings(None)
+        from ..sessions.replica_model import ModelSettings
+
+        persona = getattr(scenario, "personas", {}).get(
+            getattr(getattr(scenario, "conversation", None), "persona_file", None) or ""
+        )
+        return Assumptions.from_settings(ModelSettings(persona_file=persona))
     name = getattr(rehearsal, "name", "")
     persona_for = getattr(scenario, "persona_for", None)
     persona = persona_for(rehearsal) if persona_for is not None else None

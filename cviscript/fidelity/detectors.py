@@ -489,15 +489,22 @@ class JoinOrder(Detector):
         if replica_first == self.a.replica_first:
             return
         if replica_first:
-            live = "the replica was already in the room when the client joined (anything it sent before was lost, system.replica_joined included)"
+            live = (
+                "the replica was already in the room when the client joined (anything it sent "
+                "before was lost, system.replica_joined included)"
+            )
             assumed = (
                 "the replica joins after the client and announces itself with system.replica_joined"
             )
-            fix = "replica setting replica_first: true (join_delay 0, no system.replica_joined); Tavus's docs say the replica normally waits in the room"
+            fix = (
+                "no replica setting models it yet; Tavus's docs say the replica normally waits "
+                "in the room, so do not wait for system.replica_joined or a greeting the client "
+                "may miss (the run starts on the replica's presence either way)"
+            )
         else:
             live = "the replica joined after the client"
             assumed = "the replica is in the room before the client joins"
-            fix = "replica setting replica_first: false"
+            fix = "expect system.replica_joined and the greeting after the client joins"
         self.report(codes.JOIN_ORDER.code, "", t, assumed=assumed, live=live, fix=fix)
 
 
