@@ -526,3 +526,22 @@ def test_a_replica_profile_is_merged_under_the_cases_own_keys(tmp_path):
     errors = [d for d in check_file(path) if d.severity == "error"]
     assert {d.loc.file for d in errors} == {str(tmp_path / "replica.yaml")}
     assert len(errors) == 2
+
+
+# --------------------------------------------------------------------------------- the docs
+
+
+def test_every_fidelity_row_says_how_sure_it_is_and_links_a_source():
+    text = (Path(__file__).parent.parent / "docs" / "fidelity.md").read_text()
+    rows = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| what a") and "---" not in line
+    ]
+    assert len(rows) > 40
+    sure = ("documented", "Tavus's code", "inferred", "unconfirmed")
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split(" | ")]
+        assert len(cells) == 4, row
+        assert cells[1].startswith(sure), row
+        assert "](https://" in cells[2], row
