@@ -545,3 +545,31 @@ def test_every_fidelity_row_says_how_sure_it_is_and_links_a_source():
         assert len(cells) == 4, row
         assert cells[1].startswith(sure), row
         assert "](https://" in cells[2], row
+
+
+def test_the_filler_line_is_a_replica_setting_a_profile_can_carry(tmp_path):
+    (tmp_path / "replica.yaml").write_text('filler: "Hang on a second."\n')
+    text = """\
+    cviscript: 1
+    name: f
+    conversation: {replica_profile: replica.yaml}
+    initial: a
+    states:
+      a:
+        on:
+          - tool_call: t
+            do: [{tool_result: "x"}]
+            goto: b
+          - after: 5s
+            goto: c
+      b:
+        on: [{after: 3s, goto: c}]
+      c: {final: true}
+    rehearsals:
+      - name: r
+        user: [{at: 1s, say: "go"}]
+        persona: [{match: "go", tool_call: t}]
+        expect: {said: ["Hang on a second."], path: [a, b, c]}
+    """
+    run = rehearse(write(tmp_path, text, None))
+    assert run.passed, [f.message for f in run.failures]

@@ -315,6 +315,7 @@ class ReplicaSettings:
     # a conversation.respond comes back as a user utterance (Tavus's own template expects it)
     respond_echo: bool = True
     follow_up_window: float = 15.0  # a tool result later than this after the call is not spoken
+    filler: str = "One moment, let me check that."  # an on_call: generate_filler tool's line
     persona_file: str | None = None  # overrides conversation.persona_file (resolved path)
     profile: str | None = None  # overrides conversation.replica_profile (resolved path)
     loc: Location | None = None

@@ -418,6 +418,13 @@ REPLICA = Obj(
                 "(default 15s; unconfirmed)."
             )
         ),
+        "filler": f(
+            Text(
+                "What a tool with on_call: generate_filler says while it runs (default: "
+                '"One moment, let me check that."; `cviscript calibrate` can measure yours).',
+                nonempty=True,
+            )
+        ),
         "persona_file": f(
             Str("This case's persona file (overrides conversation.persona_file).", nonempty=True)
         ),

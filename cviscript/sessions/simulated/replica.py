@@ -61,6 +61,7 @@ def model_settings(
         persona_file=persona_file,
         respond_echo=r.respond_echo,
         follow_up_window=r.follow_up_window,
+        filler=r.filler,
         **conversation,
     )
     if r.greeting is not None:
