@@ -8,6 +8,7 @@ and HTML. The commands are run in subprocesses with real UTF-8 pipes, as a user 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import xml.dom.minidom
@@ -159,6 +160,7 @@ def hostile_recording(tmp_path: Path) -> Path:
     (tmp_path / "greeter.yaml").write_text(
         (src / "greeter.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
+    shutil.copy(src / "greeter.persona.json", tmp_path)  # its persona file
     lines = []
     for line in (src / "recordings" / "visitor-asks-hours.jsonl").read_text().splitlines():
         record = json.loads(line)
