@@ -138,3 +138,27 @@ def test_the_command_refuses_bad_input(tmp_path):
     )
     out = cli(str(empty), cwd=tmp_path)
     assert out.returncode == 1 and "too little" in out.stderr
+
+
+def test_a_rehearsal_with_the_calibrated_profile_gives_the_live_verdict(tmp_path, faithful):
+    """The loop: record live, calibrate, rehearse with `replica: {profile: …}`."""
+    from cviscript.language.validate import load_scenario
+
+    (tmp_path / "replica.yaml").write_text(profile_yaml(calibrate(faithful)))
+    source = Path(PROBE).read_text()
+    start = source.index("    replica:\n")
+    end = source.index("    user:\n")
+    source = source[:start] + "    replica: {profile: replica.yaml}\n" + source[end:]
+    scenario = tmp_path / "calibration.yaml"
+    scenario.write_text(source)
+    sc = load_scenario(str(scenario))
+    replica = sc.rehearsals[0].replica
+    assert replica.reply_latency == pytest.approx(1.2, rel=TOLERANCE["reply_latency"])
+    assert replica.words_per_minute == pytest.approx(180, rel=TOLERANCE["words_per_minute"])
+    suite = run_suite([str(scenario)], case_timeout=None)
+    (case,) = suite.cases
+    assert case.passed, [f.message for r in case.runs for f in r.failures]
+    live_paths = {
+        tuple(s["state"] for s in recs if s.get("kind") == "state") for _, _, recs in faithful
+    }
+    assert live_paths == {tuple(case.runs[0].path)}
