@@ -162,3 +162,39 @@ def test_a_rehearsal_with_the_calibrated_profile_gives_the_live_verdict(tmp_path
         tuple(s["state"] for s in recs if s.get("kind") == "state") for _, _, recs in faithful
     }
     assert live_paths == {tuple(case.runs[0].path)}
+
+
+REAL_SHAPED = sorted(DATA.glob("real-shaped-*.jsonl"))
+
+
+def test_real_shaped_transcripts_calibrate_to_what_they_show():
+    """Documented 2026 payloads (tests/data/fidelity/make_real_shaped.py): a reply 1.0-1.6 s after
+    the visitor's last word (median of the six non-tool turns 1.462 s), ~150 wpm, the respond
+    echoed, a single-shot greeting, a filler and no spoken result around the tool call, the
+    replica already in the room."""
+    assert len(REAL_SHAPED) == 2
+    cal = calibrate([(str(p), *read_transcript(p)) for p in REAL_SHAPED])
+    got = {f.key: f.value for f in cal.figures}
+    assert got["vintage"] == "2026"
+    assert got["reply_latency"] == pytest.approx(1.462, abs=0.05)
+    assert cal.figure("reply_latency").samples == 6  # the tool call's turn is no reply latency
+    assert got["words_per_minute"] == pytest.approx(150, rel=0.05)
+    assert got["respond_echo"] is True
+    assert got["greeting_streams"] is False
+    assert got["replica_first"] is True
+    assert got["tool_filler"] is True and got["tool_result_spoken"] is False
+    assert got["filler"] == "One moment while I look that up for you."
+    assert got["heartbeat"] is None  # two heartbeats a conversation: too few intervals
+    assert got["copy_window"]["messages"] <= 8
+
+
+def test_real_shaped_traffic_checked_against_the_model():
+    """The live self-check over the same traffic: today's model (respond echo, Tavus's tool
+    defaults) matches it except for the replica already being in the room."""
+    from cviscript.fidelity import Assumptions, check_records
+    from cviscript.sessions.replica_model import ModelSettings
+
+    for path in REAL_SHAPED:
+        header, records = read_transcript(path)
+        found = check_records(records, Assumptions.from_settings(ModelSettings()), header=header)
+        assert [f.code for f in found] == ["join-order"], [f.line() for f in found]
