@@ -60,9 +60,12 @@ def well_formed(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
-# A secret's shape: a run of 12+ key-like characters holding a digit (API keys, tokens, hashes,
-# base64 of a private key), or the value of a `NAME=value` / `NAME: value` line of a .env file.
+# A secret's shape: a run of 12+ key-like characters holding a digit with one unbroken stretch of
+# 10+ letters and digits holding a digit (API keys, tokens, hashes, base64 of a private key), or
+# the value of a `NAME=value` / `NAME: value` line of a .env file. Names and paths a person wrote
+# (`step_2_intro`, `common/v2/bye.yaml`, `release-2026-12`) break into short words: shown.
 _SECRETISH = re.compile(r"[A-Za-z0-9+/_\-.~]*\d[A-Za-z0-9+/_\-.~]*")
+_RANDOM_STRETCH = re.compile(r"(?=[A-Za-z]*\d)[A-Za-z0-9]{10,}")
 _ASSIGNED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)(\s*[=:]\s*)(\S+)")
 EXCERPT_CHARS = 40
 
@@ -70,12 +73,16 @@ EXCERPT_CHARS = 40
 def excerpt(text: object, limit: int = EXCERPT_CHARS) -> str:
     """A short, redacted, one-line excerpt of text that came from a file or the wire, for an error
     message: whitespace runs become one space, `NAME=value` values and key-like runs (12+
-    characters with a digit) become ``***``, and the result is cut to `limit` characters with
+    characters with a stretch of 10+ letters and digits holding a digit) become ``***``, and the result is cut to `limit` characters with
     ``…``. An error never echoes a file: a `.env`, a private key or ``/etc/passwd`` named where a
     scenario fragment was expected shows at most this much."""
     s = " ".join((text if isinstance(text, str) else str(text))[: limit * 8].split())
     s = _ASSIGNED.sub(lambda m: f"{m[1]}{m[2]}***", s)
-    s = _SECRETISH.sub(lambda m: "***" if len(m[0]) >= 12 else m[0], s)
+    s = _SECRETISH.sub(lambda m: "***" if _secret_like(m[0]) else m[0], s)
     if len(s) > limit:
         s = s[: limit - 1].rstrip() + "…"
     return printable(s, keep_newlines=False)
+
+
+def _secret_like(run: str) -> bool:
+    return len(run) >= 12 and _RANDOM_STRETCH.search(run) is not None

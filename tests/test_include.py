@@ -332,3 +332,15 @@ def test_coverage_names_the_fragment_and_the_scenario_that_included_it(tmp_path,
     text = "\n".join(format_coverage(suite.coverage))
     assert "aside (from common.yaml)" in text
     assert "any[1]: user says" in text and "(common.yaml:4, included by main.yaml)" in text
+
+
+def test_include_errors_show_the_path_as_written(tmp_path):
+    # the path is the author's own text, never a secret: a digit in it must not turn it into ***
+    # (every path with a digit and 12+ characters read '***', e.g. ../outside/bye2.yaml)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "bye2.yaml").write_text(COMMON)
+    project = tmp_path / "project"
+    path = _write(project, {"main.yaml": MAIN.replace("common.yaml", "../elsewhere/bye2.yaml")})
+    assert "include: '../elsewhere/bye2.yaml' is outside the include root" in _all_messages(path)
+    path = _write(project, {"main.yaml": MAIN.replace("common.yaml", "common/v2/goodbye2.yaml")})
+    assert "no such file 'common/v2/goodbye2.yaml'" in _all_messages(path)

@@ -239,3 +239,35 @@ def test_validation_messages_quoting_the_scenario_are_shown_not_obeyed(tmp_path)
         done = CliRunner().invoke(cli, [*command, str(tmp_path / "s.yaml")], color=True)
         assert done.exit_code == 2, done.output
         assert "unknown key '␛]0;t␇␛[2Jx'" in done.output and "\x1b" not in done.output
+
+
+@pytest.mark.parametrize(
+    "yaml_text, shown",
+    [
+        # a misspelt key, a duplicate key and a wrong value are the author's own words: an error
+        # that hid them as '***' (any 12+ character run with a digit) gave nothing to fix
+        ("  b:\n    final: true\n    enter_step2_text: x\n", "unknown key 'enter_step2_text'"),
+        ("  b:\n    final: 'release-2026-12'\n", "got the string 'release-2026-12'"),
+    ],
+)
+def test_validation_messages_show_the_authors_names_with_digits(tmp_path, yaml_text, shown):
+    from cviscript.language.validate import check_file
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "cviscript: 1\nname: s\ninitial: a\nstates:\n"
+        "  a:\n    on:\n      - after: 1s\n        goto: b\n" + yaml_text
+    )
+    assert shown in "\n".join(str(d) for d in check_file(str(path)))
+
+
+def test_excerpt_still_hides_keys_and_key_files():
+    from cviscript.printable import excerpt
+
+    for secret in (
+        "tvs_0123456789abcdef0123456789abcdef",
+        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAA1234",
+        "sk-live-4eC39HqLyjWDarjtT1zdp7dc",
+    ):
+        assert secret not in excerpt(f"x {secret} y", 200)
+    assert excerpt("common/v2/bye2.yaml step_2_intro") == "common/v2/bye2.yaml step_2_intro"

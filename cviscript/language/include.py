@@ -41,7 +41,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic
-from ..printable import excerpt
+from ..printable import printable
 from . import spec as S
 from .cache import note_read
 from .loader import MAX_BYTES, MAX_NODES, Node, compose, read_source
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 MAX_FILES = 64  # fragments in one scenario, all levels together
 MERGED = ("vars", "any", "states")
 ROOT_ENV = "CVISCRIPT_INCLUDE_ROOT"
+MAX_PATH_SHOWN = 200  # characters of an include entry an error shows
 
 
 def include_root(scenario_file: str, given: str | os.PathLike[str] | None = None) -> str:
@@ -120,7 +121,7 @@ class _Merger:
                 self.v.error(
                     entry.loc,
                     "include-outside",
-                    f"include: '{excerpt(rel)}' is outside the include root {self.root_dir} "
+                    f"include: '{_path_shown(rel)}' is outside the include root {self.root_dir} "
                     "(fragments must be in the scenario's folder or below it; give "
                     "--include-root to allow a wider folder)",
                 )
@@ -166,7 +167,7 @@ class _Merger:
             self.v.error(
                 entry.loc,
                 "include-missing",
-                f"include: no such file '{excerpt(entry.value)}' (looked for {shown})",
+                f"include: no such file '{_path_shown(str(entry.value).strip())}' (looked for {shown})",
             )
             return None
         text, problems = read_source(path, max_bytes=MAX_BYTES - self.bytes_used)
@@ -224,6 +225,13 @@ class _Merger:
                 value[name] = child
                 keys[name] = n.key_loc(name)
         return Node("map", value, nodes[0].loc if nodes else parts[0].loc, keys)
+
+
+def _path_shown(rel: str) -> str:
+    """An include entry as the scenario wrote it: shown whole (it is the author's own text, and a
+    path is no secret), on one line and bounded."""
+    rel = printable(rel, keep_newlines=False)
+    return rel if len(rel) <= MAX_PATH_SHOWN else rel[: MAX_PATH_SHOWN - 1] + "…"
 
 
 def _at_entry(d: Diagnostic, entry: Node, shown: str) -> Diagnostic:
