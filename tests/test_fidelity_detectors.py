@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -245,3 +246,10 @@ def test_an_internal_error_switches_the_monitor_off():
     m.feed("received", {"message": started()}, 0.0)
     assert m.broken and "ZeroDivisionError" in m.broken
     m.feed("received", {"message": started()}, 1.0)  # nothing more, nothing raised
+
+
+def test_a_message_received_as_a_json_string_is_checked_like_an_object():
+    # Tavus's own clients parse an app message whose data is a JSON string
+    raw = json.dumps(ev("conversation.utterance_v2", None, role="replica", speech="x"))
+    m = feed(Monitor(), [(0.0, "received", raw)])
+    assert m.codes() == ["unknown-event"]

@@ -573,3 +573,56 @@ def test_the_filler_line_is_a_replica_setting_a_profile_can_carry(tmp_path):
     """
     run = rehearse(write(tmp_path, text, None))
     assert run.passed, [f.message for f in run.failures]
+
+
+@pytest.mark.parametrize("pipeline", ["echo", "full"])
+def test_the_fake_daily_room_follows_a_persona_file(tmp_path, pipeline):
+    import time
+
+    from cviscript.sessions.fake.replica import fake_daily_from_env
+
+    (tmp_path / "p.json").write_text(json.dumps({"persona_name": "P", "pipeline_mode": pipeline}))
+    spec = {
+        "persona_file": str(tmp_path / "p.json"),
+        "user": [[0.05, "hello there"]],
+        "heartbeat": 0,
+    }
+    fake = fake_daily_from_env(json.dumps(spec))
+    got: list[dict] = []
+
+    class Handler(fake.EventHandler):
+        def on_app_message(self, message, sender):
+            got.append(message)
+
+    fake.Daily.init()
+    client = fake.CallClient(event_handler=Handler())
+    client.join("https://tavus.daily.co/c123")
+    deadline = time.monotonic() + (3 if pipeline == "full" else 0.8)  # the words end by 0.3 s
+    while time.monotonic() < deadline and not any("user" in m["event_type"] for m in got):
+        time.sleep(0.02)
+    client.release()
+    heard = [m for m in got if "user" in m["event_type"]]
+    assert bool(heard) == (pipeline == "full")
+
+
+def test_an_objective_trigger_the_persona_lacks_is_flagged(tmp_path):
+    text = """\
+    cviscript: 1
+    name: o
+    conversation: {persona_file: persona.json}
+    initial: a
+    states:
+      a:
+        on:
+          - objective: budget_chek
+            goto: b
+          - objective: {name: timeline_check, status: pending}
+            goto: b
+      b: {final: true}
+    """
+    persona = {
+        "objectives": [{"objective_name": "budget_check"}, {"objective_name": "timeline_check"}]
+    }
+    [d] = [d for d in check_file(write(tmp_path, text, persona)) if d.code.startswith("persona-")]
+    assert d.code == "persona-unknown-objective" and d.loc.line == 8
+    assert 'did you mean "budget_check"' in d.message

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..protocol import Normalizer
+from ..protocol.normalize import as_message
 from . import detectors as d
 from .assumptions import Assumptions
 from .finding import Finding
@@ -76,8 +77,8 @@ class Monitor:
             cid = data.get("conversation_id")
             self._normalizer = Normalizer(cid if isinstance(cid, str) and cid else None)
         elif kind == "received":
-            message = data.get("message")
-            if not isinstance(message, dict):
+            message = as_message(data.get("message"))  # a JSON string is read as its object
+            if message is None:
                 return
             for det in self.detectors:
                 det.raw(message, t)

@@ -420,6 +420,14 @@ _FORMS = {
 }
 
 
+def as_message(value: Any) -> dict[str, Any] | None:
+    """A received app message as the object it is: itself, or the object a JSON string of at most
+    `MAX_JSON_TEXT` characters holds (as Tavus's own clients read one); None otherwise."""
+    if isinstance(value, str | bytes | bytearray):
+        value, _why = _parse_text(value)
+    return value if isinstance(value, dict) else None
+
+
 def _parse_text(message: str | bytes | bytearray) -> tuple[Any, str | None]:
     """An app message whose data is JSON text: (the parsed value, None) or (None, why not)."""
     if len(message) > MAX_JSON_TEXT:

@@ -114,6 +114,7 @@ class FakeReplica:
         model_persona: Any = None,
         speed: float = 1.0,
         misbehave: Misbehaviour | None = None,
+        persona_file: Any = None,
     ):
         """`settings` / `model_persona` (a `replica_model` persona) replace the ones built from
         the arguments above (a live rehearsal passes its case's); `speed`: see `RoomClock`;
@@ -142,6 +143,8 @@ class FakeReplica:
             heartbeat=heartbeat,
             announce=announce,
             max_call_duration=max_call_duration,
+            persona_file=persona_file,
+            pipeline=persona_file.pipeline_mode if persona_file is not None else "full",
         )
         if settings is not None:
             self.settings = settings
@@ -270,7 +273,8 @@ def fake_daily_from_env(spec: str) -> FakeDaily:
     """A fake room from a ``CVISCRIPT_FAKE_DAILY`` value: ``1`` (a replica that joins and talks)
     or a JSON object of `FakeReplica` settings plus ``user`` / ``spoof`` (lists of
     ``[seconds, text]``), ``persona`` (``{regex: reply}``, first match wins; ``null``: silent),
-    ``fail_join`` (an error string) and ``hang_join`` (seconds; ``-1``: forever)."""
+    ``fail_join`` (an error string), ``hang_join`` (seconds; ``-1``: forever) and
+    ``persona_file`` (a persona file the replica follows: echo mode, tools, perception)."""
     spec = spec.strip()
     settings: dict[str, Any] = {}
     if spec and spec.lower() not in ("1", "true", "yes"):
@@ -289,6 +293,13 @@ def fake_daily_from_env(spec: str) -> FakeDaily:
             kwargs[key] = [(float(at), str(text)) for at, text in value]
         elif key == "persona":
             kwargs[key] = None if value is None else _rules_persona(value)
+        elif key == "persona_file":  # the replica follows this persona (echo mode, tools ...)
+            from ...language.persona_file import PersonaFileError, read_persona_file
+
+            try:
+                kwargs[key] = read_persona_file(str(value))
+            except PersonaFileError as exc:
+                raise errors.UsageError(f"{FAKE_DAILY_ENV}: {exc}") from None
         elif key == "misbehave":
             try:
                 kwargs[key] = Misbehaviour.from_spec(value, f"{FAKE_DAILY_ENV}: misbehave")
