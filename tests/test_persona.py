@@ -626,3 +626,32 @@ def test_an_objective_trigger_the_persona_lacks_is_flagged(tmp_path):
     [d] = [d for d in check_file(write(tmp_path, text, persona)) if d.code.startswith("persona-")]
     assert d.code == "persona-unknown-objective" and d.loc.line == 8
     assert 'did you mean "budget_check"' in d.message
+
+
+def test_the_visitors_speech_streams_with_final_true_mid_turn(tmp_path):
+    text = """\
+    cviscript: 1
+    name: s
+    initial: a
+    states:
+      a:
+        on: [{utterance: "see Ada", goto: b}, {after: 10s, goto: b}]
+      b: {final: true}
+    rehearsals:
+      - name: r
+        user: [{at: 1s, say: "I am here to see Ada"}]
+    """
+    conv = run_simulated(load_scenario(write(tmp_path, text, None)))
+    user = [
+        (r.data["message"]["event_type"], r.data["message"]["properties"])
+        for r in conv.trace.records
+        if r.kind == "received"
+        and r.data["message"].get("properties", {}).get("role") == "user"
+        and "utterance" in r.data["message"]["event_type"]
+    ]
+    assert user == [
+        ("conversation.utterance.streaming", {"role": "user", "speech": "I am here", "content_index": 0, "final": True}),
+        ("conversation.utterance.streaming", {"role": "user", "speech": "I am here to see Ada", "content_index": 1, "final": True}),
+        ("conversation.utterance", {"role": "user", "speech": "I am here to see Ada"}),
+    ]  # fmt: skip
+    assert conv.result.path == ["a", "b"]  # the utterance fires it, not a streaming chunk
