@@ -103,11 +103,11 @@ def energy_db(out: bytes, reference: bytes) -> float:
 
 def aliasing() -> tuple[float, float]:
     """Aliased energy (dB) of a 12–24 kHz sweep at 48 kHz converted to 24 kHz: soxr, linear."""
-    from cviscript.audio import _to_mono
+    from cviscript.audio import to_mono
 
     pcm = sweep(48000, 10, 12000, 24000)
     return (
-        energy_db(_to_mono(pcm, 1, 48000, 24000), pcm),
+        energy_db(to_mono(pcm, 1, 48000, 24000), pcm),
         energy_db(linear_to_mono(pcm, 1, 48000, 24000), pcm),
     )
 
@@ -115,7 +115,7 @@ def aliasing() -> tuple[float, float]:
 def conversion_times(path: Path, repeat: int) -> tuple[float, float]:
     """Median seconds to convert the file's PCM to 24 kHz mono: soxr, then the old interpolator
     (alternating, so that both see the same machine)."""
-    from cviscript.audio import _to_mono
+    from cviscript.audio import to_mono
 
     with wave.open(str(path), "rb") as w:
         channels, rate = w.getnchannels(), w.getframerate()
@@ -123,7 +123,7 @@ def conversion_times(path: Path, repeat: int) -> tuple[float, float]:
     new, old = [], []
     for _ in range(repeat + 1):
         t0 = time.perf_counter()
-        _to_mono(pcm, channels, rate, 24000)
+        to_mono(pcm, channels, rate, 24000)
         t1 = time.perf_counter()
         linear_to_mono(pcm, channels, rate, 24000)
         t2 = time.perf_counter()

@@ -45,6 +45,9 @@ def cviscript_command() -> list[str]:
 def write_suite(folder: Path, files: int = FILES, faults: bool = False) -> int:
     """Write `files` generated files of CASES_PER_FILE cases; returns the number of cases."""
     folder.mkdir(parents=True, exist_ok=True)
+    for asset in SCENARIOS.iterdir():  # what the scenarios name: persona files, hook modules
+        if asset.is_file() and asset.suffix not in (".yaml", ".yml"):
+            shutil.copy(asset, folder / asset.name)
     total = 0
     for i in range(files):
         base = (SCENARIOS / BASES[i % len(BASES)]).read_text(encoding="utf-8")

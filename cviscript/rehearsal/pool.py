@@ -77,16 +77,24 @@ class _Worker:
         self.conn.close()
 
 
-def batches(tasks: Sequence[Task], workers: int) -> deque[list[tuple[int, Task]]]:
-    """Consecutive runs of tasks of one file, a few per worker so the load stays balanced."""
+def batches(
+    tasks: Sequence[Task], workers: int, *, by_file: bool = True
+) -> deque[list[tuple[int, Task]]]:
+    """Consecutive runs of tasks (of one file, `by_file`), a few per worker so the load stays
+    balanced."""
     size = max(1, min(32, len(tasks) // (workers * 4)))
     out: deque[list[tuple[int, Task]]] = deque()
     for index, task in enumerate(tasks):
-        if out and len(out[-1]) < size and out[-1][-1][1][0] == task[0]:
+        if out and len(out[-1]) < size and (not by_file or out[-1][-1][1][0] == task[0]):
             out[-1].append((index, task))
         else:
             out.append([(index, task)])
     return out
+
+
+# A worker is handed its next batch while it still has this many tasks to run, so it never waits
+# for the parent (a busy machine can leave the parent unscheduled for milliseconds at a time).
+PREFETCH = 1
 
 
 def _next_batch(w: _Worker, pool: list[_Worker], todo: deque[list[tuple[int, Task]]]) -> Any:
@@ -136,20 +144,23 @@ class WorkerPool:
         case_timeout: Callable[[Task], float | None],
         *,
         per_worker: int = 1,
+        by_file: bool = True,
     ) -> bool:
         """Run `tasks`, calling `on_result(index, result)` as each finishes (in completion
         order). False when interrupted by Ctrl-C (finished results were delivered; the rest were
         not run, and the workers are gone). A new worker is started only for at least
         `per_worker` tasks: on a tiny suite, forking one and loading a scenario into it costs
-        more than the cases it would take."""
-        todo = batches(tasks, self.size)
+        more than the cases it would take. `by_file`: a batch holds one file's tasks (cases,
+        so the file is loaded once); without it, several files' (listing them)."""
+        todo = batches(tasks, self.size, by_file=by_file)
         wanted = min(self.size, len(todo), max(1, len(tasks) // max(1, per_worker)))
         try:
             while len(self.workers) < wanted:
                 self.workers.append(_Worker(self.ctx, self.runner))
-            for w in self.workers:
-                if todo:
-                    w.give(_next_batch(w, self.workers, todo))
+            for _ in range(1 + PREFETCH):
+                for w in self.workers:
+                    if todo:
+                        w.give(_next_batch(w, self.workers, todo))
             self._drive(tasks, todo, on_result, case_timeout)
             return True
         except KeyboardInterrupt:
@@ -183,7 +194,7 @@ class WorkerPool:
                     w.started = time.monotonic()
                     on_result(*message)
                     remaining -= 1
-                    if not w.pending and todo:
+                    if len(w.pending) <= PREFETCH and todo:
                         w.give(_next_batch(w, pool, todo))
                 elif w.current is not None:
                     limit = case_timeout(tasks[w.current])

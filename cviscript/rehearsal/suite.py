@@ -463,7 +463,10 @@ def _collect_on(pool: Any, paths: Iterable[str | os.PathLike[str]], patterns) ->
     if unknown:
         tasks = [(f, None, None, _LIST) for f in unknown]
         got = listed.__setitem__
-        if not pool.run(tasks, lambda i, r: got(unknown[i], r), _no_limit, per_worker=4):
+        lister = pool.run  # several files to a batch: each is listed once, by whoever has it
+        if not lister(
+            tasks, lambda i, r: got(unknown[i], r), _no_limit, per_worker=4, by_file=False
+        ):
             out.interrupted = True
             return out
     for file in files:
