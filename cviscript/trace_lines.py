@@ -14,6 +14,7 @@ cviscript's own colours reach the terminal.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
@@ -25,8 +26,18 @@ from .trace import TraceRecord, reason_kind
 _MAX_TEXT = 160
 
 
+def _json_or_text(value: Any) -> str:
+    """A dict or list as the wire carries it (JSON), not as Python prints it."""
+    if isinstance(value, (dict, list)):
+        try:
+            return json.dumps(value, ensure_ascii=False, default=str)
+        except ValueError:  # a circular value: only from Python, never from the wire
+            return str(value)
+    return str(value)
+
+
 def _quote(text: Any) -> str:
-    text = " ".join(str(text).split())
+    text = " ".join(_json_or_text(text).split())
     if len(text) > _MAX_TEXT:
         text = text[: _MAX_TEXT - 1] + "…"
     return f'"{text}"'
@@ -44,7 +55,9 @@ def describe_sent(message: dict[str, Any]) -> str:
     if "context" in props:
         return f"{short} {_quote(props['context'])}"
     if et == "conversation.tool_result":
-        return f"tool_result {props.get('status', '')} {_quote(props.get('output', ''))}"
+        output = props.get("output", "")
+        shown = _quote(output) if isinstance(output, str) else _quote(output)[1:-1]
+        return f"tool_result {props.get('status', '')} {shown}"
     if props:
         return short + " " + " ".join(f"{k}={v}" for k, v in props.items())
     return short
@@ -69,7 +82,7 @@ def _received(record: TraceRecord) -> str | None:
     if t in ("replica.started_speaking", "user.started_speaking", "user.stopped_speaking"):
         return t.replace(".", " ").replace("_", " ")
     if t == "tool_call":
-        return f"tool call {ev.name}({ev.arguments})"
+        return f"tool call {ev.name}({_json_or_text(ev.arguments)})"
     if t == "perception_analysis":
         return f"perception: {_quote(ev.text or '')}"
     if t == "replica.joined":

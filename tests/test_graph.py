@@ -260,3 +260,30 @@ def test_cli_writes_to_a_file_and_rejects_bad_files(tmp_path):
     bad.write_text("cviscript: 1\nname: b\ninitial: a\nstates:\n  a: {enter: [{eccho: x}]}\n")
     res = CliRunner().invoke(cli, ["graph", str(bad)])
     assert res.exit_code == 2 and "eccho" in res.output
+
+
+def test_a_where_clause_reads_as_written_not_as_python(tmp_path):
+    # it read "replica.stopped_speaking {'interrupted': False}" in diagrams, lints and coverage
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "cviscript: 1\nname: w\ninitial: a\nstates:\n  a:\n    on:\n"
+        "      - event: replica.stopped_speaking\n        where: {interrupted: false}\n"
+        "        goto: b\n  b: {final: true}\n"
+    )
+    transition = load_scenario(str(path)).states["a"].on[0]
+    assert describe_trigger(transition) == "replica.stopped_speaking where {interrupted: false}"
+
+
+def test_console_shows_tool_arguments_and_results_as_json(tmp_path):
+    # they read as Python: "tool call book({'name': 'Ann'})", "tool_result success "{'slot': ...}""
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "cviscript: 1\nname: t\ninitial: a\nstates:\n  a:\n    on:\n"
+        "      - tool_call: book\n        do: [{tool_result: {output: {slot: 3pm, ok: true}}}]\n"
+        "        goto: b\n  b: {final: true}\n"
+        "rehearsals:\n  - name: r\n    user:\n      - on: {at: 1s}\n"
+        "        tool_call: {name: book, arguments: {name: Ann}}\n"
+    )
+    out = CliRunner().invoke(cli, ["run", str(path)]).output
+    assert 'tool call book({"name": "Ann"})' in out
+    assert 'tool_result success {"slot": "3pm", "ok": true}' in out

@@ -3,6 +3,7 @@ compared for equality."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,7 +150,13 @@ class EventKind(TriggerKind):
         return trigger.name in TOOL_CALL_EVENTS
 
     def describe(self, trigger: EventTrigger) -> str:
-        return trigger.name + ("" if not trigger.where else f" {trigger.where}")
+        if not trigger.where:
+            return trigger.name
+        # as the author wrote it (`where: {interrupted: false}`), not Python's {'interrupted': False}
+        fields = ", ".join(
+            f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in trigger.where.items()
+        )
+        return f"{trigger.name} where {{{fields}}}"
 
     def word(self, trigger: EventTrigger) -> str:
         return f"a '{trigger.name}' event"
