@@ -28,14 +28,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import nodes
-
 from ..errors import Diagnostic, did_you_mean
 from ..protocol import KNOWN_EVENT_TYPES
 from . import model as m
 from .durations import format_duration
 from .spec import RAW_EVENT_PREFIXES
-from .template_reads import names_read, reads
+from .template_reads import reads
 from .triggers import covers, kind_of
 
 
@@ -321,11 +319,6 @@ def defined_vars(sc: m.Scenario) -> set[str]:
         elif isinstance(action, m.Call) and action.save:
             names.add(action.save)
     return names
-
-
-def vars_read(ast: nodes.Node) -> Iterator[tuple[str, int]]:
-    """(name, template line) of each ``vars.NAME`` / ``vars['NAME']`` in a Jinja2 AST."""
-    return names_read(ast, "vars")
 
 
 def _reads(sc: m.Scenario) -> Iterator[tuple[str, m.Location | None]]:

@@ -207,19 +207,6 @@ class WorkerPool:
         )
 
 
-def run_pool(
-    tasks: Sequence[Task],
-    workers: int,
-    runner: Runner,
-    lost: Lost,
-    on_result: Callable[[int, Any], None],
-    case_timeout: Callable[[Task], float | None],
-) -> bool:
-    """`tasks` on a `WorkerPool` of `workers` processes, closed afterwards."""
-    with WorkerPool(workers, runner, lost) as pool:
-        return pool.run(tasks, on_result, case_timeout)
-
-
 def _replace(
     w: _Worker,
     pool: list[_Worker],
