@@ -282,6 +282,11 @@ def test_connection_refused_is_a_connect_error():
     with pytest.raises(TavusError, match="could not reach Tavus") as exc:
         c.end_conversation("c123")
     assert exc.value.status is None
+    # a create refused at the door cannot have created anything: no "check the dashboard" scare
+    with pytest.raises(TavusError, match="could not reach Tavus") as exc:
+        c.create_conversation({"persona_id": "p"})
+    assert "may have been created" not in str(exc.value)
+    assert "nothing was created" in str(exc.value)
 
 
 # -------------------------------------------------------------------------------- secrecy

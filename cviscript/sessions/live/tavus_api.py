@@ -273,7 +273,12 @@ class TavusClient:
                     msg = f"Tavus did not answer within {self.timeout:g} s {what}"
                 else:
                     msg = f"could not reach Tavus at {self.base_url} {what}: {reason}"
-                failure = TavusError(self._redact(msg) + _maybe_created(method, idempotent))
+                if _never_sent(reason):  # refused or not resolved: Tavus never saw the request
+                    failure = TavusError(
+                        self._redact(msg) + " (nothing was sent, so nothing was created)"
+                    )
+                else:
+                    failure = TavusError(self._redact(msg) + _maybe_created(method, idempotent))
                 retryable = idempotent
                 self.log.warning("%s %s: %s", method, path, self._redact(str(reason)))
             else:
@@ -402,6 +407,12 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
+
+
+def _never_sent(reason: object) -> bool:
+    """A failure before the request left this machine: the connection was refused or the host
+    name did not resolve (a create that failed so cannot have created anything)."""
+    return isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
 def _maybe_created(method: str, idempotent: bool) -> str:
