@@ -133,6 +133,14 @@ def test_an_error_without_an_outcome_expectation_is_never_a_pass():
     assert "nope" in f.message
 
 
+def test_the_error_is_the_first_failure_listed():
+    # a missing hook or a broken template is the cause; the path that was never walked follows
+    # from it, so a reader sees the cause first (path-mismatch came first and hid it)
+    failures, conv = run("path: [hello, ask, price, bye, ask]", scenario=BROKEN)
+    assert conv.result.outcome == "error" and len(failures) >= 2
+    assert failures[0].code == "run-error"
+
+
 def test_an_expected_error_passes():
     failures, _ = run("outcome: error", scenario=BROKEN)
     assert failures == []

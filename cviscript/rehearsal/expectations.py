@@ -51,21 +51,15 @@ def check(
     *,
     recorded_outcome: str | None = None,
 ) -> list[Failure]:
-    """Every unmet expectation of `expect` for the run (`result`, `records`), in contract order.
+    """Every unmet expectation of `expect` for the run (`result`, `records`), in contract order
+    (a run that ended in error without an `outcome` expectation: `run-error` first).
 
     `recorded_outcome`: for a replay, the outcome of the recording, which a run without an
     `outcome` expectation must reproduce.
     """
     c = _Checker(expect, result, records)
-    if expect.path is not None:
-        c.path(expect.path)
-    if expect.final is not None:
-        c.final(expect.final)
-    if expect.outcome is not None:
-        c.outcome(expect.outcome)
-    elif recorded_outcome is not None:
-        c.outcome(recorded_outcome, label="outcome (recorded)")
-    elif result.outcome == "error":
+    if expect.outcome is None and recorded_outcome is None and result.outcome == "error":
+        # the cause first: a path or said failure after an error only follows from it
         c.fail(
             "run-error",
             "outcome",
@@ -74,6 +68,14 @@ def check(
             actual=f"error: {result.reason}",
             label="outcome",
         )
+    if expect.path is not None:
+        c.path(expect.path)
+    if expect.final is not None:
+        c.final(expect.final)
+    if expect.outcome is not None:
+        c.outcome(expect.outcome)
+    elif recorded_outcome is not None:
+        c.outcome(recorded_outcome, label="outcome (recorded)")
     if expect.said is not None:
         c.said(expect.said)
     if expect.not_said is not None:
