@@ -419,6 +419,15 @@ def test_complete_objective_emits_the_completion_as_tavus_spells_it(tmp_path):
         "objective_name": "budget_check",
         "output_variables": {"budget": "5000"},
     }
+    objectives = [
+        (r.data["message"]["event_type"], r.data["message"]["properties"]["objective_name"])
+        for r in conv.trace.records
+        if r.kind == "received" and "objective" in r.data["message"]["event_type"]
+    ]
+    assert objectives == [
+        ("conversation.objective.activated", "budget_check"),  # as the replica joins
+        ("conversation.objective.completed", "budget_check"),
+    ]
 
 
 def test_perception_tool_calls_are_the_personas_tools_and_a_tool_result_may_answer_one(tmp_path):
@@ -655,3 +664,17 @@ def test_the_visitors_speech_streams_with_final_true_mid_turn(tmp_path):
         ("conversation.utterance", {"role": "user", "speech": "I am here to see Ada"}),
     ]  # fmt: skip
     assert conv.result.path == ["a", "b"]  # the utterance fires it, not a streaming chunk
+
+
+def test_objectives_start_where_no_other_leads_and_chain_by_next_required():
+    pf = persona_from_json(
+        {
+            "objectives": [
+                {"objective_name": "greet", "next_required_objective": "budget"},
+                {"objective_name": "budget", "next_conditional_objectives": {"big": "if > 10k"}},
+                {"objective_name": "big"},
+            ]
+        }
+    )
+    assert [o.name for o in pf.first_objectives()] == ["greet"]
+    assert pf.objectives["greet"].next_required == "budget"

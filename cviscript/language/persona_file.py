@@ -59,6 +59,8 @@ class PersonaObjective:
     name: str
     output_variables: tuple[str, ...] = ()
     field: str = "objectives"
+    next_required: str | None = None  # `next_required_objective`: the one after it
+    follows: bool = False  # another objective names it as next (required or conditional)
 
 
 @dataclass(slots=True)
@@ -86,6 +88,10 @@ class PersonaFile:
             return False  # "Echo Mode is incompatible with perception"
         model = (self.perception_model or "").strip().lower()
         return bool(model and model != "off") or any(t.perception for t in self.tools.values())
+
+    def first_objectives(self) -> list[PersonaObjective]:
+        """The objectives a conversation starts on: those no other objective leads to."""
+        return [o for o in self.objectives.values() if not o.follows]
 
     def perception_tools(self) -> list[PersonaTool]:
         return [t for t in self.tools.values() if t.perception]
@@ -169,7 +175,15 @@ def persona_from_json(data: Any, path: str = "<persona>") -> PersonaFile:
                 if isinstance(variables, list)
                 else ()
             )
-            pf.objectives[name] = PersonaObjective(name, names, f"objectives[{i}]")
+            nxt = _str(obj.get("next_required_objective"))
+            pf.objectives[name] = PersonaObjective(name, names, f"objectives[{i}]", nxt)
+        later = {o.next_required for o in pf.objectives.values()}
+        for obj in objectives:
+            conditional = obj.get("next_conditional_objectives") if isinstance(obj, dict) else None
+            if isinstance(conditional, dict):
+                later |= set(conditional)
+        for objective in pf.objectives.values():
+            objective.follows = objective.name in later
     return pf
 
 

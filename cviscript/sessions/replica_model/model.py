@@ -165,6 +165,9 @@ class ReplicaModel:
             length = speaking_time(s.greeting, s.words_per_minute, s.min_speech)
             greeting = Speech(s.greeting, length, self.next_id("inf"), stream=False)
             self.speaker.speak_first(greeting)
+        pf = s.persona_file
+        for objective in pf.first_objectives() if pf is not None else ():
+            self._objective_status("activated", objective.name)
         if s.modern and s.heartbeat > 0:
             self.later(s.heartbeat, self._heartbeat)
         if s.max_call_duration is not None:
@@ -441,6 +444,15 @@ class ReplicaModel:
         (Tavus-Engineering/tavus-interviewer src/types/events.ts)."""
         props = {"objective_name": name, "output_variables": dict(variables)}
         self.wire.send("conversation.objective.completed", props, turn_idx=turn_idx)
+        pf = self.settings.persona_file
+        done = pf.objectives.get(name) if pf is not None else None
+        if done is not None and done.next_required and done.next_required in pf.objectives:
+            self._objective_status("activated", done.next_required)
+
+    def _objective_status(self, status: str, name: str) -> None:
+        """An objective becomes active: at the start (one no other leads to) or once the one
+        before it (its `next_required_objective`) completes."""
+        self.wire.send(f"conversation.objective.{status}", {"objective_name": name})
 
     def _quiet(self) -> None:
         if not self._thinking:
