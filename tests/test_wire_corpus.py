@@ -246,3 +246,44 @@ def test_perception_fires_on_in_call_signals_and_the_summary_stays_an_event():
     assert _run([payload("perception_analysis_end_of_call", seq=1)]) == ["watch", "summary"]
     # an utterance without analysis is no perception
     assert _run([payload("utterance_user", seq=1)]) == ["watch"]
+
+
+# -- the 2026 facts through the normaliser and the engine
+
+OWN_WORDS = """
+cviscript: 1
+name: own-words
+initial: ask
+timeout: 30s
+states:
+  ask:
+    enter:
+      - respond: "Say goodbye to the visitor."
+    on:
+      - utterance: "(?i)goodbye"
+        goto: fooled
+      - perception: "(?i)desk"
+        goto: seen
+  seen:
+    on:
+      - event: perception_analysis
+        goto: summary
+  fooled: {final: true}
+  summary: {final: true}
+"""
+
+
+def test_real_shaped_traffic_gives_the_verdicts_a_real_server_would():
+    clock = VirtualClock()
+    session = ScriptedSession(clock)
+    session.conversation_id = "c123456"
+    conv = Conversation(scenario_from(OWN_WORDS), session, clock)
+    conv.start()
+    own = payload("utterance_user", seq=1)  # the respond, back as a user utterance
+    own["properties"]["speech"] = "Say goodbye to the visitor."
+    seen = payload("utterance_legacy_visual_context")  # an older server's in-call perception
+    analysis = payload("perception_analysis_hyphen_tavus_app")  # Tavus's in-call spelling
+    for at, message in enumerate([json.dumps(own), seen, analysis], start=1):  # one as a string
+        session.push(float(at), message)
+    clock.run(until=5.0, stop=lambda: conv.done)
+    assert list(conv.engine.path) == ["ask", "seen", "summary"]  # never "fooled"
