@@ -316,3 +316,46 @@ def test_user_words_per_minute_sets_the_visitor_speaking_time():
     clock.run()
     [(t, _)] = sink.of(U_STOP)
     assert t == pytest.approx(6.0)
+
+
+CHAINED = """\
+cviscript: 1
+name: chained
+initial: a
+states:
+  a:
+    enter: [{echo: "Welcome to the tour, let me show you around."}]
+    on:
+      - event: replica.stopped_speaking
+        goto: b
+  b:
+    enter: [{echo: "It scales to a thousand rooms."}]
+    on:
+      - event: replica.stopped_speaking
+        goto: c
+  c:
+    enter: [{echo: "Goodbye!"}]
+    final: true
+rehearsals:
+  - name: polite visitor
+    user:
+      - on: a
+        say: "My budget is five thousand"
+"""
+
+
+def test_words_a_polite_visitor_never_got_to_say_are_in_the_transcript():
+    # the scenario chains its speech, so the replica is never silent and the visitor (no
+    # barge_in) never speaks: the rehearsal passed and `run --interactive` dropped a typed line
+    # with no word about it
+    from helpers import scenario_from
+
+    from cviscript.sessions.simulated.runner import run_simulated
+
+    conv = run_simulated(scenario_from(CHAINED), rehearsal="polite visitor")
+    notes = [r.data for r in conv.trace.records if r.kind == "model"]
+    assert conv.result.outcome == "completed"
+    assert [n["note"] for n in notes] == ["visitor-words-never-said"]
+    assert '"My budget is five thousand"' in notes[0]["why"] and "barge_in" in notes[0]["why"]
+    said = run_simulated(scenario_from(CHAINED.replace("say:", "barge_in: true\n        say:")))
+    assert not [r for r in said.trace.records if r.kind == "model"]

@@ -150,6 +150,8 @@ class SimulatedReplica(Session):
     def close(self) -> None:
         if not self.model.closed:
             self.closed_reason = self.closed_reason or "closed"
+            for words in self.user.unsaid():
+                self.model.on_note("visitor-words-never-said", {"why": words})
             self.model.close()
 
     def observe(self, record: TraceRecord) -> None:

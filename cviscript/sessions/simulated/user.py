@@ -116,6 +116,23 @@ class SimulatedUser:
         """What perception sees, reported at once (a rule's `perceive` without `say`)."""
         self.stage.perceive(text)
 
+    def unsaid(self) -> list[str]:
+        """Why each of the visitor's waiting words was never said, for the end of a run: a
+        polite visitor (no `barge_in`) waits for a silence, and a scenario that chains its
+        speech may never leave one. Said in the transcript, else a rehearsal passes without the
+        words it was written around and a typed line vanishes."""
+        out = []
+        for turn in self._waiting:
+            if turn.text is None:
+                continue
+            words = turn.text if len(turn.text) <= 80 else turn.text[:79] + "…"
+            how = "/barge TEXT" if turn.typed else "barge_in: true"
+            out.append(
+                f'"{words}" waited for the replica to be silent, and it never was before the '
+                f"run ended ({how} says it at once)"
+            )
+        return out
+
     def busy(self) -> bool:
         return self._speaking or bool(self._waiting)
 
