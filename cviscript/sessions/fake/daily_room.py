@@ -161,7 +161,7 @@ class FakeDaily:
         self._worker = _Worker()
         self._client: FakeCallClient | None = None
         self._state = "initialized"
-        self._replica_in_room = replica_present
+        self.replica_in_room = replica_present
         self._others: dict[str, dict[str, Any]] = {}
         self._join_error: str | None = None
         self._join_error_after = 0.0
@@ -226,7 +226,7 @@ class FakeDaily:
                     "info": {"isLocal": True, "userName": self.user_name or ""},
                 }
             }
-            if self._replica_in_room:
+            if self.replica_in_room:
                 out[self.replica_id] = self.replica_participant()
             for pid, p in self._others.items():
                 out[pid] = p
@@ -262,17 +262,17 @@ class FakeDaily:
 
         def go() -> None:
             with self._lock:
-                self._replica_in_room = True
+                self.replica_in_room = True
                 joined = self._state == "joined"
             if joined:
                 self._handler().on_participant_joined(self.replica_participant())
                 if announce:
-                    self._deliver(
+                    self.deliver(
                         {"message_type": "system", "event_type": "system.replica_joined"},
                         self.replica_id,
                     )
 
-        self._schedule(go, after)
+        self.schedule(go, after)
 
     def other_joins(self, user_name: str, user_id: str | None = None, after: float = 0.0) -> str:
         """Another participant (a visitor, a spoofer) enters; returns its participant id."""
@@ -286,27 +286,27 @@ class FakeDaily:
             if self._state == "joined":
                 self._handler().on_participant_joined(participant)
 
-        self._schedule(go, after)
+        self.schedule(go, after)
         return pid
 
     def replica_says(self, message: Any, after: float = 0.0) -> None:
         """An app-message from the replica's participant id."""
-        self._schedule(lambda: self._deliver(message, self.replica_id), after)
+        self.schedule(lambda: self.deliver(message, self.replica_id), after)
 
     def other_says(self, message: Any, sender: str | None = None, after: float = 0.0) -> str:
         """An app-message from another participant (a spoofer); returns its participant id."""
         sender = sender or str(uuid.uuid4())
-        self._schedule(lambda: self._deliver(message, sender), after)
+        self.schedule(lambda: self.deliver(message, sender), after)
         return sender
 
     def replica_leaves(self, reason: str = "leftCall", after: float = 0.0) -> None:
         def go() -> None:
             with self._lock:
-                present, self._replica_in_room = self._replica_in_room, False
+                present, self.replica_in_room = self.replica_in_room, False
             if present and self._state == "joined":
                 self._handler().on_participant_left(self.replica_participant(), reason)
 
-        self._schedule(go, after)
+        self.schedule(go, after)
 
     def disconnect(self, error: str | None = None, after: float = 0.0) -> None:
         """The network goes: optional `on_error(error)`, then call state `left`."""
@@ -318,14 +318,15 @@ class FakeDaily:
                 self._handler().on_error(error)
             self._set_state("left")
 
-        self._schedule(go, after)
+        self.schedule(go, after)
 
     def shutdown(self) -> None:
         """Stop the callback thread (release() does it; tests may call it to clean up)."""
         self._worker.stop()
 
-    # ------------------------------------------------------------------ internals
-    def _schedule(self, fn: Callable[[], None], after: float = 0.0) -> None:
+    # ------------------------------------- for the fake replica (`fake.replica`), and internals
+    def schedule(self, fn: Callable[[], None], after: float = 0.0) -> None:
+        """Run `fn` on the room's callback thread `after` seconds from now (never once released)."""
         self._worker.schedule(lambda: None if self.released else fn(), after)
 
     def _handler(self) -> EventHandler:
@@ -336,7 +337,8 @@ class FakeDaily:
         self._state = state
         self._handler().on_call_state_updated(state)
 
-    def _deliver(self, message: Any, sender: str) -> None:
+    def deliver(self, message: Any, sender: str) -> None:
+        """An app message from `sender` to the client, as Daily delivers it (a JSON copy)."""
         if self._state == "joined":  # Daily delivers nothing to a client outside the call
             self._handler().on_app_message(json.loads(json.dumps(message)), sender)
 
@@ -403,7 +405,7 @@ class FakeVirtualMicrophoneDevice:
                 fake.on_mic(frames)
         if self._non_blocking:
             if completion is not None:
-                fake._schedule(lambda: completion(count))
+                fake.schedule(lambda: completion(count))
             return 0
         return count
 
@@ -433,7 +435,7 @@ class FakeCallClient:
     ) -> None:
         self._fake.subscription_profiles = json.loads(json.dumps(profile_settings))
         if completion:
-            self._fake._schedule(lambda: completion(None))
+            self._fake.schedule(lambda: completion(None))
 
     def join(
         self,
@@ -462,24 +464,24 @@ class FakeCallClient:
         bad_keys = set(client_settings or {}) - CLIENT_SETTINGS_KEYS
         if bad_keys:
             err = f"Invalid client settings: unknown keys {sorted(bad_keys)}"
-            fake._schedule(lambda: finish(None, err))
+            fake.schedule(lambda: finish(None, err))
             return
         if not (meeting_url.startswith("https://") or meeting_url.startswith("http://")):
             err = f'Failed to parse url: InvalidUrl("{meeting_url}", RelativeUrlWithoutBase)'
-            fake._schedule(lambda: finish(None, err))
+            fake.schedule(lambda: finish(None, err))
             return
         fake._join_pending = True
         fake._join_settled.clear()
-        fake._schedule(lambda: fake._set_state("joining"))
+        fake.schedule(lambda: fake._set_state("joining"))
         if fake._join_hang is not None:
             if fake._join_hang != float("inf"):
-                fake._schedule(lambda: finish(None, "RoomInfoFetchFailed"), fake._join_hang)
+                fake.schedule(lambda: finish(None, "RoomInfoFetchFailed"), fake._join_hang)
             return
         if fake._join_error is not None:
             err = fake._join_error
-            fake._schedule(lambda: finish(None, err), fake._join_error_after)
+            fake.schedule(lambda: finish(None, err), fake._join_error_after)
             return
-        fake._schedule(lambda: finish({"participants": fake.participants()}, None), fake.join_delay)
+        fake.schedule(lambda: finish({"participants": fake.participants()}, None), fake.join_delay)
 
     def send_app_message(
         self,
@@ -506,7 +508,7 @@ class FakeCallClient:
             fake.sent.append(wire)
             fake.sent_calls.append((wire, participant_id))
         if completion:
-            fake._schedule(lambda: completion(error))
+            fake.schedule(lambda: completion(error))
         if error is None and fake.on_send is not None:
             fake.on_send(wire)
 
@@ -521,7 +523,7 @@ class FakeCallClient:
             if completion:
                 completion(None)
 
-        fake._schedule(go)
+        fake.schedule(go)
 
     def release(self) -> None:
         fake = self._fake

@@ -81,7 +81,7 @@ class RoomClock(Clock):
             if not handle.cancelled:
                 callback(*args)
 
-        self._fake._schedule(run, max(0.0, delay))
+        self._fake.schedule(run, max(0.0, delay))
         return handle
 
 
@@ -153,7 +153,7 @@ class FakeReplica:
         if self.misbehave.replica_first:  # already in the room; it never announces itself
             self.settings = dataclasses.replace(self.settings, announce=False, join_delay=0.0)
             self.join_after = 0.0
-            fake._replica_in_room = True
+            fake.replica_in_room = True
         self._misbehaving = Misbehaving(self.misbehave, self._deliver)
         echo = self.misbehave.respond_echo
         if echo is not None and hasattr(self.settings, "respond_echo"):
@@ -169,8 +169,8 @@ class FakeReplica:
         self._mic_turn: Any = None  # the user turn the microphone is speaking
         fake.on_joined = self._on_joined
         fake.on_send = self._on_send
-        fake.on_mic = lambda frames: fake._schedule(self._mic_heard)
-        fake.on_mic_hint = lambda text: fake._schedule(lambda: self._mic_said(text))
+        fake.on_mic = lambda frames: fake.schedule(self._mic_heard)
+        fake.on_mic_hint = lambda text: fake.schedule(lambda: self._mic_said(text))
 
     # ----------------------------------------------------------------------------- timeline
     def _on_joined(self) -> None:
@@ -217,11 +217,11 @@ class FakeReplica:
 
     def _deliver(self, message: dict[str, Any]) -> None:
         self.emitted.append(message)
-        self.fake._deliver(message, self.fake.replica_id)
+        self.fake.deliver(message, self.fake.replica_id)
 
     # ---------------------------------------------------------------------------- hearing
     def _on_send(self, message: Any) -> None:  # the sender's thread: hand over to ours
-        self.fake._schedule(lambda: self._hear(message))
+        self.fake.schedule(lambda: self._hear(message))
 
     def _hear(self, message: Any) -> None:
         interaction = parse_interaction(message)
