@@ -634,7 +634,9 @@ def test_sigint_during_a_slow_create_still_ends_it(tavus, scenario_file):
 def test_real_daily_bad_url_exits_3_quickly_and_cleanly(scenario_file):
     tools.module("daily", install="daily-python")
     env = {"CVISCRIPT_FAKE_DAILY": "", "TAVUS_API_KEY": KEY}
-    proc = Proc(["run", str(scenario_file()), "--url", "not a url", "--quiet-sdk"], env)
+    # (a URL the SDK cannot parse although it has the shape: 'not a url' is refused before)
+    url = "https://exa mple.daily.co/c1"
+    proc = Proc(["run", str(scenario_file()), "--url", url, "--quiet-sdk"], env)
     code, stdout, stderr = proc.finish(timeout=20)
     assert code == 3, stderr
     assert "could not reach Daily: Failed to parse url" in stderr
@@ -642,6 +644,21 @@ def test_real_daily_bad_url_exits_3_quickly_and_cleanly(scenario_file):
     assert time.monotonic() - proc.started < 20
     assert "Traceback" not in stderr and "Aborted" not in stderr
     assert KEY not in stdout + stderr
+
+
+def test_a_url_that_is_no_url_is_refused_before_joining(scenario_file):
+    # it reached daily-python, which logged raw JSON and the run said 'could not reach Daily'
+    # (exit 3: a network problem); listen, send and rehearse --live --url took it the same way
+    env = {"CVISCRIPT_FAKE_DAILY": "1"}
+    for args in (
+        ["run", str(scenario_file()), "--url", "notaurl"],
+        ["listen", "--url", "notaurl"],
+        ["send", "--url", "ftp://x/c1", "echo", "hi"],
+        ["rehearse", str(scenario_file()), "--live", "--url", "notaurl"],
+    ):
+        code, _, stderr = Proc(args, env).finish(timeout=20)
+        assert code == 2, (args, stderr)
+        assert "is not an https:// URL" in stderr and "could not reach" not in stderr
 
 
 def test_real_daily_pending_join_exits_3_without_lingering_or_aborting(scenario_file):

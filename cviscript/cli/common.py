@@ -119,6 +119,18 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def conversation_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: a `--url` that cannot be a room URL is a usage error (exit 2)."""
+    if value is None:
+        return None
+    from ..sessions.live.target import url_problem
+
+    problem = url_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
 def _no_cache(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
         from ..language.cache import disable

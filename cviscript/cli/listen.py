@@ -8,7 +8,15 @@ import click
 
 from ..errors import ConnectError, CviscriptError, UsageError
 from ..printable import printable
-from .common import EXIT_CONNECT, EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, resolve_color
+from .common import (
+    EXIT_CONNECT,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    conversation_url,
+    fail,
+    resolve_color,
+)
 from .live_common import (
     cli_logging,
     connection_options,
@@ -30,7 +38,13 @@ Examples:
 Exit codes: 0 the conversation ended or you stopped listening (Ctrl-C), 3 cannot reach Daily or
 the replica.""",
 )
-@click.option("--url", required=True, metavar="URL", help="The conversation to join.")
+@click.option(
+    "--url",
+    required=True,
+    metavar="URL",
+    callback=conversation_url,
+    help="The conversation to join.",
+)
 @connection_options
 @click.option(
     "--json",

@@ -19,6 +19,7 @@ from .common import (
     EXIT_FAILED,
     EXIT_INVALID,
     EXIT_OK,
+    conversation_url,
     fail,
     include_root_option,
     no_cache_option,
@@ -139,7 +140,13 @@ no case selected), 3 a live conversation could not be ended, 130 interrupted."""
     help="Run the cases against real Tavus conversations (created from conversation.create, "
     "always ended; TAVUS_API_KEY): the real LLM answers, the user rules are played in.",
 )
-@click.option("--url", "live_url", metavar="URL", help="--live: join this conversation (one case).")
+@click.option(
+    "--url",
+    "live_url",
+    metavar="URL",
+    callback=conversation_url,
+    help="--live: join this conversation (one case).",
+)
 @click.option(
     "--api-url", metavar="URL", help="--live: the Tavus API (default: TAVUS_API_URL or Tavus's)."
 )

@@ -14,7 +14,7 @@ import click
 
 from ..errors import ConnectError, CviscriptError, UsageError
 from ..sessions.live.options import LiveOptions
-from .common import EXIT_CONNECT, EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail
+from .common import EXIT_CONNECT, EXIT_FAILED, EXIT_INVALID, EXIT_OK, conversation_url, fail
 from .live_common import (
     ConnectionFlags,
     cli_logging,
@@ -43,7 +43,13 @@ Examples:
 Exit codes: 0 sent, 1 Daily did not take it, 2 wrong usage (e.g. a message over 4 KB),
 3 cannot reach Daily or the replica.""",
 )
-@click.option("--url", required=True, metavar="URL", help="The conversation to join.")
+@click.option(
+    "--url",
+    required=True,
+    metavar="URL",
+    callback=conversation_url,
+    help="The conversation to join.",
+)
 @connection_options
 @click.option(
     "--context-spelling",

@@ -18,6 +18,7 @@ from typing import Any
 
 from ... import errors
 from ...language.model import Scenario
+from ...printable import printable
 
 
 @dataclass(slots=True)
@@ -120,6 +121,9 @@ def resolve_target(
         target.url = target.url.strip()
         if not target.url:
             raise errors.UsageError("the conversation URL is empty")
+        problem = url_problem(target.url)
+        if problem:
+            raise errors.UsageError(problem)
         if not target.conversation_id:
             from .tavus_api import conversation_id_from_url
 
@@ -137,6 +141,20 @@ def _renderer(scenario: Scenario, vars_override: dict[str, Any] | None) -> Calla
         "visits": 0,
     }
     return lambda value: render_value(value, context, None)
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a conversation's room URL, or None. Checked before anything is
+    joined: daily-python's own answer to 'notaurl' is a parse error logged as raw JSON and
+    'could not reach Daily' (exit 3), which sends a user looking at the network."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return None
+    shown = printable(url.strip()[:120], keep_newlines=False)
+    return (
+        f"the conversation URL '{shown}' is not an https:// URL: give the conversation_url Tavus returned,"
+        " e.g. https://tavus.daily.co/c123456"
+    )
 
 
 def public_url(url: str) -> str:
