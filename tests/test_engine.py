@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import ev, run_script, scenario_from, started, stopped, user_says
+from helpers import ev, replica_says, run_script, scenario_from, started, stopped, user_says
 
 
 def test_initial_enter_actions_are_sent_in_order_one_sensitivity_message_per_key():
@@ -629,3 +629,50 @@ def test_an_edited_wav_is_read_again(tmp_path):
     short = _load_chunks(str(path), 40)
     write(1.0, 2_000_000_000)
     assert len(_load_chunks(str(path), 40)) > len(short)
+
+
+def test_a_final_state_waits_for_its_own_echo_not_for_speech_it_did_not_ask_for():
+    # the LLM (or a tool's filler) speaks unasked while the final state's echo waits its turn:
+    # the run ends when the echo has been spoken, recognised by its words
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: f
+        initial: a
+        states:
+          a:
+            enter: [{echo: "Goodbye, and thanks!"}]
+            final: true
+        """
+    )
+    conv, _ = run_script(
+        sc,
+        [
+            (0.0, started(1)),
+            (0.0, replica_says("Happy to help with anything else.", 2)),
+            (2.0, stopped(3)),
+            (2.1, started(4)),
+            (2.1, replica_says("goodbye and thanks", 5)),  # its words; punctuation may differ
+            (4.0, stopped(6)),
+        ],
+    )
+    assert conv.result.outcome == "completed"
+    assert conv.result.duration == 4.0
+
+
+def test_without_utterance_events_a_final_state_counts_any_speech_as_its_echo():
+    # closed captions off: no conversation.utterance ever arrives
+    sc = scenario_from(
+        """
+        cviscript: 1
+        name: f
+        initial: a
+        states:
+          a:
+            enter: [{echo: "Goodbye, and thanks!"}]
+            final: true
+        """
+    )
+    conv, _ = run_script(sc, [(0.3, started(1)), (2.0, stopped(2))])
+    assert conv.result.outcome == "completed" and conv.result.duration == 2.0
+    assert "did not start speaking" not in conv.result.reason

@@ -44,7 +44,7 @@ from . import matchers
 from .actions import ActionRunner, EndRun
 from .context import event_view
 from .describe import describe_trigger, jsonable
-from .final_wait import FinalWait, Speech
+from .final_wait import FinalWait, Speech, words
 from .hierarchy import Hierarchy
 from .hooks import HookRunner, Pending, failure
 from .machine import INIT, Model, build_machine
@@ -190,7 +190,7 @@ class Engine:
         if kind == "replica.started_speaking":
             self.speech.started()
         elif kind == "replica.stopped_speaking":
-            self.speech.speaking = False
+            self.speech.stopped()
         elif kind == "utterance" and event.role == "replica":
             self.speech.said(event.text)
         if self.final.active:
@@ -204,7 +204,7 @@ class Engine:
         is marked as the scenario's own and fires no transition."""
         if event.role != "user" or not isinstance(event.text, str):
             return False
-        said = " ".join(event.text.split()).lower()
+        said = words(event.text)
         if said not in self._own_responds:
             return False
         self._own_responds.remove(said)
@@ -395,7 +395,7 @@ class Engine:
             props = message.get("properties") or {}
             text = props.get("text")
             if event_type == "conversation.respond" and isinstance(text, str):
-                self._own_responds.append(" ".join(text.split()).lower())
+                self._own_responds.append(words(text))
             if (
                 event_type == "conversation.respond"
                 or props.get("modality") == "text"

@@ -8,6 +8,7 @@ the grace for requested speech to start).
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -27,10 +28,18 @@ class Speech:
     The replica also speaks unasked (the LLM's reply to the visitor, a tool's filler line), so a
     text echo counts as started when a replica utterance with its text arrives (Tavus sends it as
     speaking starts); a respond or an audio echo, whose words are not known, when any speech
-    starts. Until a first replica utterance has arrived (a server that sends none: closed
-    captions off), every start counts for the oldest request."""
+    starts. A speech that ends with no utterance at all, on a server that has sent none (closed
+    captions off), counts for the oldest text echo."""
 
-    __slots__ = ("_echoes", "_other", "_utterances", "asked_at", "pending", "speaking")
+    __slots__ = (
+        "_echoes",
+        "_other",
+        "_unheard",
+        "_utterances",
+        "asked_at",
+        "pending",
+        "speaking",
+    )
 
     def __init__(self) -> None:
         self.speaking = False
@@ -39,11 +48,12 @@ class Speech:
         self._echoes: deque[str] = deque(maxlen=64)  # text echoes asked for, not yet started
         self._other = 0  # responds and audio echoes asked for, not yet started
         self._utterances = False  # a replica utterance has arrived
+        self._unheard = False  # the speech going on has had no utterance yet
 
     def asked(self, now: float, echo_text: str | None = None) -> None:
         """Speech was asked for: a text echo (`echo_text`), or a respond / audio echo."""
         if echo_text and echo_text.strip():
-            self._echoes.append(_words(echo_text))
+            self._echoes.append(words(echo_text))
         else:
             self._other += 1
         self.asked_at = now
@@ -53,16 +63,24 @@ class Speech:
         self.speaking = True
         if self._other:
             self._other -= 1
-        elif self._echoes and not self._utterances:
-            self._echoes.popleft()
+        else:
+            self._unheard = True
+        self._count()
+
+    def stopped(self) -> None:
+        self.speaking = False
+        if self._unheard and not self._utterances and self._echoes:
+            self._echoes.popleft()  # no utterances on this server: a speech is a speech
+        self._unheard = False
         self._count()
 
     def said(self, text: str | None) -> None:
         """A replica utterance arrived (as its speech started)."""
         self._utterances = True
-        words = _words(text or "")
-        if words in self._echoes:
-            self._echoes.remove(words)
+        self._unheard = False
+        said = words(text or "")
+        if said in self._echoes:
+            self._echoes.remove(said)
         self._count()
 
     def cancelled(self) -> None:
@@ -75,8 +93,13 @@ class Speech:
         self.pending = self._other + len(self._echoes)
 
 
-def _words(text: str) -> str:
-    return " ".join(text.split()).lower()
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def words(text: str) -> str:
+    """A text as its words, for telling one speech from another: lower case, punctuation and
+    spacing dropped (a server may render either differently from what it was sent)."""
+    return " ".join(_NOT_WORD.sub(" ", text).split()).lower()
 
 
 class FinalWait:
