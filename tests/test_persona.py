@@ -678,3 +678,11 @@ def test_objectives_start_where_no_other_leads_and_chain_by_next_required():
     )
     assert [o.name for o in pf.first_objectives()] == ["greet"]
     assert pf.objectives["greet"].next_required == "budget"
+
+
+def test_a_changed_persona_file_is_checked_again_not_read_from_the_scenario_cache(tmp_path):
+    full = {"persona_name": "Sign", "layers": {"perception": {"perception_model": "raven-1"}}}
+    path = write(tmp_path, ECHO_KIOSK, full)
+    assert not [d for d in check_file(path) if d.code.startswith("persona-")]
+    (tmp_path / "persona.json").write_text(json.dumps({"pipeline_mode": "echo"}))
+    assert len([d for d in check_file(path) if d.code == "persona-echo-visitor"]) == 3

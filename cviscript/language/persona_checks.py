@@ -17,6 +17,7 @@ Codes: ``persona-echo-visitor``, ``persona-unknown-tool``, ``persona-unspoken-re
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +34,7 @@ CODES = (
     "persona-unknown-objective",
     "persona-error-result",
 )
+_READS_RESULT = re.compile(r"\{[{%][^}]*\bresult\b")  # `{{ result }}`, `{% if result %}` ...
 _PERCEPTION_EVENTS = ("perception_tool_call", "conversation.perception_tool_call")
 _REPLICA_SPEECH = frozenset(
     {
@@ -173,7 +175,7 @@ def _error_results(sc: m.Scenario) -> Iterator[Diagnostic]:
         for rule in r.persona:
             if rule.tool_call is None or rule.say is None or rule.tool_call.name not in errored:
                 continue
-            if "result" not in rule.say.source:
+            if not _READS_RESULT.search(rule.say.source):
                 continue
             at = errored[rule.tool_call.name]
             yield _warn(
