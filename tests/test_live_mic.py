@@ -18,7 +18,11 @@ from cviscript.rehearsal.live import LiveSuiteOptions, run_live_suite
 from cviscript.sessions.fake.daily_room import FakeDaily, FakeVirtualMicrophoneDevice
 from cviscript.sessions.live import tts
 from cviscript.sessions.live.daily_session import CLIENT_SETTINGS
-from cviscript.sessions.live.mic import client_settings_with_microphone, create_microphone
+from cviscript.sessions.live.mic import (
+    Speaker,
+    client_settings_with_microphone,
+    create_microphone,
+)
 
 REAL_SIGNATURES = r"""
 import inspect, json, daily
@@ -110,8 +114,8 @@ def _wav(path: Path, seconds: float) -> None:
 
 def test_a_wav_is_spoken_through_the_microphone_and_heard_as_the_visitor(tmp_path, monkeypatch):
     monkeypatch.delenv("TAVUS_API_KEY", raising=False)
-    # The microphone is written at real-time pace; at the fake room's usual 20x a loaded machine's
-    # jitter of a few tens of milliseconds is most of a second of scenario time: run it at 5x.
+    # The two user events are timed as the loop receives them; at the fake room's usual 20x a
+    # loaded machine's jitter of a few tens of milliseconds is most of a second: run it at 5x.
     monkeypatch.setattr(live, "FAKE_SPEED", 5.0)
     (tmp_path / "spoken.yaml").write_text(SPOKEN)
     _wav(tmp_path / "ask.wav", 1.5)
@@ -129,6 +133,47 @@ def test_a_wav_is_spoken_through_the_microphone_and_heard_as_the_visitor(tmp_pat
                    and "user" in r["message"]["event_type"])  # fmt: skip
     # the WAV's length, on the scenario's clock (the fake room runs faster than real time)
     assert stopped["t"] - started["t"] == pytest.approx(1.5, abs=0.75)
+
+
+class LateClock:
+    """A clock whose every timer fires `lag` seconds late (a busy event loop)."""
+
+    def __init__(self, lag: float):
+        self.t, self.lag, self.timers = 0.0, lag, []
+
+    def now(self) -> float:
+        return self.t
+
+    def call_later(self, delay, callback, *args):
+        timer = [self.t + delay + self.lag, callback, args, False]
+        self.timers.append(timer)
+        return type("Handle", (), {"cancel": lambda _self: timer.__setitem__(3, True)})()
+
+    def run(self) -> None:
+        while self.timers:
+            self.timers.sort(key=lambda x: x[0])
+            at, callback, args, cancelled = self.timers.pop(0)
+            self.t = max(self.t, at)
+            if not cancelled:
+                callback(*args)
+
+
+def test_the_speaker_keeps_the_audios_pace_when_its_timers_fire_late():
+    class Device:
+        frames = 0
+
+        def write_frames(self, frames: bytes) -> int:
+            Device.frames += len(frames) // 2
+            return 0
+
+    clock = LateClock(lag=0.015)  # 15 ms late on every 20 ms chunk
+    speaker = Speaker(Device(), clock)
+    done: list[float] = []
+    length = speaker.play(bytes(int(16000 * 2.5) * 2), "hello", lambda: done.append(clock.now()))
+    clock.run()
+    assert length == 2.5 and Device.frames == speaker.frames_written == 16000 * 2.5
+    # over when the audio is, give or take one late timer (chained timers took 4.4 s)
+    assert done == [pytest.approx(2.5, abs=0.02)]
 
 
 def test_a_missing_wav_or_synthesiser_is_a_clear_error_before_anything_runs(tmp_path, monkeypatch):

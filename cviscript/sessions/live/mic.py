@@ -12,6 +12,12 @@ turn-taking hear real audio. daily-python 0.36 (checked against the installed SD
   device would block the caller (the event loop), so the device is non-blocking and the speaker
   paces itself: one 20 ms chunk per 20 ms of the run's clock.
 
+The pace is kept against the utterance's start, not from one chunk to the next: chunk *i* is due
+*i* × 20 ms after the first, and a late timer (a busy event loop) writes every chunk that is due.
+Chaining 20 ms timers instead let each one's lateness add up — under load an utterance lasted
+far longer on the run's clock than its audio (in the fake room at 20x, a 2.5 s question took over
+10 s, so a 10 s `after:` timer beat the visitor's words).
+
 `Speaker.play` writes one utterance; when its last chunk is written, `on_done` runs. A device
 that offers ``transcript_hint`` (only the fake room's: it cannot recognise speech) is told the
 words as the audio ends. Only one microphone can be active per process (daily-python).
@@ -29,6 +35,7 @@ from ...clock import Clock
 SAMPLE_RATE = 16000
 CHUNK_SECONDS = 0.02
 DEVICE_NAME = "cviscript-visitor"
+_EPSILON = 1e-9  # seconds: float rounding never holds a due chunk back a whole timer
 
 
 def create_microphone(daily: Any, name: str = DEVICE_NAME) -> Any:
@@ -59,6 +66,7 @@ class Speaker:
         self.chunk = int(sample_rate * CHUNK_SECONDS) * 2  # bytes
         self.frames_written = 0
         self._handle: Any = None
+        self._started = 0.0  # when the utterance playing now began, on `clock`
         self.playing = False
 
     def play(self, pcm: bytes, text: str | None, on_done: Callable[[], None]) -> float:
@@ -67,6 +75,7 @@ class Speaker:
         self.stop()
         self.playing = True
         chunks = [pcm[i : i + self.chunk] for i in range(0, len(pcm), self.chunk)] or [b""]
+        self._started = self.clock.now()
         self._write(chunks, 0, text, on_done)
         return len(pcm) / 2 / self.sample_rate
 
@@ -77,13 +86,18 @@ class Speaker:
         self.playing = False
 
     def _write(self, chunks: list[bytes], i: int, text: str | None, on_done: Callable) -> None:
+        """Write every chunk due by now (chunk i at i x CHUNK_SECONDS); the utterance is over
+        one chunk's length after the last."""
         self._handle = None
-        if i < len(chunks):
+        elapsed = self.clock.now() - self._started + _EPSILON
+        while i < len(chunks) and i * CHUNK_SECONDS <= elapsed:
             if chunks[i]:
                 self.device.write_frames(chunks[i])
                 self.frames_written += len(chunks[i]) // 2
+            i += 1
+        if i < len(chunks) or elapsed < len(chunks) * CHUNK_SECONDS:
             self._handle = self.clock.call_later(
-                CHUNK_SECONDS, self._write, chunks, i + 1, text, on_done
+                i * CHUNK_SECONDS - elapsed + _EPSILON, self._write, chunks, i, text, on_done
             )
             return
         self.playing = False
