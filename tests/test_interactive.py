@@ -341,15 +341,17 @@ def test_fire_command_against_a_running_simulated_run(steer_file):
             lines.append(line)
             m = re.search(r"control: (http://127\.0\.0\.1:\d+/\?token=\S+)", line)
             url = m.group(1) if m else None
+        # the unknown name first: once `bail` reaches the final state the run ends and its
+        # control server with it, so a fire after it would race the run's exit
+        unknown = subprocess.run(
+            _cli("fire", "nope", "--control", url), capture_output=True, text=True, timeout=30
+        )
+        assert unknown.returncode == 2 and "bail, skip" in unknown.stderr
         fired = subprocess.run(
             _cli("fire", "bail", "--control", url), capture_output=True, text=True, timeout=30
         )
         assert fired.returncode == 0, fired.stderr
         assert "fired any[0]: intro → bye" in fired.stdout
-        unknown = subprocess.run(
-            _cli("fire", "nope", "--control", url), capture_output=True, text=True, timeout=30
-        )
-        assert unknown.returncode == 2 and "bail, skip" in unknown.stderr
         out, _err = proc.communicate(timeout=30)
         assert proc.returncode == 0
         assert "path: intro → bye" in out
