@@ -156,3 +156,13 @@ def test_a_rejected_key_is_a_connect_error_that_never_shows_the_key(stand_in, tm
 def test_an_unknown_id_is_a_clear_error(stand_in, tmp_path):
     result = pull(stand_in, "p_nobody", tmp_path / "x.json")
     assert result.exit_code == 3 and "reading persona p_nobody" in result.output
+
+
+def test_a_list_tavus_cannot_give_is_left_out_with_a_warning(stand_in, tmp_path):
+    stand_in.routes["/v2/pals/pcb7a34da5fe/tools"] = (404, {"error": "Not found"})
+    out = tmp_path / "anna.json"
+    result = pull(stand_in, "pcb7a34da5fe", out)
+    assert result.exit_code == 0, result.output
+    assert "warning: left out: Tavus refused reading the tools of PAL" in result.output
+    pf = read_persona_file(out)
+    assert pf.kind == "pal" and not pf.tools and list(pf.objectives) == ["budget_check"]

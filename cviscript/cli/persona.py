@@ -74,8 +74,9 @@ def pull(persona_id: str, output: str, api_url: str | None) -> None:
         client = TavusClient(base_url=api_url or DEFAULT_BASE_URL)
     except ConnectError as err:  # no key, or not the form of one
         fail(f"{err} (set TAVUS_API_KEY)", EXIT_INVALID)
+    problems: list[str] = []
     try:
-        data = pull_persona(client, persona_id)
+        data = pull_persona(client, persona_id, problems)
     except UsageError as err:
         fail(str(err), EXIT_INVALID)
     except ConnectError as err:
@@ -98,6 +99,6 @@ def pull(persona_id: str, output: str, api_url: str | None) -> None:
         )
     )
     click.echo(printable(summary))
-    for problem in pf.warnings:
+    for problem in [*problems, *pf.warnings]:
         click.echo(printable(f"warning: {problem}"), err=True)
     sys.exit(EXIT_OK)

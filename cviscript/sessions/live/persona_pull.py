@@ -34,29 +34,51 @@ MASK = "***"
 MAX_DEPTH = 64  # a persona nests a few levels; anything deeper is not one
 
 
-def pull_persona(client: TavusClient, persona_id: str) -> dict[str, Any]:
-    """The persona file's content for `persona_id` (a PAL id or a legacy persona id)."""
+def pull_persona(
+    client: TavusClient, persona_id: str, problems: list[str] | None = None
+) -> dict[str, Any]:
+    """The persona file's content for `persona_id` (a PAL id or a legacy persona id). What could
+    not be fetched beyond the persona itself (its tools' or objectives' list answered 400/404)
+    is left out and said in `problems`; any other failure raises `TavusError`."""
+    problems = [] if problems is None else problems
     pid = path_id(persona_id)
     try:
         data = _object(client.get_json(f"/v2/pals/{pid}", f"reading PAL {persona_id}"))
-        tools = client.get_json(f"/v2/pals/{pid}/tools", f"reading the tools of PAL {persona_id}")
-        listed = tools.get("data") if isinstance(tools, dict) else tools
-        data["tools"] = (
-            [t for t in listed if isinstance(t, dict)] if isinstance(listed, list) else []
-        )
     except TavusError as exc:
         if exc.status not in (400, 404):
             raise
         data = _object(client.get_json(f"/v2/personas/{pid}", f"reading persona {persona_id}"))
+    else:
+        tools = _optional(
+            client, f"/v2/pals/{pid}/tools", f"reading the tools of PAL {persona_id}", problems
+        )
+        listed = tools.get("data") if isinstance(tools, dict) else tools
+        data["tools"] = (
+            [t for t in listed if isinstance(t, dict)] if isinstance(listed, list) else []
+        )
     objectives_id = data.get("objectives_id")
     if isinstance(objectives_id, str) and objectives_id.strip():
-        got = client.get_json(
-            f"/v2/objectives/{path_id(objectives_id)}", f"reading objectives {objectives_id}"
+        got = _optional(
+            client,
+            f"/v2/objectives/{path_id(objectives_id)}",
+            f"reading objectives {objectives_id}",
+            problems,
         )
         inner = got.get("data", got) if isinstance(got, dict) else got
         items = inner if isinstance(inner, list) else [inner]
         data["objectives"] = [o for o in items if isinstance(o, dict)]
     return scrub(data, client.without_key)
+
+
+def _optional(client: TavusClient, path: str, what: str, problems: list[str]) -> Any:
+    """A read the persona file can do without: None (and a problem said) on a 400 or 404."""
+    try:
+        return client.get_json(path, what)
+    except TavusError as exc:
+        if exc.status not in (400, 404):
+            raise
+        problems.append(f"left out: {exc}")
+        return None
 
 
 def _object(value: Any) -> dict[str, Any]:
