@@ -686,3 +686,35 @@ def test_a_changed_persona_file_is_checked_again_not_read_from_the_scenario_cach
     assert not [d for d in check_file(path) if d.code.startswith("persona-")]
     (tmp_path / "persona.json").write_text(json.dumps({"pipeline_mode": "echo"}))
     assert len([d for d in check_file(path) if d.code == "persona-echo-visitor"]) == 3
+
+
+def test_a_hostile_persona_file_is_an_error_or_warnings_never_a_traceback():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                ["tools", "layers", "llm", "perception", "objectives", "name", "origin",
+                 "on_call", "on_resolve", "objective_name", "pipeline_mode", "function",
+                 "delivery", "data", "visual_tools", "next_conditional_objectives",
+                 "next_required_objective", "output_variables", "static_filler"]
+            ) | st.text(max_size=4),
+            inner,
+            max_size=5,
+        ),
+        max_leaves=30,
+    )  # fmt: skip
+
+    @settings(max_examples=300, deadline=None)
+    @given(json_values)
+    def check(value):
+        try:
+            pf = persona_from_json(value)
+        except PersonaFileError:
+            return
+        pf.has_perception, pf.first_objectives(), pf.perception_tools(), pf.describe()
+
+    check()
