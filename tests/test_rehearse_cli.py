@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from cviscript.cli.main import cli
-from cviscript.rehearsal.suite import discover, is_scenario_file, matches, run_case, run_suite
+from cviscript.language.files import is_scenario_file
+from cviscript.rehearsal.suite import discover, matches, run_case, run_suite
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -407,3 +408,18 @@ def test_an_empty_shard_succeeds_with_a_note(tmp_path):
         "cviscript: 1\nname: b\ninitial: a\nstates: {a: {final: true}}\n"
     )
     assert invoke(str(tmp_path), "--shard", f"1/{count}").exit_code == 2
+
+
+def test_rehearse_validate_and_watch_walk_a_folder_alike(tmp_path):
+    # each command kept its own walk: rehearse went into venv/ and node_modules/, which --watch
+    # skipped, so the suite run and the suite watched differed
+    from cviscript.cli.watch import scenario_files
+
+    scenario = "cviscript: 1\nname: s\ninitial: a\nstates:\n  a: {final: true}\n"
+    for folder in ("demos", "venv", "env", "node_modules/pkg", ".tox"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "s.yaml").write_text(scenario)
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")  # a virtualenv by any name
+    expected = [str(tmp_path / "demos" / "s.yaml")]
+    assert discover([tmp_path]) == expected
+    assert [p for p in scenario_files([tmp_path]) if p.endswith(".yaml")] == expected

@@ -5,9 +5,9 @@ network and container mounts where change notifications are unreliable). What is
 the check reads, not everything under a folder:
 
 * the scenario files: the files given, and the ``.yaml``/``.yml`` files under the folders given,
-  found by a walk that skips version-control and tool folders (``.git``, ``.hg``, ``.svn``, any
-  folder whose name starts with a dot, ``node_modules``, ``__pycache__``, ``site-packages``) and
-  virtualenvs (a folder holding ``pyvenv.cfg``), at most `MAX_FILES`;
+  found by the walk `rehearse` and `validate` use (`language.files`: dot-folders such as
+  ``.git``, ``node_modules``, ``__pycache__``, ``site-packages`` and virtualenvs are skipped),
+  at most `MAX_FILES`;
 * what each scenario depends on: its ``include:`` fragments, the hook modules its ``call:``
   actions name, its audio and ``replay:`` files — the files loading it read, and the places it
   looked for one in vain (a hook module created there later is a change). They are found by
@@ -28,19 +28,13 @@ from collections.abc import Callable, Iterable
 
 import click
 
+from ..language.files import SUFFIXES, yaml_files_under
+
 INTERVAL = 0.5
 MAX_FILES = 10_000
-SCENARIO_SUFFIXES = (".yaml", ".yml")
-SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "site-packages", "venv", "CVS"})
 EXIT_INTERRUPTED = 130
 
 Snapshot = dict[str, tuple[int, int] | None]
-
-
-def _skipped(folder: str, name: str) -> bool:
-    if name.startswith(".") or name in SKIPPED_FOLDERS:
-        return True
-    return os.path.exists(os.path.join(folder, name, "pyvenv.cfg"))  # a virtualenv
 
 
 def scenario_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
@@ -51,13 +45,10 @@ def scenario_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
         if not os.path.isdir(root):
             found.append(root)
             continue
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not _skipped(folder, d))
-            for name in sorted(files):
-                if name.lower().endswith(SCENARIO_SUFFIXES):
-                    found.append(os.path.join(folder, name))
-                    if len(found) >= MAX_FILES:
-                        return found
+        for path in yaml_files_under(root):
+            found.append(path)
+            if len(found) >= MAX_FILES:
+                return found
     return found
 
 
@@ -104,7 +95,7 @@ class Watched:
     def refresh(self) -> None:
         """Find the scenario files and load them for their dependencies (after a change)."""
         self.files = scenario_files(self.paths)
-        self.deps = dependencies(f for f in self.files if f.lower().endswith(SCENARIO_SUFFIXES))
+        self.deps = dependencies(f for f in self.files if f.lower().endswith(SUFFIXES))
 
     def look(self) -> Snapshot:
         """One poll: the scenario files found now, and the known dependencies."""

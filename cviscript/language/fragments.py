@@ -25,12 +25,10 @@ import re
 from collections.abc import Iterator
 
 from ..errors import Diagnostic, Location
+from .files import SUFFIXES, has_scenario_key, head, yaml_files_under
 from .loader import Node, compose, read_source
 
-SUFFIXES = (".yaml", ".yml")
-_SNIFF_BYTES = 65536
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:", re.MULTILINE)
-_SCENARIO_KEY = re.compile(r"^cviscript[ \t]*:", re.MULTILINE)
 FRAGMENT_KEYS = {"description", "include", "vars", "any", "states"}  # spec.FRAGMENT's keys
 MAX_CANDIDATES = 500  # scenario files looked at to find the includers of one fragment
 MAX_DEPTH = 8  # levels of include: followed from a scenario
@@ -38,15 +36,6 @@ MAX_WALK = 20_000  # files walked past, at most, looking for includers under an 
 _SCENARIO_WIDE = {"too-large"}  # a scenario's limits, counted over its fragments: its problem
 MAX_UP = 4  # folders above a fragment's looked in for its includers
 _PROJECT_MARKERS = (".git", "pyproject.toml", "mkdocs.yml")
-_SKIP_DIRS = {"node_modules", "site", "__pycache__", "venv"}
-
-
-def _head(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read(_SNIFF_BYTES)
-    except OSError:
-        return None
 
 
 def looks_like_fragment(path: str | os.PathLike[str]) -> bool:
@@ -55,29 +44,16 @@ def looks_like_fragment(path: str | os.PathLike[str]) -> bool:
     path = os.fspath(path)
     if not path.lower().endswith(SUFFIXES) or not os.path.isfile(path):
         return False
-    head = _head(path)
-    if head is None:
+    text = head(path)
+    if text is None:
         return False
-    keys = set(_TOP_KEY.findall(head))
+    keys = set(_TOP_KEY.findall(text))
     return bool(keys & {"vars", "any", "states"}) and keys <= FRAGMENT_KEYS
-
-
-def _walk_yaml(folder: str, limit: int | None = None) -> Iterator[str]:
-    """YAML files under `folder`, in a stable order; at most `limit` files looked at."""
-    seen = 0
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
-        for name in sorted(files):
-            seen += 1
-            if limit is not None and seen > limit:
-                return
-            if name.lower().endswith(SUFFIXES):
-                yield os.path.join(root, name)
 
 
 def fragments_under(folder: str) -> list[str]:
     """The fragment files under `folder` (hidden and dependency folders skipped)."""
-    return [p for p in _walk_yaml(folder) if looks_like_fragment(p)]
+    return [p for p in yaml_files_under(folder) if looks_like_fragment(p)]
 
 
 def _included(path: str) -> list[str]:
@@ -128,7 +104,7 @@ def _candidates(fragment: str, include_root: str | None) -> Iterator[str]:
 
     root = include_root or os.environ.get(ROOT_ENV)
     if root:
-        yield from _walk_yaml(os.fspath(root), limit=MAX_WALK)
+        yield from yaml_files_under(os.fspath(root), limit=MAX_WALK)
         return
     folder = os.path.dirname(os.path.abspath(fragment))
     for _ in range(MAX_UP + 1):
@@ -155,8 +131,8 @@ def includers(fragment: str, include_root: str | None = None) -> list[str]:
     found = []
     looked = 0
     for path in _candidates(fragment, include_root):
-        head = _head(path)
-        if head is None or not _SCENARIO_KEY.search(head) or "include" not in head:
+        text = head(path)
+        if text is None or not has_scenario_key(text) or "include" not in text:
             continue
         looked += 1
         if looked > MAX_CANDIDATES:

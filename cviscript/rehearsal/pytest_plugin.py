@@ -141,7 +141,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         return None
     if not _wanted(parent.config, file_path):
         return None
-    from .suite import is_scenario_file
+    from ..language.files import is_scenario_file
 
     if not is_scenario_file(file_path):
         return None

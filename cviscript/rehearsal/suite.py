@@ -21,7 +21,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
-import re
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -32,29 +31,13 @@ from typing import Any, Literal
 from ..engine.describe import jsonable
 from ..errors import CviscriptError, ScenarioError, UsageError
 from ..language import cache as scenario_cache
+from ..language.files import is_scenario_file, yaml_files_under
 from ..language.model import Scenario
 from .excerpt import excerpt
 from .expectations import check, replica_speech
 from .results import CaseResult, CaseRun, Failure, InvalidFile, SuiteResult
 
 KeepTraces = Literal["none", "failed", "all"]
-
-SCENARIO_SUFFIXES = (".yaml", ".yml")
-_TOP_LEVEL_KEY = re.compile(r"^cviscript[ \t]*:", re.MULTILINE)
-_SNIFF_BYTES = 65536
-
-
-def is_scenario_file(path: str | os.PathLike[str]) -> bool:
-    """A YAML file with a top-level ``cviscript:`` key (a cheap look, not a parse)."""
-    p = Path(path)
-    if p.suffix.lower() not in SCENARIO_SUFFIXES or not p.is_file():
-        return False
-    try:
-        with p.open("r", encoding="utf-8", errors="replace") as fh:
-            head = fh.read(_SNIFF_BYTES)
-    except OSError:
-        return False
-    return _TOP_LEVEL_KEY.search(head) is not None
 
 
 def _shown_path(path: str, scenario_file: str) -> str:
@@ -78,14 +61,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = []
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    candidate = Path(root) / name
-                    if is_scenario_file(candidate):
-                        found.append(str(candidate))
-            files_here = found
+            files_here = [f for f in yaml_files_under(p) if is_scenario_file(f)]
         elif p.is_file():
             files_here = [str(raw)]
         else:
