@@ -359,3 +359,34 @@ def test_words_a_polite_visitor_never_got_to_say_are_in_the_transcript():
     assert '"My budget is five thousand"' in notes[0]["why"] and "barge_in" in notes[0]["why"]
     said = run_simulated(scenario_from(CHAINED.replace("say:", "barge_in: true\n        say:")))
     assert not [r for r in said.trace.records if r.kind == "model"]
+
+
+def test_a_user_rule_reading_a_field_its_trigger_never_has_is_refused_at_load():
+    # event.text under `on: {state: a}` validated clean, then `run` crashed with a traceback
+    from helpers import scenario_from
+
+    from cviscript.errors import ScenarioError
+
+    broken = CHAINED.replace('say: "My budget is five thousand"', 'say: "{{ event.text }}"')
+    with pytest.raises(ScenarioError, match="event.text is not a field.*its events have: state"):
+        scenario_from(broken)
+    broken = broken.replace("on: a", "on: {at: 1s}")
+    with pytest.raises(ScenarioError, match="event.text is not a field.*no event fires it"):
+        scenario_from(broken)
+    scenario_from(broken.replace("event.text", "event.state | default('')"))
+
+
+def test_a_rehearsal_text_that_fails_at_run_time_ends_the_run_in_error():
+    # it escaped the virtual clock: a traceback from `run`, an internal error in `rehearse`
+    from helpers import scenario_from
+
+    from cviscript.sessions.simulated.runner import run_simulated
+
+    sc = scenario_from(
+        CHAINED.replace("on: a", "on: {utterance: {role: replica, contains: welcome}}").replace(
+            '"My budget is five thousand"', '"{{ groups.name }}"'
+        )
+    )
+    conv = run_simulated(sc)
+    assert conv.result.outcome == "error"
+    assert "undefined variable 'groups.name'" in conv.result.reason and ":" in conv.result.reason

@@ -230,13 +230,15 @@ class StateChecks(Checks):
                 continue
             seen.add((name, loc))
             fields = sorted(allowed)
-            hint = did_you_mean(name, fields) or f"; its events have: {', '.join(fields)}"
+            hint = did_you_mean(name, fields) or (
+                f"; its events have: {', '.join(fields)}" if fields else "; no event fires it"
+            )
             self.error(
                 loc,
                 "unknown-field",
                 f"{what}: event.{name} is not a field of the events {kind.key}: "
                 f"({kind.describe(trigger)}) fires on, so it is undefined whenever it fires"
-                f"{hint} (the raw message is in event.properties)",
+                f"{hint}{' (the raw message is in event.properties)' if 'properties' in allowed else ''}",
             )
 
     def tool_result_misplaced(self, actions: list[m.Action], where: str) -> None:

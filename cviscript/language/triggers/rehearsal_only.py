@@ -47,6 +47,9 @@ class State(TriggerKind):
     def describe(self, trigger: StateTrigger) -> str:
         return f"state {trigger.state}"
 
+    def template_fields(self, trigger: Any) -> frozenset[str] | None:
+        return frozenset({"type", "state"})  # what the simulated visitor's rule sees
+
     def word(self, trigger: Any) -> str:
         return "entering a state"
 
@@ -67,6 +70,9 @@ class At(TriggerKind):
 
     def describe(self, trigger: AtTrigger) -> str:
         return f"at {fmt_seconds(trigger.seconds)}"
+
+    def template_fields(self, trigger: Any) -> frozenset[str] | None:
+        return frozenset()  # no event fired it: `event` is empty
 
     def word(self, trigger: Any) -> str:
         return "a time since the start"

@@ -16,7 +16,7 @@ from typing import Any
 
 from ...clock import VirtualClock
 from ...engine.conversation import Conversation
-from ...errors import UsageError, did_you_mean
+from ...errors import TemplateRenderError, UsageError, did_you_mean
 from ...language.model import Rehearsal, Scenario
 from ...trace import Trace, TraceRecord
 from ..replica_model.settings import conversation_limits
@@ -143,7 +143,15 @@ def run_simulated(
 def drive(conv: Conversation, clock: VirtualClock, *, what: str = "simulation") -> Conversation:
     """Start `conv` and run the virtual clock until it ends; returns it, closed."""
     conv.start()
-    clock.run(stop=lambda: conv.done)
+    while True:
+        try:
+            clock.run(stop=lambda: conv.done)
+            break
+        except TemplateRenderError as err:
+            # a `user:`, `persona:` or `operator:` text of the rehearsal that cannot render: the
+            # run ends in error naming its file:line, as a scenario template's failure does
+            # (it was a traceback from `run` and an internal error in `rehearse`)
+            conv.abort("error", f"a rehearsal text failed: {err}")
     if not conv.done:  # nothing left to happen: only possible when the deadline was not armed
         conv.abort("error", f"the {what} stalled")
     conv.close()
