@@ -344,3 +344,14 @@ def test_include_errors_show_the_path_as_written(tmp_path):
     assert "include: '../elsewhere/bye2.yaml' is outside the include root" in _all_messages(path)
     path = _write(project, {"main.yaml": MAIN.replace("common.yaml", "common/v2/goodbye2.yaml")})
     assert "no such file 'common/v2/goodbye2.yaml'" in _all_messages(path)
+
+
+def test_errors_after_a_refused_include_say_the_fragment_may_define_the_name(tmp_path):
+    # a refused include: left four bare "unknown state 'goodbye'" errors that read as new mistakes
+    main = MAIN.replace("common.yaml", "missing.yaml")
+    text = _all_messages(_write(tmp_path, {"main.yaml": main, "common.yaml": COMMON}))
+    unknown = [line for line in text.splitlines() if "unknown state" in line]
+    assert unknown and all("fragment that could not be read may define it" in u for u in unknown)
+    # without a failed include the note is not added
+    plain = _all_messages(_write(tmp_path, {"main.yaml": MAIN.replace("goto: bye", "goto: byee")}))
+    assert "unknown state" in plain and "could not be read" not in plain

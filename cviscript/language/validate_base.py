@@ -26,6 +26,8 @@ from .loader import Node
 from .patterns import Pattern, PatternError, compile_pattern
 from .templates import CONTEXT_NAMES, TemplateCompileError, compile_text
 
+_FRAGMENT_UNREAD = {"include-outside", "include-missing", "include-cycle"}
+
 # Interaction types the actions themselves can send (`expect.sent` names are checked against these
 # and every `send:` of the file).
 SENT_BY_ACTIONS = frozenset(
@@ -279,10 +281,18 @@ class Checks:
             self.error(
                 node.loc,
                 "unknown-state",
-                f"{what} names an unknown state '{name}'{did_you_mean(name, sorted(self.states))}",
+                f"{what} names an unknown state '{name}'{did_you_mean(name, sorted(self.states))}"
+                f"{self.unread_fragments_note()}",
             )
             return None
         return name
+
+    def unread_fragments_note(self) -> str:
+        """For an unknown name: a fragment that could not be included may have defined it (so
+        the errors after a refused `include:` read as what they are, not as new mistakes)."""
+        if any(d.code in _FRAGMENT_UNREAD for d in self.diagnostics):
+            return " (an include: fragment that could not be read may define it: see above)"
+        return ""
 
     def event_name(self, node: Node, what: str) -> str | None:
         name = self.string(node, what)

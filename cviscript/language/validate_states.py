@@ -170,7 +170,8 @@ class StateChecks(Checks):
         self.error(
             node.loc,
             "unknown-state",
-            f"{what} names an unknown state '{name}'{did_you_mean(name, sorted(known))}",
+            f"{what} names an unknown state '{name}'{did_you_mean(name, sorted(known))}"
+            f"{self.unread_fragments_note()}",
         )
         return None
 
