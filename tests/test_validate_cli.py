@@ -59,7 +59,10 @@ def test_warnings_exit_0_but_1_with_strict(files):
     assert "warns.yaml: ok (2 warnings)" in res.output
     assert "warns.yaml:7:15: warning: vars.missing is read here" in res.output
     assert "[undefined-var]" in res.output and "[unreachable-state]" in res.output
-    assert invoke("--strict", "warns.yaml").exit_code == 1
+    strict = invoke("--strict", "warns.yaml")
+    assert strict.exit_code == 1
+    # "0 errors, 2 warnings" and exit 1, with no word why, read as a bug
+    assert "0 errors, 2 warnings in 1 file (--strict: warnings fail)" in strict.output
 
 
 def test_errors_exit_2_and_come_before_warnings(files):

@@ -174,8 +174,11 @@ def _print_human(doc: dict[str, Any], quiet: bool, strict: bool) -> None:
             click.echo(f"{f['file']}: ok{extra}")
     s = doc["summary"]
     if s["errors"] or s["warnings"]:
+        strict_note = (
+            " (--strict: warnings fail)" if strict and s["warnings"] and not s["errors"] else ""
+        )
         click.echo(
             f"{_plural(s['errors'], 'error')}, {_plural(s['warnings'], 'warning')} in "
-            f"{_plural(s['files'], 'file')}",
+            f"{_plural(s['files'], 'file')}{strict_note}",
             err=True,
         )
