@@ -481,3 +481,24 @@ def test_lint_findings_are_in_file_order():
 )
 def test_shipped_scenarios_have_no_warnings(path):
     assert check_file(path) == []
+
+
+# ---------------------------------------------------------------------------- event-empty-at-start
+
+
+def test_event_read_where_the_run_starts_warns():
+    # validated clean, then the run ended in error at 0.0 s: 'undefined variable event.txt'
+    text = HEAD + src("""
+        states:
+          a:
+            initial: one
+            states:
+              one:
+                enter: [{echo: "You said {{ event.text }}"}]
+                on: [{event: replica.stopped_speaking, goto: b}]
+          b:
+            enter: [{echo: "{{ event.text }} and {{ event.text | default('') }}"}]
+            final: true
+        """)
+    d = only(text, "event-empty-at-start")
+    assert "event.text in the enter: of 'a.one'" in d.message and d.loc.line == 9

@@ -85,6 +85,11 @@ RULES: tuple[Rule, ...] = (
         "`rehearse` refuse to start with it unless the case gives the hook a canned value",
     ),
     Rule(
+        "event-empty-at-start",
+        "an `enter:` of a state the run starts in reads `event.NAME`: no event has happened at "
+        "the start, so `event` is empty and the read fails there (guard it with `| default(...)`)",
+    ),
+    Rule(
         "unknown-event-type",
         "a raw event type (conversation.* / system.*) that no Tavus server is known to send",
     ),
@@ -106,6 +111,7 @@ def lint(sc: m.Scenario) -> list[Diagnostic]:
     out += _manual_unrehearsed(sc)
     out += _compound_misuse(sc)
     out += _hooks_missing(sc)
+    out += _event_at_start(sc)
     out.sort(key=lambda d: (d.loc.line, d.loc.column) if d.loc else (0, 0))
     return out
 
@@ -352,6 +358,23 @@ def _undefined_vars(sc: m.Scenario) -> Iterator[Diagnostic]:
                     f"rehearsal '{r.name}' expects vars.{name}, which neither `vars:` nor any "
                     f"`set:` defines{did_you_mean(name, sorted(defined))}",
                 )
+
+
+def _event_at_start(sc: m.Scenario) -> Iterator[Diagnostic]:
+    """`event.NAME` in the `enter:` of the states the run starts in (the initial state, down its
+    initial children): `event` is empty there, so the run ends in error at once."""
+    name: str | None = sc.initial
+    while name is not None and name in sc.states:
+        state = sc.states[name]
+        for read, loc in reads(list(_with_then(state.enter)), "event", skip_guarded=True):
+            yield _warn(
+                loc,
+                "event-empty-at-start",
+                f"event.{read} in the enter: of '{name}', where the run starts: no event has "
+                "happened yet, so `event` is empty and this fails at the start (write "
+                f"`event.{read} | default('')`, or read it in a state an event leads to)",
+            )
+        name = state.initial
 
 
 # ---------------------------------------------------------------------------------------- events
