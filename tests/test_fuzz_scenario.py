@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cviscript.clock import VirtualClock
@@ -320,6 +320,17 @@ def _tree(node, seen=None):
     return ("m", node.tag, marks, [(_tree(k, seen), _tree(v, seen)) for k, v in node.value])
 
 
+def _examples(sources):
+    """Hypothesis `example`s for each text: divergences found once stay checked every run."""
+
+    def apply(test):
+        for source in reversed(sources):
+            test = example(source)(test)
+        return test
+
+    return apply
+
+
 def _reference(source: str):
     from cviscript.language.loader import _Limit, _Loader
 
@@ -335,8 +346,20 @@ def _reference(source: str):
         loader.dispose()
 
 
+# A '?' inside a plain text in {...} or [...]: libyaml keeps it in the text, PyYAML's parser
+# refuses the file (found by this test; the fast paths now leave such texts to the reference).
+_FLOW_QUESTION = (
+    "a:\n  b: {(?P<interrupted: false}\n",
+    "[a?b]",
+    "{a?: 1}",
+    "[a ?b]",
+    "{a: [x,\n  b?]}",
+)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated() | st.text(alphabet=st.sampled_from("ab:- \n[]{}&*!|>'\"#,?%\t"), max_size=200))
+@_examples(_FLOW_QUESTION)
 def test_libyaml_events_compose_exactly_what_the_reference_loader_does(source):
     from cviscript.language.loader import _FALLBACK, _compose_fast
 
@@ -367,6 +390,7 @@ def _nodes(node):
 @given(
     mutated() | st.text(alphabet=st.sampled_from("ab:- \n[]{}&*!|>'\"#,?%\t01~.<"), max_size=200)
 )
+@_examples(_FLOW_QUESTION)
 def test_nodes_built_from_libyaml_events_are_those_of_the_reference_path(source):
     """`loader._Builder` (events straight into `Node`s) gives exactly the reference loader's
     nodes, or leaves the text to the composers."""

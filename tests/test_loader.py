@@ -294,6 +294,15 @@ def test_limits_are_module_constants():
         ("a: b: c\n", (1, 5), ["after 'b'", "quotes"]),
         ('a: "abc\nb: 1\n', (1, 4), ["quoted text", "never closed"]),
         ("a:\n  b: 1\n  - c\n", (3, 3), ["list item", "not both"]),
+        # a regex unquoted in {...} or [...]: libyaml reads the '?' as text, PyYAML refuses it;
+        # the fast path accepted this file until it handed such texts to the reference loader
+        (
+            "a:\n  b: {(?P<interrupted: false}\n",
+            (2, 8),
+            ["question mark", "unquoted text in {...}", "quotes"],
+        ),
+        ("a: [x, b?c]\n", (1, 9), ["question mark", "unquoted text in [...]", "quotes"]),
+        ("a:\n  - {x: [1, 2?]}\n", (2, 14), ["question mark", "[...]"]),
     ],
 )
 def test_yaml_syntax_errors_say_what_is_probably_wrong_and_where(text, where, words):

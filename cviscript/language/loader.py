@@ -231,6 +231,13 @@ else:  # pragma: no cover - PyYAML built without libyaml
 # fuzz test in tests/test_fuzz_scenario.py.
 _UNUSUAL = re.compile("[\t\r\x85\u2028\u2029]|[|>][-+0-9]*#")
 
+# A plain (unquoted) text inside ``[...]`` or ``{...}`` with a '?' in it, as in
+# ``where: {(?P<name: x}``: libyaml (0.2.5 and later) reads the '?' as part of the text, PyYAML's
+# Python parser ends the text there and refuses the file ("expected ',' or '}', but got '?'").
+# Both fast paths hand such a text to the reference loader, which reports it; nothing in a text
+# tells whether a '?' is inside a flow collection, so the check is made on the parsed scalars.
+# Found by the equivalence fuzz test (tests/test_fuzz_scenario.py).
+
 
 def _compose_fast(text: str) -> Any:
     """The root node through `_FastLoader`, or `_FALLBACK` (not available, an unusual text, or any
@@ -287,26 +294,27 @@ class _Builder:
     def loc(self, mark: Any) -> Location:
         return Location(self.filename, mark.line + 1, mark.column + 1)
 
-    def node(self, event: Any, depth: int) -> Node:
+    def node(self, event: Any, depth: int, flow: bool = False) -> Node:
         self.count += 1
         if depth > MAX_DEPTH or self.count > self.max_nodes or event.anchor is not None:
             raise _Bail
         kind = type(event).__name__
         if kind == "ScalarEvent":
-            return self.scalar(event)
+            return self.scalar(event, flow)
         if event.tag is not None:
             raise _Bail
+        flow = flow or bool(event.flow_style)  # nothing inside [...] or {...} is block again
         if kind == "SequenceStartEvent":
             items = []
             get = self.get
             while type(child := get()).__name__ != "SequenceEndEvent":
-                items.append(self.node(child, depth + 1))
+                items.append(self.node(child, depth + 1, flow))
             return Node("seq", items, self.loc(event.start_mark))
         if kind == "MappingStartEvent":
-            return self.mapping(event, depth)
+            return self.mapping(event, depth, flow)
         raise _Bail  # an alias
 
-    def mapping(self, event: Any, depth: int) -> Node:
+    def mapping(self, event: Any, depth: int, flow: bool) -> Node:
         value: dict[str, Node] = {}
         keys: dict[str, Location] = {}
         get = self.get
@@ -315,13 +323,13 @@ class _Builder:
                 raise _Bail
             name = key.value
             plain = key.implicit[0]
-            if name in value or (plain and name in ("", "<<")):
+            if name in value or (plain and (name in ("", "<<") or (flow and "?" in name))):
                 raise _Bail
             keys[name] = self.loc(key.start_mark)
-            value[name] = self.node(get(), depth + 1)
+            value[name] = self.node(get(), depth + 1, flow)
         return Node("map", value, self.loc(event.start_mark), keys=keys)
 
-    def scalar(self, event: Any) -> Node:
+    def scalar(self, event: Any, flow: bool) -> Node:
         if event.tag is not None:
             raise _Bail
         text, style = event.value, event.style or None
@@ -330,8 +338,8 @@ class _Builder:
             loc = self.block_content_loc(event) or loc
         value: Any = text
         if event.implicit[0]:  # plain: YAML 1.2 core resolution
-            if text == "":
-                raise _Bail
+            if text == "" or (flow and "?" in text):
+                raise _Bail  # empty, or '?' in a flow text (see above `_compose_fast`)
             for tag, pattern in self.resolvers.get(text[0], ()):
                 if pattern.match(text):
                     if tag == _MERGE:
@@ -367,6 +375,8 @@ def _build_fast(text: str, filename: str, max_nodes: int = MAX_NODES) -> Any:
 
 
 def _has_empty_value(root: Any) -> bool:
+    """Whether the composed graph has an empty plain value (libyaml places it at another mark)
+    or a plain text inside ``[...]``/``{...}`` with a '?' in it (see above `_compose_fast`)."""
     stack, seen = [root], set()
     while stack:
         node = stack.pop()
@@ -376,13 +386,19 @@ def _has_empty_value(root: Any) -> bool:
         if isinstance(node, ScalarNode):
             if node.value == "" and not node.style:
                 return True
-        elif isinstance(node, SequenceNode):
-            stack.extend(node.value)
-        else:
-            for key, value in node.value:
-                stack.append(key)
-                stack.append(value)
+            continue
+        flow = node.flow_style  # what libyaml says; a block collection is never inside a flow one
+        for child in node.value if isinstance(node, SequenceNode) else _pairs(node.value):
+            if flow and isinstance(child, ScalarNode) and not child.style and "?" in child.value:
+                return True  # '?' in a flow text (see above `_compose_fast`)
+            stack.append(child)
     return False
+
+
+def _pairs(items: list[tuple[Any, Any]]) -> Any:
+    for key, value in items:
+        yield key
+        yield value
 
 
 _FALLBACK = object()
@@ -515,6 +531,12 @@ def _in_plain_words(e: yaml.MarkedYAMLError, lines: list[str]) -> str | None:
         )
     if mark is None or mark.line >= len(lines):
         return None
+    if problem in ("expected ',' or '}', but got '?'", "expected ',' or ']', but got '?'"):
+        brackets = "{...}" if "}" in problem else "[...]"
+        return (
+            f"a question mark inside an unquoted text in {brackets}: YAML ends the text there "
+            f'and reads it as a key marker. Put the whole text in quotes (a regex too: "(?i)yes")'
+        )
     line = lines[mark.line]
     column, word = _key_at(line)
     if line.lstrip().startswith("-"):
