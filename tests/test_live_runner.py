@@ -257,29 +257,35 @@ def test_interrupt_while_running_ends_as_failed_and_cleans_up():
 
 def test_interrupt_while_joining_stops_at_once_and_reports_a_pending_release():
     fake = FakeDaily()
-    fake.hang_join(fail_after=0.5)  # like the SDK: the join cannot be cancelled
+    fake.hang_join(fail_after=1.2)  # like the SDK: the join cannot be cancelled
     live = LiveRun(scenario(WAITS), joining(fake, release_timeout=0.1))
 
     async def main():
         task = asyncio.ensure_future(live.run())
-        await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 10
+        while not fake.join_calls and time.monotonic() < deadline:  # joining
+            await asyncio.sleep(0.005)
         live.interrupt("SIGINT")
         return await task
 
     started = time.monotonic()
     with pytest.raises(Interrupted, match="interrupted by SIGINT while connecting") as info:
         asyncio.run(main())
-    assert time.monotonic() - started < 0.45  # not waiting for the join to fail
+    assert time.monotonic() - started < 0.9  # not waiting for the join to fail (1.2 s)
     assert info.value.exit_status == 130
     assert live.released is False  # the caller must leave with os._exit
-    fake._join_settled.wait(2)
+    fake._join_settled.wait(5)
 
 
 # --------------------------------------------------------------------------------- pacing
 
 
-def test_session_paces_interactions_but_not_audio_and_flushes_on_close():
+def test_session_paces_interactions_but_not_audio_and_flushes_on_close(monkeypatch):
     fake = FakeDaily(replica_present=True)
+    # the token bucket on a clock the test moves: on the wall clock a loaded machine's pauses
+    # refill tokens between the sends, and a 0.2 s sleep may last much longer
+    now = [0.0]
+    monkeypatch.setattr(DailySession, "_now", lambda self: now[0])
 
     def echo(i):
         return {"message_type": "conversation", "event_type": "conversation.echo",
@@ -305,8 +311,12 @@ def test_session_paces_interactions_but_not_audio_and_flushes_on_close():
         for i in range(12):
             s.send(echo(i))
         assert len(fake.sent) == 35  # a burst of 5, then 20 per second
-        await asyncio.sleep(0.2)
-        assert 37 <= len(fake.sent) <= 40
+        now[0] += 0.2  # 4 tokens
+        deadline = time.monotonic() + 10
+        while len(fake.sent) < 39 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.15)  # the queue's next drains find no token
+        assert len(fake.sent) == 39
         s.send(chunk(99))  # never overtakes queued messages
         assert fake.sent[-1]["properties"]["modality"] == "text"
         s.close()  # what is still queued leaves before the client does

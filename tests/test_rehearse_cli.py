@@ -246,7 +246,7 @@ def test_rehearsing_the_shipped_scenarios_takes_seconds():
     res = CliRunner().invoke(cli, ["rehearse", str(REPO / "scenarios"), "-q"])
     took = time.perf_counter() - started
     assert res.exit_code == 0, res.output
-    assert took < 5.0
+    assert took < 30.0  # ~0.3 s; a loose bound a loaded CI machine keeps (bench/ measures speed)
 
 
 def test_a_crash_inside_cviscript_fails_only_that_case(suite_dir: Path, monkeypatch):

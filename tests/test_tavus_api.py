@@ -257,11 +257,11 @@ def test_create_is_retried_after_429(tavus):
 
 
 def test_slow_answer_hits_the_timeout(tavus):
-    tavus.queue(200, CREATED, delay=1.0)
+    tavus.queue(200, CREATED, delay=3.0)
     started = time.monotonic()
     with pytest.raises(TavusError, match="did not answer within 0.2 s") as exc:
         client(tavus, timeout=0.2).create_conversation({"persona_id": "p"})
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 2.0  # not the 3 s answer
     assert "may have been created" in str(exc.value)
     assert len(tavus.requests) == 1  # create is not retried on timeout
 
