@@ -142,3 +142,18 @@ def speaking_persona(*tools: str, on_call: str = "none", **fields: Any):
             **fields,
         }
     )
+
+
+def once_joined(fake: Any, script: Any) -> None:
+    """Run `script()` when the client's join to the fake Daily room completes (after any hook
+    already set, such as the fake replica's). The `after=` offsets of what it schedules then
+    count from the join, not from the test's start: on a loaded machine a slow start would
+    otherwise have them happen before the client is in the room, where Daily delivers nothing."""
+    before = fake.on_joined
+
+    def joined() -> None:
+        if before is not None:
+            before()
+        script()
+
+    fake.on_joined = joined

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import tools
+from helpers import once_joined
 
 from cviscript import errors
 from cviscript.sessions.fake.daily_room import FakeDaily, LogLevel
@@ -143,9 +144,13 @@ def test_connect_waits_for_the_replica_participant():
 
 def test_an_announcement_never_identifies_the_replica_and_the_error_lists_the_room():
     fake = FakeDaily(replica_user_id="not-recognisable", replica_name="Ann\x1b[2Ja")
-    fake.replica_joins(after=0.02)
-    fake.replica_says(JOINED, after=0.05)
-    fake.other_joins("Visitor", after=0.01)
+
+    def room() -> None:
+        fake.replica_joins(after=0.02)
+        fake.replica_says(JOINED, after=0.05)
+        fake.other_joins("Visitor", after=0.01)
+
+    once_joined(fake, room)
 
     async def main():
         s = session(fake, replica_timeout=0.3)
@@ -196,11 +201,15 @@ def test_the_persona_name_recognises_the_replica_even_when_learnt_late():
 def test_a_name_alone_gives_way_to_a_tavus_user_id():
     fake = FakeDaily(replica_name="Anna")  # the real replica: tavus-replica-fake
     impostor = fake.other_joins("Anna")  # a visitor who took the persona's name, joins first
-    fake.other_says(JOINED, sender=impostor, after=0.02)
-    fake.other_says(utterance("from the impostor, before"), sender=impostor, after=0.03)
-    fake.replica_joins(after=0.1)
-    fake.other_says(utterance("from the impostor, after"), sender=impostor, after=0.15)
-    fake.replica_says(utterance("from the replica"), after=0.17)
+
+    def room() -> None:
+        fake.other_says(JOINED, sender=impostor, after=0.02)
+        fake.other_says(utterance("from the impostor, before"), sender=impostor, after=0.03)
+        fake.replica_joins(after=0.1)
+        fake.other_says(utterance("from the impostor, after"), sender=impostor, after=0.15)
+        fake.replica_says(utterance("from the replica"), after=0.17)
+
+    once_joined(fake, room)
     ignored: list[Any] = []
     sink = Sink()
 
@@ -226,7 +235,7 @@ def test_a_name_alone_gives_way_to_a_tavus_user_id():
 def test_a_name_match_is_taken_when_no_tavus_user_id_comes():
     fake = FakeDaily(replica_user_id="pal-unknown-form", replica_name="Anna")
     fake.replica_joins()
-    fake.replica_says(utterance("hello"), after=0.05)
+    once_joined(fake, lambda: fake.replica_says(utterance("hello"), after=0.05))
     sink = Sink()
 
     async def main():
@@ -246,9 +255,13 @@ def test_a_name_match_is_taken_when_no_tavus_user_id_comes():
 def test_a_spoofed_announcement_before_the_replica_never_locks_it_out():
     fake = FakeDaily()
     spoofer = fake.other_joins("Visitor")
-    fake.other_says(JOINED, sender=spoofer, after=0.02)
-    fake.other_says(utterance("pwned"), sender=spoofer, after=0.03)
-    fake.replica_joins(after=0.08, announce=True)
+
+    def room() -> None:
+        fake.other_says(JOINED, sender=spoofer, after=0.02)
+        fake.other_says(utterance("pwned"), sender=spoofer, after=0.03)
+        fake.replica_joins(after=0.08, announce=True)
+
+    once_joined(fake, room)
     ignored: list[Any] = []
     sink = Sink()
 
@@ -431,10 +444,14 @@ def test_messages_from_anyone_else_are_ignored(fake):
 
 def test_messages_held_until_the_replica_is_identified():
     fake = FakeDaily()
-    fake.replica_says(utterance("early"), after=0.02)  # before Daily says who sent it
-    fake.other_says(utterance("spoof"), sender="spoofer-id", after=0.03)
-    fake.replica_joins(after=0.06)
-    fake.replica_says(JOINED, after=0.08)
+
+    def room() -> None:
+        fake.replica_says(utterance("early"), after=0.02)  # before Daily says who sent it
+        fake.other_says(utterance("spoof"), sender="spoofer-id", after=0.03)
+        fake.replica_joins(after=0.06)
+        fake.replica_says(JOINED, after=0.08)
+
+    once_joined(fake, room)
     ignored: list[tuple[Any, Any, str]] = []
     sink = Sink()
 

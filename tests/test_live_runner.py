@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import once_joined
 
 from cviscript import errors
 from cviscript.language.validate import load_scenario
@@ -500,11 +501,15 @@ def test_a_stranger_announcing_itself_before_the_replica_cannot_drive_the_run():
     spoofer = fake.other_joins("Visitor", after=0.01)
     joined = {"message_type": "system", "event_type": "system.replica_joined",
               "conversation_id": "c777"}  # fmt: skip
-    fake.other_says(joined, sender=spoofer, after=0.03)
     said = {"message_type": "conversation", "event_type": "conversation.utterance",
             "conversation_id": "c777", "properties": {"role": "user", "speech": "pwn"}}  # fmt: skip
-    for at in (0.05, 0.3):  # before the replica is there, and during the run
-        fake.other_says(said, sender=spoofer, after=at)
+
+    def room() -> None:  # the replica joins 0.15 s after the client
+        fake.other_says(joined, sender=spoofer, after=0.03)
+        for at in (0.05, 0.3):  # before the replica is there, and during the run
+            fake.other_says(said, sender=spoofer, after=at)
+
+    once_joined(fake, room)
     live = LiveRun(scenario(PWNABLE), joining(fake))
     conv = live.run_sync()
     assert conv.result.outcome == "completed" and conv.result.path == ["wait", "safe"]

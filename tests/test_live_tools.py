@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -178,7 +179,9 @@ def test_listener_stops_cleanly_when_asked():
 
     async def main():
         task = asyncio.ensure_future(listener.run())
-        await asyncio.sleep(0.15)
+        deadline = time.monotonic() + 10
+        while not listener.received and time.monotonic() < deadline:  # listening
+            await asyncio.sleep(0.01)
         listener.stop("SIGINT")
         return await task
 

@@ -9,6 +9,8 @@ import asyncio
 import time
 from typing import Any
 
+from helpers import once_joined
+
 from cviscript.language.validate import load_scenario
 from cviscript.sessions.fake.daily_room import FakeDaily
 from cviscript.sessions.fake.replica import FakeReplica
@@ -57,8 +59,11 @@ def test_the_daily_session_reports_presence_once_after_what_it_held_back():
     joined = {"message_type": "system", "event_type": "system.replica_joined"}
 
     async def main() -> PresenceSink:
-        fake.replica_says(joined, after=0.02)  # held: the replica is not known yet
-        fake.replica_joins(after=0.05)
+        def room() -> None:
+            fake.replica_says(joined, after=0.02)  # held: the replica is not known yet
+            fake.replica_joins(after=0.05)
+
+        once_joined(fake, room)
         session = DailySession(
             LiveOptions(
                 Connection(
