@@ -426,3 +426,55 @@ def test_cases_whose_names_slug_alike_get_their_own_transcripts(tmp_path, monkey
     assert len(set(summary.transcripts)) == 2 and len(list(folder.glob("*.jsonl"))) == 2
     # the scenario's folder counts too: a/demo.yaml and b/demo.yaml
     assert transcript_name("a/demo.yaml", "x") != transcript_name("b/demo.yaml", "x")
+
+
+ECHO_PERSONA_SCENARIO = """\
+cviscript: 1
+name: echo-kiosk
+conversation:
+  persona_file: persona.json
+initial: idle
+states:
+  idle:
+    enter:
+      - echo: "Welcome."
+    on:
+      - utterance: "(?i)hello"
+        goto: done
+      - after: 5s
+        goto: done
+  done:
+    final: true
+rehearsals:
+  - name: waits
+    expect: {path: [idle, done]}
+"""
+
+
+def test_live_persona_findings_are_warnings_and_errors_with_strict(tmp_path):
+    """An echo persona never hears the visitor: a warning, the case runs live; with --strict an
+    error, the file is invalid (exit 2), no conversation is made and the reports say so."""
+    (tmp_path / "persona.json").write_text(
+        json.dumps({"persona_name": "Sign", "pipeline_mode": "echo"})
+    )
+    (tmp_path / "echo.yaml").write_text(ECHO_PERSONA_SCENARIO)
+    finding = "echo.yaml:11:9: {}: this utterance: trigger waits for the visitor"
+    done = _fake_cli(tmp_path, "echo.yaml", "--max-duration", "30")
+    assert finding.format("warning") in done.stderr, done.stderr
+    assert done.returncode == 0 and "PASS echo.yaml::waits" in done.stdout, done.stdout
+    assert len(list((tmp_path / "live-transcripts").glob("*.jsonl"))) == 1
+
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    for name in ("persona.json", "echo.yaml"):
+        (strict / name).write_text((tmp_path / name).read_text())
+    done = _fake_cli(strict, "--strict", "echo.yaml", "--junit", "out.xml", "--json", "out.json")
+    assert finding.format("error") in done.stderr and "warning" not in done.stderr, done.stderr
+    assert "INVALID echo.yaml (its cases did not run)" in done.stderr
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "PASS" not in done.stdout and "1 invalid file" in done.stdout
+    assert "0 conversation(s) created" in done.stdout
+    assert not list((strict / "live-transcripts").glob("*.jsonl"))
+    report = json.loads((strict / "out.json").read_text())
+    assert [f["file"] for f in report["invalid"]] == ["echo.yaml"], report["invalid"]
+    assert "persona field: pipeline_mode" in (strict / "out.xml").read_text()
