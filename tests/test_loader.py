@@ -312,3 +312,31 @@ def test_yaml_syntax_errors_say_what_is_probably_wrong_and_where(text, where, wo
     assert "<block end>" not in d.message and "'?'" not in d.message
     for word in words:
         assert word in d.message
+
+
+def test_an_escape_past_the_last_unicode_character_is_a_diagnostic_not_a_traceback():
+    # PyYAML's scanner calls chr() on it and raised ValueError, out of compose and the CLI
+    _node, diags = load('a: 1\nb: "ok \\U00110000"\n')
+    d = only(diags)
+    assert d.code == "yaml-syntax" and (d.loc.line, d.loc.column) == (2, 8)
+    assert "past the last Unicode character" in d.message
+
+
+@pytest.mark.parametrize(
+    "text", ['a: "\\ud800"\n', 'a: ["x \\uDC00"]\n', '{"\\ud83d\\ude00": 1}\n']
+)
+def test_an_escaped_surrogate_is_an_error_and_never_reaches_a_value(text):
+    # half a surrogate pair cannot be encoded (JSON output, a UTF-8 terminal): validate
+    # --format json raised UnicodeEncodeError on it
+    node, diags = load(text)
+    assert [d.code for d in diags] == ["yaml-syntax"] and "surrogate" in diags[0].message
+    plain = repr(node.plain())
+    assert "\\ud" not in plain.lower() and "\ufffd" in str(node.plain())
+    str(node.plain()).encode("utf-8")
+
+
+def test_escapes_of_real_characters_load_through_the_fast_path():
+    text = 'a: "\\u00e9 \\U0001F600 \\uD7FF \\uE000 \\x41"\n'
+    assert loader._build_fast(text, "s.yaml") is not loader._FALLBACK
+    node, diags = load(text)
+    assert diags == [] and node.plain() == {"a": "\u00e9 \U0001f600 \ud7ff \ue000 A"}

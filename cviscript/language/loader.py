@@ -228,8 +228,10 @@ else:  # pragma: no cover - PyYAML built without libyaml
 # (libyaml accepts some that PyYAML refuses, and the refusal has its own message), line breaks
 # other than "\n" (counted differently), a block scalar header run into a comment (`>#`, which
 # only libyaml accepts), and empty values (placed at a different mark). Found by the equivalence
-# fuzz test in tests/test_fuzz_scenario.py.
-_UNUSUAL = re.compile("[\t\r\x85\u2028\u2029]|[|>][-+0-9]*#")
+# fuzz test in tests/test_fuzz_scenario.py. Also an escape of a UTF-16 surrogate (``"\ud83d"``),
+# which PyYAML turns into half a character and only the reference path reports (`_SURROGATE`).
+_UNUSUAL = re.compile("[\t\r\x85\u2028\u2029]|[|>][-+0-9]*#" r"|\\(?:u|U0000)[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # A plain (unquoted) text inside ``[...]`` or ``{...}`` with a '?' in it, as in
 # ``where: {(?P<name: x}``: libyaml (0.2.5 and later) reads the '?' as part of the text, PyYAML's
@@ -490,6 +492,11 @@ def compose(
         return None, [Diagnostic(e.message, _loc(filename, e.mark), code=e.code)]
     except yaml.MarkedYAMLError as e:
         return None, [_syntax_diagnostic(e, filename, text)]
+    except ValueError:  # PyYAML's scanner: chr() of an escape past U+10FFFF ("\U00110000")
+        mark = loader.get_mark()  # at the escape's hex digits
+        where = Location(filename, mark.line + 1, max(mark.column - 1, 1))
+        message = "invalid escape in a quoted text: past the last Unicode character (\\U0010FFFF)"
+        return None, [Diagnostic(message, where, code="yaml-syntax")]
     except yaml.YAMLError as e:
         return None, [Diagnostic(f"invalid YAML: {e}", start, code="yaml-syntax")]
     finally:
@@ -651,7 +658,7 @@ class _Converter:
             )
 
     def scalar(self, node: ScalarNode) -> Node:
-        loc = self.loc(node)
+        loc, text = self.loc(node), node.value
         if node.style in ("|", ">"):
             loc = self.block_content_loc(node) or loc
         if node.tag not in _SCALAR_TAGS:
@@ -661,6 +668,8 @@ class _Converter:
             value: Any = node.value
         elif node.tag in (_TAG + "str", _TAG + "timestamp"):
             value = node.value
+            if node.style == '"':
+                value = text = self.no_surrogates(value, loc)
         else:
             try:
                 value = core_value(node.tag, node.value)
@@ -669,7 +678,23 @@ class _Converter:
                 self.diagnostics.append(Diagnostic(msg, loc, code="wrong-type"))
                 value = node.value
         # libyaml reports a plain scalar's style as "", PyYAML's Python parser as None
-        return Node("scalar", value, loc, text=node.value, style=node.style or None)
+        return Node("scalar", value, loc, text=text, style=node.style or None)
+
+    def no_surrogates(self, text: str, loc: Location) -> str:
+        """`text` with each half of a surrogate pair (``"\\ud83d"``: PyYAML makes one per escape)
+        replaced by U+FFFD, and an error for it: no output (JSON, a terminal) can encode one."""
+        if not _SURROGATE.search(text):
+            return text
+        self.diagnostics.append(
+            Diagnostic(
+                "a quoted text escapes half of a UTF-16 surrogate pair (\\ud800 to \\udfff), "
+                "which is no character: write the character itself, or \\U0001F600 for one "
+                "past \\uFFFF",
+                loc,
+                code="yaml-syntax",
+            )
+        )
+        return _SURROGATE.sub("\ufffd", text)
 
     def block_content_loc(self, node: ScalarNode) -> Location | None:
         """A block scalar (``|``) starts on the line after its indicator: point there."""
@@ -697,6 +722,8 @@ class _Converter:
                 )
                 continue
             key = key_node.value
+            if key_node.style == '"':
+                key = self.no_surrogates(key, key_loc)
             if key in explicit:
                 first = keys[key]
                 self.diagnostics.append(
