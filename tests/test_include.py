@@ -5,6 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from cviscript.language.validate import check_file, load_scenario
 
 MAIN = """\
@@ -355,3 +357,19 @@ def test_errors_after_a_refused_include_say_the_fragment_may_define_the_name(tmp
     # without a failed include the note is not added
     plain = _all_messages(_write(tmp_path, {"main.yaml": MAIN.replace("goto: bye", "goto: byee")}))
     assert "unknown state" in plain and "could not be read" not in plain
+
+
+def test_running_a_fragment_names_the_scenarios_that_include_it(tmp_path, monkeypatch):
+    # 'include it from one' sent a user looking for a scenario that was right beside it
+    from cviscript.errors import ScenarioError
+
+    _write(tmp_path, {"main.yaml": MAIN, "common.yaml": COMMON})
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario("common.yaml")
+    (problem,) = err.value.diagnostics
+    assert problem.code == "fragment-not-scenario"
+    assert "it is included by main.yaml: run or rehearse that" in problem.message
+    (tmp_path / "lonely.yaml").write_text(COMMON)
+    with pytest.raises(ScenarioError, match="include it from one"):
+        load_scenario("lonely.yaml")

@@ -53,7 +53,7 @@ from ..errors import Diagnostic, ScenarioError
 from . import cache as scenario_cache
 from . import model as m
 from . import spec as S
-from .fragments import check_fragment, looks_like_fragment
+from .fragments import check_fragment, includers, looks_like_fragment
 from .include import expand_includes, include_root
 from .lint import lint
 from .loader import Node, compose, read_source
@@ -85,12 +85,18 @@ def load_scenario(
     (default: ``CVISCRIPT_INCLUDE_ROOT``, else the scenario's folder). `strict`: the persona
     findings (`persona_checks`: the scenario against its persona file) are errors."""
     if source is None and looks_like_fragment(path):
+        users = includers(os.fspath(path), os.fspath(include_root) if include_root else None)
+        where = (
+            f"; it is included by {', '.join(users[:3])}{' …' if len(users) > 3 else ''}: "
+            "run or rehearse that"
+            if users
+            else ": include it from one (`include: [file]`)"
+        )
         raise ScenarioError(
             [
                 Diagnostic(
                     "this file is an include: fragment (vars, any and states only), not a "
-                    "scenario: include it from one (`include: [file]`); `cviscript validate` "
-                    "checks it as a fragment",
+                    f"scenario{where}; `cviscript validate` checks it as a fragment",
                     m.Location(os.fspath(path), 1, 1),
                     "error",
                     "fragment-not-scenario",
