@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -644,6 +645,20 @@ def test_real_daily_bad_url_exits_3_quickly_and_cleanly(scenario_file):
     assert time.monotonic() - proc.started < 20
     assert "Traceback" not in stderr and "Aborted" not in stderr
     assert KEY not in stdout + stderr
+
+
+def test_an_unreachable_tavus_is_said_once(scenario_file):
+    # the failure came as a 'warning: POST /v2/conversations: … refused' line and then the
+    # error saying the same; and a create refused at the door cannot have created anything
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"CVISCRIPT_FAKE_DAILY": "1", "TAVUS_API_KEY": KEY}
+    args = ["run", str(scenario_file()), "--create", "--api-url", f"http://127.0.0.1:{port}"]
+    code, _, stderr = Proc(args, env).finish(timeout=20)
+    assert code == 3, stderr
+    assert stderr.count("Connection refused") == 1, stderr
+    assert "nothing was created" in stderr and "may have been created" not in stderr
 
 
 def test_a_url_that_is_no_url_is_refused_before_joining(scenario_file):

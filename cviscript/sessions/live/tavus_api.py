@@ -266,7 +266,7 @@ class TavusClient:
                     + _maybe_created(method, idempotent)
                 )
                 retryable = idempotent
-                self.log.warning("%s %s: timed out (%s)", method, path, type(exc).__name__)
+                self.log.info("%s %s: timed out (%s)", method, path, type(exc).__name__)
             except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 if isinstance(reason, TimeoutError | socket.timeout):
@@ -280,7 +280,8 @@ class TavusClient:
                 else:
                     failure = TavusError(self._redact(msg) + _maybe_created(method, idempotent))
                 retryable = idempotent
-                self.log.warning("%s %s: %s", method, path, self._redact(str(reason)))
+                # info: the error raised (or the retry warning below) says it to the user once
+                self.log.info("%s %s: %s", method, path, self._redact(str(reason)))
             else:
                 took = time.monotonic() - started
                 self.log.info("%s %s -> %d (%.2f s)", method, path, status, took)
