@@ -119,14 +119,14 @@ texts += ["".join(rng.choice(words) for _ in range(rng.randrange(100, 4000))) fo
 worst = 0.0
 for p in found:
     for t in texts:
-        t0 = time.perf_counter()
+        t0 = time.thread_time()  # CPU time: a loaded machine's pauses are not the search's
         p.search(t)
-        worst = max(worst, time.perf_counter() - t0)
+        worst = max(worst, time.thread_time() - t0)
 print(len(found), len(texts), worst)
 """
 
 
-WORST_SEARCH = 0.25  # seconds; RE2 takes ~3 ms at worst here, a backtracking blow-up seconds
+WORST_SEARCH = 0.25  # CPU seconds; RE2 takes ~3 ms at worst here, a backtracking blow-up seconds
 
 
 def test_hostile_speech_at_every_shipped_pattern_finishes_in_bounded_time():
