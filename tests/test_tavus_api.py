@@ -373,6 +373,16 @@ def test_token_like_text_in_server_bodies_is_redacted(tavus, body):
         assert secret not in message
 
 
+def test_a_short_stand_in_key_is_hidden_as_a_token_not_inside_words():
+    # with TAVUS_API_KEY=k (a stand-in's key) an error read 'Name or service not ***nown'
+    assert redact("Name or service not known; key k sent", ("k",)) == (
+        "Name or service not known; key *** sent"
+    )
+    assert redact("--test-mode refused: 'test'", ("test",)) == "--test-mode refused: '***'"
+    long_key = "0f" * 16  # a real key's length: hidden wherever it stands, even inside a word
+    assert long_key not in redact(f"x{long_key}y", (long_key,))
+
+
 def test_redaction_keeps_ids_and_uuids_readable():
     text = "conversation c123456 inference 83294d9f-8306-491b-a284-791f56c8383f failed"
     assert redact(text) == text

@@ -115,11 +115,24 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     """`text` (server answers, error messages) with the given secrets, credential-named fields,
     JWTs and long token-like strings replaced by ``***``."""
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+        text = hide_secret(text, secret)
     text = _SECRET_FIELD.sub(lambda m: m.group(1) + _masked(m.group(2)), text)
     text = _JWT.sub("***", text)
     return _LONG_TOKEN.sub(lambda m: m.group(0) if _UUID.fullmatch(m.group(0)) else "***", text)
+
+
+SHORT_SECRET = 16  # a Tavus key is 32 hex characters; a shorter one is a stand-in's
+
+
+def hide_secret(text: str, secret: str) -> str:
+    """`text` with `secret` replaced by ``***``: everywhere, or, for a short one (a test key
+    such as ``k`` or ``test``), where it stands as a token of its own, so that an error reads
+    'Name or service not known', not 'not ***nown', and ``--test-mode`` stays readable."""
+    if not secret:
+        return text
+    if len(secret) >= SHORT_SECRET:
+        return text.replace(secret, "***")
+    return re.sub(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", "***", text)
 
 
 def _masked(value: str) -> str:
@@ -235,7 +248,7 @@ class TavusClient:
 
     def without_key(self, text: str) -> str:
         """`text` with the API key this client uses replaced by ``***``."""
-        return text.replace(self._key.value, "***")
+        return hide_secret(text, self._key.value)
 
     def get_json(self, path: str, what: str) -> Any:
         """GET `path` (a read, retried like every read): Tavus's JSON answer. Used for the
