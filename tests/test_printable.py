@@ -136,7 +136,8 @@ def test_a_lone_surrogate_in_a_scenario_is_an_error_with_its_location(tmp_path, 
     done = _cli(*args, cwd=tmp_path)
     err = done.stderr.decode("utf-8")
     assert done.returncode == 2, err
-    assert "s.yaml:8:" in err and "lone surrogate \\ud800" in err
+    # (the loader now says what an escaped surrogate is: half of a UTF-16 surrogate pair)
+    assert "s.yaml:8:" in err and "half of a UTF-16 surrogate pair" in err
     assert "Traceback" not in err
 
 
@@ -147,9 +148,9 @@ def test_rehearse_reports_a_scenario_with_a_lone_surrogate_as_invalid_and_writes
     done = _cli("rehearse", "s.yaml", "--junit", "j.xml", "--html", "r.html", cwd=tmp_path)
     err = done.stderr.decode("utf-8")
     assert done.returncode != 0 and "Traceback" not in err
-    assert "lone surrogate" in err
+    assert "surrogate pair" in err
     xml.dom.minidom.parse(str(tmp_path / "j.xml"))
-    assert "lone surrogate" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "surrogate pair" in (tmp_path / "r.html").read_text(encoding="utf-8")
 
 
 @pytest.fixture
