@@ -681,15 +681,17 @@ class _Converter:
         return Node("scalar", value, loc, text=text, style=node.style or None)
 
     def no_surrogates(self, text: str, loc: Location) -> str:
-        """`text` with each half of a surrogate pair (``"\\ud83d"``: PyYAML makes one per escape)
-        replaced by U+FFFD, and an error for it: no output (JSON, a terminal) can encode one."""
-        if not _SURROGATE.search(text):
+        """`text` with each lone surrogate (``"\\ud83d"``: PyYAML makes one per escape, even for
+        the two of a pair) replaced by U+FFFD, and an error for the first: no output (JSON, a
+        terminal) can encode one, and libyaml refuses the escape outright."""
+        found = _SURROGATE.search(text)
+        if found is None:
             return text
         self.diagnostics.append(
             Diagnostic(
-                "a quoted text escapes half of a UTF-16 surrogate pair (\\ud800 to \\udfff), "
-                "which is no character: write the character itself, or \\U0001F600 for one "
-                "past \\uFFFF",
+                f"a quoted text contains a lone surrogate \\u{ord(found.group()):04x} (half of a "
+                "UTF-16 pair, not a character; two halves make two): write the character itself, "
+                "or \\U and eight hex digits (\\U0001F600) for one past \\uFFFF",
                 loc,
                 code="yaml-syntax",
             )

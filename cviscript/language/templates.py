@@ -261,7 +261,7 @@ def _check_well_formed(source: str, loc: Location | None) -> None:
         raise TemplateCompileError(
             f"text contains a lone surrogate \\u{ord(found.group()):04x} at character "
             f"{found.start() + 1} (half of a UTF-16 pair, not a character): write the character "
-            "itself, or both halves of the escape",
+            "itself, or \\U and eight hex digits (\\U0001F600) for one past \\uFFFF",
             loc,
         )
 
