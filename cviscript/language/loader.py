@@ -689,9 +689,9 @@ class _Converter:
             return text
         self.diagnostics.append(
             Diagnostic(
-                f"a quoted text contains a lone surrogate \\u{ord(found.group()):04x} (half of a "
-                "UTF-16 pair, not a character; two halves make two): write the character itself, "
-                "or \\U and eight hex digits (\\U0001F600) for one past \\uFFFF",
+                f"a quoted text contains a lone surrogate \\u{ord(found.group()):04x}, half of a "
+                "UTF-16 surrogate pair and not a character (two halves make two): write the "
+                "character itself, or \\U and eight hex digits (\\U0001F600) for one past \\uFFFF",
                 loc,
                 code="yaml-syntax",
             )
