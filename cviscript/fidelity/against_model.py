@@ -29,7 +29,8 @@ from typing import Any
 from ..protocol import Normalizer
 
 _MAX_RULES = 200  # persona rules built from one recording
-_GREETING_BEFORE = 0.25  # s after the first input: a turn this early is no reply to it
+_GREETING_WITHIN = 0.5  # s after the replica joined: a first turn begun by then may be its greeting
+_JOIN_SLACK = 0.05  # s: an input sent this soon after the join went to a replica still greeting
 UNSPOKEN_RESULT = "(a reply to the tool result, never spoken live)"
 _STREAMING = "utterance.streaming"
 _IGNORED = frozenset({"replica.present", "replica.joined", _STREAMING})
@@ -169,106 +170,192 @@ def first_divergence(recorded: Timeline, model: Timeline) -> Divergence | None:
 # --------------------------------------------------------------------- the recording, re-enacted
 
 
+@dataclass(slots=True)
+class _Input:
+    """Something the replica's LLM was given to answer: the scenario's `respond` or the
+    visitor's words, and what the live replica did about it."""
+
+    text: str
+    t: float
+    respond: bool = False
+    echoed: bool = False  # the client's own respond came back as a user utterance
+    inference_id: str | None = None  # the inference it started (its echo's, the visitor's)
+    replies: list[str] = field(default_factory=list)
+    tool: dict[str, Any] | None = None
+    objective: dict[str, Any] | None = None  # completed after it: {"name", "output_variables"}
+
+
+class _Reading:
+    """One pass over a recording: what the client asked the replica, what the visitor said (and
+    when, and whether over the replica), what the replica answered each, and its greeting."""
+
+    def __init__(self, user_wpm: float):
+        self.user_wpm = user_wpm
+        self.inputs: list[_Input] = []
+        self.visitor: list[tuple[float, str, bool]] = []  # (when, words, spoken over the replica)
+        self.echoes: set[str] = set()
+        self.greeting: str | None = None
+        self.joined_at = 0.0  # when the replica joined (0: before the recording began)
+        self.spoke = self.speaking = self.over_replica = False
+        self.turn_started = 0.0
+        self.cut_at: float | None = None
+
+    def sent(self, message: dict[str, Any], props: dict[str, Any], t: float) -> None:
+        text = props.get("text")
+        if not isinstance(text, str):
+            return
+        if message.get("event_type") == "conversation.respond":
+            self.inputs.append(_Input(text, t, respond=True))
+        elif message.get("event_type") == "conversation.echo":
+            self.echoes.add(_norm(text))
+
+    def received(self, event: Any, t: float) -> None:
+        if event.type == "system.replica_joined":
+            self.joined_at = t
+        elif event.type == "replica.started_speaking":
+            self.speaking, self.turn_started = True, t
+        elif event.type == "replica.stopped_speaking":
+            self.speaking = False
+            self.cut_at = t if event.interrupted else None
+        elif event.type == "user.started_speaking":
+            # over the replica: it was speaking, or was cut off as the visitor began
+            cut = self.cut_at is not None and t - self.cut_at <= 0.5
+            self.over_replica = self.speaking or cut
+        elif event.type == "utterance" and event.text and event.role == "user":
+            self._user_said(event, t)
+        elif event.type == "utterance" and event.text and event.role == "replica":
+            self._replica_said(event, t)
+        elif event.type == "tool_call" and self.inputs and self.inputs[-1].tool is None:
+            args = event.arguments if isinstance(event.arguments, dict) else {}
+            self.inputs[-1].tool = {"name": event.name or "tool", "arguments": args}
+            self.inputs[-1].replies = []  # what follows answers the result
+        elif event.type == "objective.completed" and self.inputs:
+            self._objective(event.properties)
+
+    def _user_said(self, event: Any, t: float) -> None:
+        own = next((i for i in reversed(self.inputs) if i.respond and not i.echoed), None)
+        if own is not None and _norm(own.text) == _norm(event.text):
+            own.echoed = True  # the client's own respond, echoed back: not the visitor
+            own.inference_id = own.inference_id or event.inference_id
+            return
+        from ..sessions.replica_model import MIN_SPEECH, speaking_time
+
+        # said so that the words arrive when they arrived live (the simulated visitor takes
+        # the model's speaking time to say them)
+        at = t - speaking_time(event.text, self.user_wpm, MIN_SPEECH)
+        self.visitor.append((at, event.text, self.over_replica))
+        self.over_replica = False
+        self.inputs.append(_Input(event.text, t, inference_id=event.inference_id))
+
+    def _replica_said(self, event: Any, t: float) -> None:
+        if _norm(event.text) in self.echoes:
+            return  # the scenario's own echo
+        first, self.spoke = not self.spoke, True
+        began = self.turn_started if self.speaking else t
+        if first and self._is_greeting(began, event.inference_id):
+            self.greeting = event.text
+        elif self.inputs:
+            self.inputs[-1].replies.append(event.text)
+
+    def _is_greeting(self, began: float, inference_id: str | None) -> bool:
+        """The model speaks the greeting as the replica joins, and answers an input after it.
+        So the first turn is the greeting when no input came before it, or when the inputs
+        before it were all sent before the replica joined and it began as the replica joined
+        (and is not of an input's own inference). A first turn begun after an input sent to a
+        replica already in the room is that input's answer, however fast it came."""
+        before = [i for i in self.inputs if i.t <= began]
+        if not before:
+            return True
+        if inference_id and any(i.inference_id == inference_id for i in before):
+            return False
+        sent_before_join = all(i.t <= self.joined_at + _JOIN_SLACK for i in before)
+        return sent_before_join and began - self.joined_at < _GREETING_WITHIN
+
+    def _objective(self, props: dict[str, Any]) -> None:
+        name = props.get("objective_name")
+        item = self.inputs[-1]
+        if isinstance(name, str) and name and item.objective is None:
+            variables = props.get("output_variables")
+            variables = variables if isinstance(variables, dict) else {}
+            item.objective = {"name": name, "output_variables": _literal_values(variables)}
+
+
+def read_recording(records: list[dict[str, Any]], user_wpm: float) -> _Reading:
+    """The recording's transcript records, read once in order."""
+    reading = _Reading(user_wpm)
+    normalizer = Normalizer()
+    for rec in records:
+        message = rec.get("message")
+        if not isinstance(message, dict):
+            continue
+        t = float(rec.get("t") or 0.0)
+        if rec.get("kind") == "sent":
+            props = message.get("properties")
+            reading.sent(message, props if isinstance(props, dict) else {}, t)
+        elif rec.get("kind") == "received":
+            event, _ = normalizer.feed(message)
+            if event is not None:
+                reading.received(event, t)
+    return reading
+
+
+def persona_rules(inputs: list[_Input]) -> list[dict[str, Any]]:
+    """A persona rule per distinct input, answering it word for word as the replica did."""
+    rules: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in inputs[:_MAX_RULES]:
+        key = _norm(item.text)
+        if key in seen or not key:
+            continue
+        seen.add(key)
+        rule = _rule_for(item, key)
+        if len(rule) > 1:
+            rules.append(rule)
+    return rules
+
+
+def _rule_for(item: _Input, key: str) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "match": "(?i)^\\W*" + r"\W+".join(re.escape(w) for w in key.split()) + "\\W*$"
+    }
+    reply = " ".join(item.replies).strip()
+    if item.tool is not None:
+        rule["tool_call"] = item.tool
+        # what answered the result is the last turn (a filler may come before it); a persona
+        # always has a reply to a result: live saying nothing is then a difference to show
+        reply = item.replies[-1] if item.replies else UNSPOKEN_RESULT
+    if reply:
+        rule["say"] = _literal(reply)
+    if item.objective is not None:
+        rule["complete_objective"] = item.objective
+    return rule
+
+
+def _visitor_lines(visitor: list[tuple[float, str, bool]]) -> list[dict[str, Any]]:
+    """The visitor's lines said when they were said, over the replica where the live visitor
+    spoke over it."""
+    return [
+        {"on": {"at": f"{max(0.0, at):.3f}s"}, "say": _literal(text), "barge_in": over}
+        for at, text, over in visitor
+    ]
+
+
 def rehearsal_from_recording(
     records: list[dict[str, Any]], settings: dict[str, Any]
 ) -> dict[str, Any]:
     """A rehearsal (YAML data) that re-enacts a recording against the model: its replica
     `settings`, the visitor's lines at their times, a persona answering as the replica did."""
-    from ..sessions.replica_model import MIN_SPEECH, ModelSettings, speaking_time
+    from ..sessions.replica_model import ModelSettings
 
     user_wpm = float(settings.get("user_words_per_minute") or ModelSettings().user_words_per_minute)
-    normalizer = Normalizer()
-    inputs: list[dict[str, Any]] = []  # {"text", "replies": [...], "tool": {...} | None}
-    visitor: list[tuple[float, str, bool]] = []  # (when, words, spoken over the replica)
-    echoes: set[str] = set()
-    greeting: str | None = None
-    first_input: float | None = None
-    spoke = replica_speaking = over_replica = False
-    cut_at: float | None = None
-    for rec in records:
-        kind, t = rec.get("kind"), float(rec.get("t") or 0.0)
-        message = rec.get("message")
-        if not isinstance(message, dict):
-            continue
-        props = message.get("properties") if isinstance(message.get("properties"), dict) else {}
-        if kind == "sent":
-            text = props.get("text")
-            if message.get("event_type") == "conversation.respond" and isinstance(text, str):
-                inputs.append({"text": text, "replies": [], "tool": None, "respond": True})
-                first_input = t if first_input is None else first_input
-            elif message.get("event_type") == "conversation.echo" and isinstance(text, str):
-                echoes.add(_norm(text))
-        elif kind == "received":
-            event, _ = normalizer.feed(message)
-            if event is None:
-                continue
-            if event.type == "replica.started_speaking":
-                replica_speaking = True
-            elif event.type == "replica.stopped_speaking":
-                replica_speaking = False
-                cut_at = t if event.interrupted else None
-            elif event.type == "user.started_speaking":
-                # over the replica: it was speaking, or was cut off as the visitor began
-                over_replica = replica_speaking or (cut_at is not None and t - cut_at <= 0.5)
-            elif event.type == "utterance" and event.role == "user" and event.text:
-                own = next(
-                    (i for i in reversed(inputs) if i.get("respond") and not i.get("echoed")), None
-                )
-                if own is not None and _norm(own["text"]) == _norm(event.text):
-                    own["echoed"] = True  # the client's own respond, echoed back: not the visitor
-                    continue
-                # said so that the words arrive when they arrived live (the simulated visitor
-                # takes the model's speaking time to say them)
-                at = t - speaking_time(event.text, user_wpm, MIN_SPEECH)
-                visitor.append((at, event.text, over_replica))
-                over_replica = False
-                inputs.append({"text": event.text, "replies": [], "tool": None})
-                first_input = t if first_input is None else first_input
-            elif event.type == "utterance" and event.role == "replica" and event.text:
-                if _norm(event.text) in echoes:
-                    continue  # the scenario's own echo
-                first = not spoke
-                spoke = True
-                # the greeting: the first turn, begun before an input could have been answered
-                if first and (first_input is None or t - first_input < _GREETING_BEFORE):
-                    greeting = event.text
-                elif inputs:
-                    inputs[-1]["replies"].append(event.text)
-            elif event.type == "tool_call" and inputs and inputs[-1]["tool"] is None:
-                args = event.arguments if isinstance(event.arguments, dict) else {}
-                inputs[-1]["tool"] = {"name": event.name or "tool", "arguments": args}
-                inputs[-1]["replies"] = []  # what follows answers the result
-    persona: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for item in inputs[:_MAX_RULES]:
-        key = _norm(item["text"])
-        if key in seen or not key:
-            continue
-        seen.add(key)
-        rule: dict[str, Any] = {
-            "match": "(?i)^\\W*" + r"\W+".join(re.escape(w) for w in key.split()) + "\\W*$"
-        }
-        reply = " ".join(item["replies"]).strip()
-        if item["tool"] is not None:
-            rule["tool_call"] = item["tool"]
-            # what answered the result is the last turn (a filler may come before it); a persona
-            # always has a reply to a result: live saying nothing is then a difference to show
-            reply = item["replies"][-1] if item["replies"] else UNSPOKEN_RESULT
-        if reply:
-            rule["say"] = _literal(reply)
-        if "say" in rule or "tool_call" in rule:
-            persona.append(rule)
+    reading = read_recording(records, user_wpm)
     replica = dict(settings)
-    replica["greeting"] = _literal(greeting) if greeting is not None else ""  # "": none
+    replica["greeting"] = _literal(reading.greeting) if reading.greeting is not None else ""
     rehearsal: dict[str, Any] = {"name": "the recording, re-enacted against the model"}
-    if replica:
-        rehearsal["replica"] = replica
-    if visitor:
-        # said when it was said, over the replica where the live visitor spoke over it
-        rehearsal["user"] = [
-            {"on": {"at": f"{max(0.0, at):.3f}s"}, "say": _literal(text), "barge_in": over}
-            for at, text, over in visitor
-        ]
+    rehearsal["replica"] = replica
+    if reading.visitor:
+        rehearsal["user"] = _visitor_lines(reading.visitor)
+    persona = persona_rules(reading.inputs)
     if persona:
         rehearsal["persona"] = persona
     return rehearsal
@@ -276,6 +363,10 @@ def rehearsal_from_recording(
 
 def _norm(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def _literal_values(data: dict[str, Any]) -> dict[str, Any]:
+    return {str(k): _literal(v) if isinstance(v, str) else v for k, v in data.items()}
 
 
 def _literal(text: str) -> str:

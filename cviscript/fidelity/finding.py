@@ -42,18 +42,6 @@ class Finding:
             data["detail"] = self.detail
         return data
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Finding:
-        return cls(
-            code=str(data.get("code", "")),
-            t=float(data.get("t") or 0.0),
-            assumed=str(data.get("assumed", "")),
-            live=str(data.get("live", "")),
-            fix=str(data.get("fix", "")),
-            count=int(data.get("count") or 1),
-            detail=dict(data.get("detail") or {}),
-        )
-
     def line(self) -> str:
         """One printable line: code, live, assumed, fix."""
         text = (
