@@ -83,6 +83,39 @@ def test_a_greeting_before_the_respond_is_still_the_greeting(tmp_path):
     assert len(result.rehearsal["persona"]) == 2
 
 
+TWICE = """\
+cviscript: 1
+name: twice
+initial: one
+states:
+  one:
+    enter: [{respond: "Next step."}]
+    on: [{event: replica.stopped_speaking, goto: two}, {after: 20s, goto: done}]
+  two:
+    enter: [{respond: "Next step."}]
+    on: [{event: replica.stopped_speaking, goto: done}, {after: 20s, goto: done}]
+  done: {final: true}
+"""
+
+
+def test_an_input_said_twice_is_answered_as_live_answered_it_each_time(tmp_path):
+    """The same respond, answered differently the second time live (an LLM does): the
+    re-enactment answers it in order, not with the first answer twice."""
+    scenario = tmp_path / "twice.yaml"
+    scenario.write_text(TWICE)
+    path = run_in_fake_room(tmp_path, str(scenario), {"persona": {"(?i)next": "Step one."}})
+    lines = Path(path).read_text().splitlines()
+    second = max(i for i, line in enumerate(lines) if '"conversation.respond"' in line)
+    lines[second:] = [line.replace("Step one.", "Step two.") for line in lines[second:]]
+    Path(path).write_text("\n".join(lines) + "\n")
+    result = against_model(path)
+    assert result.divergence is None, result.divergence.describe()
+    assert [p.label for p in result.model.spoken] == [
+        'replica utterance "Step one."',
+        'replica utterance "Step two."',
+    ]
+
+
 @pytest.mark.parametrize(
     "misbehave, kind, live_has",
     [

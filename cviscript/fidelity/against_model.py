@@ -361,6 +361,43 @@ def rehearsal_from_recording(
     return rehearsal
 
 
+def later_answers(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per input said more than once and answered differently, its answers in order (persona
+    rules): the re-enactment answers the n-th time with the n-th answer, which `persona:` rules
+    (first match wins) cannot say."""
+    reading = read_recording(records, user_wpm=150.0)  # the visitor's timing plays no part
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for item in reading.inputs[:_MAX_RULES]:
+        key = _norm(item.text)
+        if key:
+            by_key.setdefault(key, []).append(_rule_for(item, key))
+    return {k: rules for k, rules in by_key.items() if any(r != rules[0] for r in rules)}
+
+
+class _InOrder:
+    """The re-enactment's persona: its rules, except that an input said again is answered with
+    what the live replica answered that time (the last answer once they run out)."""
+
+    def __init__(self, base: Any, later: dict[str, list[Any]]):
+        self.base = base
+        self.later = {key: list(rules) for key, rules in later.items()}
+
+    def answer(self, text: str, event: dict[str, Any] | None = None) -> Any:
+        from ..sessions.simulated.persona import Persona
+
+        rules = self.later.get(_norm(text))
+        if not rules:
+            return self.base.answer(text, event)
+        rule = rules.pop(0) if len(rules) > 1 else rules[0]
+        return Persona([rule]).answer(text, event)
+
+    def after_tool(self, answer: Any, result: Any) -> str | None:
+        return self.base.after_tool(answer, result)
+
+    def objective_after_tool(self, answer: Any, result: Any) -> dict[str, Any]:
+        return self.base.objective_after_tool(answer, result)
+
+
 def _norm(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
@@ -410,6 +447,16 @@ def against_model(
     merged = {**(replayed.header.get("vars") or {}), **(vars_override or {})}
     clock = VirtualClock()
     conv = simulated_conversation(sc, reh, vars_override=merged or None, clock=clock)
+    later = later_answers(records)
+    if later:  # compiled as the language compiles rules, then answered in turn
+        compiled = _load_rehearsal(
+            {"name": "answers", "persona": [r for v in later.values() for r in v]}
+        )
+        rules, by_key = iter(compiled.persona), {}
+        for key, answers in later.items():
+            by_key[key] = [next(rules) for _ in answers]
+        model = conv.session.model
+        model.persona = _InOrder(model.persona, by_key)
     drive(conv, clock)
     recorded_line = timeline(replayed.records)
     model_line = timeline(list(conv.trace.records))
