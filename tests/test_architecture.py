@@ -79,10 +79,9 @@ def test_no_module_imports_a_private_name_from_another_module():
     assert offenders == []
 
 
-# Private names of other libraries that cviscript reaches on purpose (each commented where used),
-# and one of its own that is being moved (the replica model's join, reached by the simulated room).
+# Private names of other libraries that cviscript reaches on purpose (each commented where used).
 FOREIGN_PRIVATE = {"os._exit", "regex._regexp", "re2._re2", "rv._undefined_hint"}
-FOREIGN_PRIVATE |= {"result._fail_with_undefined_error", "self.model._join"}
+FOREIGN_PRIVATE |= {"result._fail_with_undefined_error"}
 
 
 def test_no_module_uses_a_private_attribute_another_module_defines():

@@ -118,7 +118,7 @@ class ReplicaModel:
     # ------------------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        self.later(self.settings.join_delay, self._join)
+        self.later(self.settings.join_delay, self.join)
 
     def close(self) -> None:
         if self.closed:
@@ -156,7 +156,8 @@ class ReplicaModel:
 
     # -------------------------------------------------------------------------------- presence
 
-    def _join(self) -> None:
+    def join(self) -> None:
+        """The replica enters the room: announced, greeting spoken, first objectives activated."""
         s = self.settings
         self.joined = True
         if s.announce:

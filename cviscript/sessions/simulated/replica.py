@@ -137,7 +137,7 @@ class SimulatedReplica(Session):
             return
         self._sink = sink
         if self.settings.join_delay <= 0:
-            self.model._join()  # already in the room when the run starts
+            self.model.join()  # already in the room when the run starts
         else:
             self.model.start()
         if self.rehearsal.faults.disconnect is not None:
